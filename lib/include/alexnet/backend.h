@@ -1,0 +1,78 @@
+// The backend interface: everything a device must do for the network.
+//
+// Three backends implement it: "reference" (plain loops, the oracle every fast path is
+// tested against), "cpu" (oneDNN) and later "cuda". A backend creates tensors on its
+// device, copies to/from the host, synchronises, builds one Op per layer, and runs the
+// loss and the optimiser update. Ops keep their primitives/plans and workspaces, built once
+// per input shape and cached.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "alexnet/config.h"
+#include "alexnet/tensor.h"
+
+namespace alexnet {
+
+// The parameters of a Conv or Linear op. `version` changes whenever `weight` changes
+// (optimiser step, load), so a backend may keep a reordered copy until it does.
+struct OpParams {
+  Tensor* weight = nullptr;
+  Tensor* bias = nullptr;
+  Tensor* grad_weight = nullptr;  // backward overwrites these
+  Tensor* grad_bias = nullptr;
+  uint64_t version = 0;
+  uint64_t seed = 0;  // dropout: mask of element i in call c = hash(seed, i)
+};
+
+class Op {
+ public:
+  virtual ~Op() = default;
+  // y = op(x). The returned tensor belongs to the op and stays valid until its next
+  // forward. `training` keeps what backward needs (pool indices, LRN scales, dropout mask)
+  // and turns dropout on.
+  virtual const Tensor& forward(const Tensor& x, const OpParams& p, bool training) = 0;
+  // Given the x and y of the last training forward and dy = dL/dy: returns dx (owned by the
+  // op, valid until its next backward; empty if !need_dx) and overwrites p.grad_*.
+  virtual const Tensor& backward(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                 const OpParams& p, bool need_dx) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;  // "reference", "cpu", "cuda:0"
+  virtual DeviceKind device() const = 0;
+
+  // A zero-filled tensor on this device, plain layout.
+  virtual Tensor zeros(const Shape& shape) = 0;
+  // Host (plain) → device tensor of the same shape, and any device tensor → plain host.
+  virtual Tensor from_host(const Tensor& host) = 0;
+  virtual Tensor to_host(const Tensor& t) = 0;
+  virtual void synchronize() = 0;
+
+  virtual std::unique_ptr<Op> make_op(const LayerSpec& spec) = 0;
+
+  // Mean softmax cross-entropy over the batch. logits (N, K), labels N values in [0, K).
+  // If dlogits is non-null it receives dL/dlogits (N, K) = (softmax - onehot) / N.
+  virtual float softmax_cross_entropy(const Tensor& logits, std::span<const int> labels,
+                                      Tensor* dlogits) = 0;
+  // Softmax over K for each row of (N, K), into a plain host tensor.
+  virtual Tensor softmax(const Tensor& logits) = 0;
+
+  // The paper's SGD (section 5) for one tensor, elementwise:
+  //   v = momentum * v - weight_decay * lr * w - lr * g;   w = w + v
+  virtual void sgd_update(Tensor& w, const Tensor& g, Tensor& v, float lr, float momentum,
+                          float weight_decay) = 0;
+};
+
+// threads: 0 = all cores. The cpu backend uses exactly that many OpenMP threads for its
+// primitives, so several CPU workers can share the cores without oversubscription.
+std::unique_ptr<Backend> make_reference_backend();
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads);  // by name
+
+}  // namespace alexnet

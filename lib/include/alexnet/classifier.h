@@ -1,0 +1,59 @@
+// Classifier: frames or tensors → top-k over a device list. The element, the CLI and the
+// trainer's evaluation all go through it.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "alexnet/device.h"
+#include "alexnet/preprocess.h"
+#include "alexnet/weights.h"
+
+namespace alexnet {
+
+struct Prediction {
+  int index = 0;
+  std::string label;
+  float probability = 0.f;
+};
+using TopK = std::vector<Prediction>;  // best first
+
+struct ClassifierOptions {
+  std::string devices = "auto";
+  int threads = 0;  // CPU threads in all, 0 = all cores; split evenly among CPU workers
+};
+
+class Classifier {
+ public:
+  Classifier(Model model, const ClassifierOptions& options);
+  ~Classifier();
+
+  const Model& model() const;
+  const std::vector<Device>& devices() const;
+  int workers() const;
+  std::string describe() const;  // "cpu (2 threads)", "cpu,cpu (1+1 threads)" …
+
+  // Preprocesses and classifies frames on one worker (thread-safe across distinct workers;
+  // calls on the same worker are serialised).
+  std::vector<TopK> classify(std::span<const Frame> frames, int top_k, int worker = 0);
+  // Classifies an already preprocessed (N, C, H, W) input on one worker.
+  std::vector<TopK> classify_tensor(const Tensor& input, int top_k, int worker = 0);
+  // Softmax probabilities (N, classes) of a preprocessed input.
+  Tensor probabilities(const Tensor& input, int worker = 0);
+  // Splits a batch across all workers, runs them concurrently, returns results in order.
+  std::vector<TopK> classify_parallel(std::span<const Frame> frames, int top_k);
+
+  // The preprocessed input of frames, (N, C, H, W) — the same tensor classify() uses.
+  Tensor preprocess_frames(std::span<const Frame> frames) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Top-k of one row of probabilities, best first, ties broken by lower index.
+TopK top_k(std::span<const float> probabilities, int k, const std::vector<std::string>& labels);
+
+}  // namespace alexnet

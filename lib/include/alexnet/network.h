@@ -1,0 +1,75 @@
+// Network: the layers of a NetConfig on one backend, forward and backward.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "alexnet/backend.h"
+#include "alexnet/config.h"
+#include "alexnet/tensor.h"
+#include "alexnet/weights.h"
+
+namespace alexnet {
+
+struct Param {
+  std::string name;  // "conv1.weight"
+  Tensor value;      // on the backend's device
+  Tensor grad;       // same shape; written by backward()
+  Tensor momentum;   // SGD velocity (allocated on first use)
+};
+
+class Network {
+ public:
+  Network(const NetConfig& cfg, std::unique_ptr<Backend> backend);
+  ~Network();
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  const NetConfig& config() const { return cfg_; }
+  Backend& backend() { return *backend_; }
+  const std::vector<LayerSpec>& layers() const { return layers_; }
+
+  std::vector<Param>& params() { return params_; }
+  // Copies host tensors in (names and shapes must match param_infos) / out.
+  void set_params(const std::vector<NamedTensor>& host);
+  std::vector<NamedTensor> get_params();
+  void load(const Model& model);
+
+  // x: (N, C, H, W) host tensor → logits (N, classes) as a host tensor.
+  // training = dropout on and activations kept for backward().
+  Tensor forward(const Tensor& x, bool training = false);
+
+  // One training step's gradients: forward(training) + softmax cross-entropy + backward.
+  // Returns the mean loss; fills Param::grad. `logits_out` (optional) receives the logits.
+  float forward_backward(const Tensor& x, std::span<const int> labels,
+                         Tensor* logits_out = nullptr);
+
+  // SGD with momentum and weight decay on every parameter (the paper's rule).
+  void sgd_step(float lr, float momentum, float weight_decay);
+
+  // Dropout masks derive from (seed, step, layer): reproducible runs.
+  void set_seed(uint64_t seed) { seed_ = seed; }
+  void set_step(uint64_t step) { step_ = step; }
+  uint64_t step() const { return step_; }
+
+ private:
+  struct Slot;
+  NetConfig cfg_;
+  std::unique_ptr<Backend> backend_;
+  std::vector<LayerSpec> layers_;
+  std::vector<std::unique_ptr<Op>> ops_;
+  std::vector<Param> params_;
+  std::vector<int> param_index_;  // per layer: index of its weight in params_, or -1
+  uint64_t version_ = 1;
+  uint64_t seed_ = 0;
+  uint64_t step_ = 0;
+  std::vector<Tensor> acts_;  // acts_[i] = input of layer i; acts_.back() = logits
+
+  OpParams op_params(size_t layer);
+  const Tensor& run_forward(const Tensor& x_device, bool training);
+};
+
+}  // namespace alexnet

@@ -1,0 +1,62 @@
+// Tensor: a shape and a float32 buffer on one device.
+//
+// Shapes are row-major (N, C, H, W) for activations, (N, K) for logits, (O, I/groups, KH, KW)
+// for convolution weights and (O, I) for fully connected weights. A tensor may carry an opaque
+// backend layout (for instance oneDNN's blocked nChw8c): only the backend that made it reads
+// it, and Backend::to_host() turns any tensor back into the plain row-major layout.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace alexnet {
+
+using Shape = std::vector<int64_t>;
+
+std::string shape_str(const Shape& s);  // "(2, 3, 227, 227)"
+int64_t shape_numel(const Shape& s);    // product; throws alexnet::Error on overflow/negative
+
+enum class DeviceKind { Cpu, Gpu };
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // A zero-filled host tensor in the plain layout, 64-byte aligned.
+  explicit Tensor(Shape shape);
+  // Wraps memory someone else owns (keep `owner` alive). `capacity` is in floats.
+  Tensor(Shape shape, float* data, size_t capacity, std::shared_ptr<void> owner,
+         DeviceKind device = DeviceKind::Cpu, std::shared_ptr<const void> layout = nullptr);
+
+  const Shape& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_.at(static_cast<size_t>(i)); }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t numel() const { return numel_; }
+  bool empty() const { return data_ == nullptr; }
+  size_t capacity() const { return capacity_; }  // floats in the buffer (>= numel for blocked)
+
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+  DeviceKind device() const { return device_; }
+
+  // nullptr = plain row-major layout.
+  const std::shared_ptr<const void>& layout() const { return layout_; }
+  bool is_plain() const { return layout_ == nullptr; }
+
+  // Same buffer seen with another shape of the same element count (plain layout only).
+  Tensor reshaped(Shape shape) const;
+  // A deep host copy (plain layouts only; see Backend::to_host for others).
+  Tensor clone() const;
+
+ private:
+  Shape shape_;
+  int64_t numel_ = 0;
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+  std::shared_ptr<void> owner_;
+  DeviceKind device_ = DeviceKind::Cpu;
+  std::shared_ptr<const void> layout_;
+};
+
+}  // namespace alexnet

@@ -1,0 +1,68 @@
+#include "alexnet/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "alexnet/error.h"
+
+namespace alexnet {
+
+std::string shape_str(const Shape& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + ")";
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) throw Error("negative dimension in shape " + shape_str(s));
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      throw Error("shape " + shape_str(s) + " overflows 64-bit element count");
+    n *= d;
+  }
+  return n;
+}
+
+Tensor::Tensor(Shape shape) : shape_(std::move(shape)), numel_(shape_numel(shape_)) {
+  size_t bytes = (static_cast<size_t>(numel_) * sizeof(float) + 63) / 64 * 64;
+  if (bytes == 0) bytes = 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw Error("out of memory allocating tensor " + shape_str(shape_));
+  std::memset(p, 0, bytes);
+  owner_ = std::shared_ptr<void>(p, std::free);
+  data_ = static_cast<float*>(p);
+  capacity_ = static_cast<size_t>(numel_);
+}
+
+Tensor::Tensor(Shape shape, float* data, size_t capacity, std::shared_ptr<void> owner,
+               DeviceKind device, std::shared_ptr<const void> layout)
+    : shape_(std::move(shape)),
+      numel_(shape_numel(shape_)),
+      data_(data),
+      capacity_(capacity),
+      owner_(std::move(owner)),
+      device_(device),
+      layout_(std::move(layout)) {
+  if (layout_ == nullptr && capacity_ < static_cast<size_t>(numel_))
+    throw Error("tensor buffer of " + std::to_string(capacity_) + " floats is too small for " +
+                shape_str(shape_));
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  if (!is_plain()) throw Error("reshape of a tensor in a backend layout");
+  if (shape_numel(shape) != numel_)
+    throw Error("cannot reshape " + shape_str(shape_) + " to " + shape_str(shape));
+  return Tensor(std::move(shape), data_, capacity_, owner_, device_, nullptr);
+}
+
+Tensor Tensor::clone() const {
+  if (!is_plain() || device_ != DeviceKind::Cpu)
+    throw Error("clone() needs a plain host tensor; use Backend::to_host");
+  Tensor t(shape_);
+  if (numel_) std::memcpy(t.data(), data_, static_cast<size_t>(numel_) * sizeof(float));
+  return t;
+}
+
+}  // namespace alexnet
