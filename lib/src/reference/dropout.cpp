@@ -1,0 +1,66 @@
+// Inverted dropout. Training: y_i = x_i * 1/(1-p) if element i is kept, else 0, where the
+// mask comes from dropout_mask.h (a hash of (OpParams::seed, i)), identical on every backend.
+// Inference: y = x. Backward applies the same mask and scale to dy.
+#include <cstring>
+
+#include "../dropout_mask.h"
+#include "ops.h"
+
+namespace alexnet::reference {
+namespace {
+
+class Dropout final : public Op {
+ public:
+  explicit Dropout(const LayerSpec& spec) : spec_(spec) {
+    if (!(spec.drop_p >= 0 && spec.drop_p < 1))
+      throw Error("layer " + spec.name + ": dropout probability must be in [0, 1)");
+  }
+
+  const Tensor& forward(const Tensor& x, const OpParams& p, bool training) override {
+    require_plain_host(x, who_, "input x");
+    float* y = reuse(y_, x.shape()).data();
+    const float* xd = x.data();
+    if (!training) {
+      // A copy, not an alias of x: the next training forward writes into y_.
+      if (x.numel()) std::memcpy(y, xd, static_cast<size_t>(x.numel()) * sizeof(float));
+      return y_;
+    }
+    apply_mask(xd, y, x.numel(), p.seed);
+    seed_ = p.seed;  // backward must use the mask of this call
+    have_mask_ = true;
+    return y_;
+  }
+
+  const Tensor& backward(const Tensor& x, const Tensor& /*y*/, const Tensor& dy,
+                         const OpParams& /*p*/, bool need_dx) override {
+    require_backward_shapes(spec_, x, dy);
+    if (!have_mask_) throw Error("layer " + spec_.name + ": backward without a training forward");
+    if (!need_dx) {
+      dx_ = Tensor();
+      return dx_;
+    }
+    apply_mask(dy.data(), reuse(dx_, x.shape()).data(), x.numel(), seed_);
+    return dx_;
+  }
+
+ private:
+  void apply_mask(const float* in, float* out, int64_t count, uint64_t seed) const {
+    const float scale = dropout_scale(spec_.drop_p);
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = dropout_keep(seed, static_cast<uint64_t>(i), spec_.drop_p) ? in[i] * scale : 0.0f;
+  }
+
+  LayerSpec spec_;
+  std::string who_ = "layer " + spec_.name;  // starts error messages
+  Tensor y_, dx_;
+  uint64_t seed_ = 0;
+  bool have_mask_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_dropout(const LayerSpec& spec) {
+  return std::make_unique<Dropout>(spec);
+}
+
+}  // namespace alexnet::reference

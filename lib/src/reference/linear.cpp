@@ -1,0 +1,90 @@
+// Fully connected: x (N, ...) is read as (N, in) with in = C*H*W (row-major flattening, as
+// torch.flatten(x, 1)); y (N, out) = act(x W^T + b) with W (out, in), act = ReLU or identity.
+// dx has x's own shape, so a 4D input gets a 4D gradient.
+#include <vector>
+
+#include "ops.h"
+
+namespace alexnet::reference {
+namespace {
+
+class Linear final : public Op {
+ public:
+  explicit Linear(const LayerSpec& spec) : spec_(spec) {
+    if (spec.in_channels < 1 || spec.out_channels < 1)
+      throw Error("layer " + spec.name + ": feature counts must be positive");
+  }
+
+  const Tensor& forward(const Tensor& x, const OpParams& p, bool /*training*/) override {
+    require_plain_host(x, who_, "input x");
+    Shape out = spec_.output_shape(x.shape());  // (N, out); checks the feature count
+    const float* w = require_param(p.weight, spec_.weight_shape(), who_, "weight").data();
+    const float* b = require_param(p.bias, spec_.bias_shape(), who_, "bias").data();
+    float* y = reuse(y_, out).data();
+    const float* xd = x.data();
+    int64_t N = out[0], O = spec_.out_channels, I = spec_.in_channels;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t o = 0; o < O; ++o) {
+        double acc = b[o];
+        for (int64_t i = 0; i < I; ++i) acc += double(w[o * I + i]) * xd[n * I + i];
+        if (spec_.fused_relu && acc < 0) acc = 0;
+        y[n * O + o] = static_cast<float>(acc);
+      }
+    return y_;
+  }
+
+  const Tensor& backward(const Tensor& x, const Tensor& y, const Tensor& dy, const OpParams& p,
+                         bool need_dx) override {
+    require_backward_shapes(spec_, x, dy);
+    const float* w = require_param(p.weight, spec_.weight_shape(), who_, "weight").data();
+    if (spec_.fused_relu) {
+      require_plain_host(y, who_, "output y");
+      require_shape(y, dy.shape(), who_, "output y");
+    }
+    int64_t N = dy.dim(0), O = spec_.out_channels, I = spec_.in_channels;
+    const float* xd = x.data();
+    // g = dL/d(pre-activation) (N, O): the fused ReLU passes dy where y > 0.
+    std::vector<double> g(static_cast<size_t>(N * O));
+    for (int64_t k = 0; k < N * O; ++k)
+      g[k] = (spec_.fused_relu && !(y.data()[k] > 0)) ? 0.0 : dy.data()[k];
+
+    if (float* gw = grad_target(p.grad_weight, spec_.weight_shape(), who_, "grad_weight"))
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t i = 0; i < I; ++i) {
+          double acc = 0;  // dW[o, i] = sum_n g[n, o] * x[n, i]
+          for (int64_t n = 0; n < N; ++n) acc += g[n * O + o] * xd[n * I + i];
+          gw[o * I + i] = static_cast<float>(acc);
+        }
+    if (float* gb = grad_target(p.grad_bias, spec_.bias_shape(), who_, "grad_bias"))
+      for (int64_t o = 0; o < O; ++o) {
+        double acc = 0;  // db[o] = sum_n g[n, o]
+        for (int64_t n = 0; n < N; ++n) acc += g[n * O + o];
+        gb[o] = static_cast<float>(acc);
+      }
+    if (!need_dx) {
+      dx_ = Tensor();
+      return dx_;
+    }
+    float* dx = reuse(dx_, x.shape()).data();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < I; ++i) {
+        double acc = 0;  // dx[n, i] = sum_o g[n, o] * W[o, i]
+        for (int64_t o = 0; o < O; ++o) acc += g[n * O + o] * w[o * I + i];
+        dx[n * I + i] = static_cast<float>(acc);
+      }
+    return dx_;
+  }
+
+ private:
+  LayerSpec spec_;
+  std::string who_ = "layer " + spec_.name;  // starts error messages
+  Tensor y_, dx_;
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_linear(const LayerSpec& spec) {
+  return std::make_unique<Linear>(spec);
+}
+
+}  // namespace alexnet::reference

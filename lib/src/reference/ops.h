@@ -1,0 +1,88 @@
+// The reference backend's ops: plain loops over plain host tensors, one file per layer.
+//
+// They are the oracle the fast backends are tested against, so they favour clarity and
+// accuracy (double accumulators) over speed. Every op checks its inputs and throws
+// alexnet::Error naming the layer and the problem.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "alexnet/backend.h"
+#include "alexnet/config.h"
+#include "alexnet/error.h"
+#include "alexnet/tensor.h"
+
+namespace alexnet::reference {
+
+std::unique_ptr<Op> make_conv(const LayerSpec& spec);
+std::unique_ptr<Op> make_relu(const LayerSpec& spec);
+std::unique_ptr<Op> make_lrn(const LayerSpec& spec);
+std::unique_ptr<Op> make_maxpool(const LayerSpec& spec);
+std::unique_ptr<Op> make_adaptive_avgpool(const LayerSpec& spec);
+std::unique_ptr<Op> make_linear(const LayerSpec& spec);
+std::unique_ptr<Op> make_dropout(const LayerSpec& spec);
+
+float softmax_cross_entropy(const Tensor& logits, std::span<const int> labels, Tensor* dlogits);
+Tensor softmax(const Tensor& logits);
+void sgd_update(Tensor& w, const Tensor& g, Tensor& v, float lr, float momentum,
+                float weight_decay);
+
+// --- helpers shared by the ops -------------------------------------------------------------
+// `who` starts each error message: "layer conv1", "sgd_update", "reference to_host".
+
+// The reference backend reads only plain host tensors; anything else is a caller's mistake.
+inline void require_plain_host(const Tensor& t, const std::string& who, const char* what) {
+  if (t.empty()) throw Error(who + ": " + what + " is empty");
+  if (t.device() != DeviceKind::Cpu)
+    throw Error(who + ": " + what + " is on a GPU; the reference backend needs host");
+  if (!t.is_plain())
+    throw Error(who + ": " + what +
+                " is in a backend layout; the reference backend needs the plain layout");
+}
+
+inline void require_shape(const Tensor& t, const Shape& want, const std::string& who,
+                          const char* what) {
+  if (t.shape() != want)
+    throw Error(who + ": " + what + " has shape " + shape_str(t.shape()) + ", expected " +
+                shape_str(want));
+}
+
+// A parameter tensor (weight, bias) must exist, be plain host, and have its spec's shape.
+inline const Tensor& require_param(const Tensor* t, const Shape& want, const std::string& who,
+                                   const char* what) {
+  if (t == nullptr) throw Error(who + ": missing " + what);
+  require_plain_host(*t, who, what);
+  require_shape(*t, want, who, what);
+  return *t;
+}
+
+// Where backward writes a gradient: null means "not wanted", an empty tensor is allocated,
+// anything else must already have the parameter's shape.
+inline float* grad_target(Tensor* g, const Shape& want, const std::string& who, const char* what) {
+  if (g == nullptr) return nullptr;
+  if (g->empty()) *g = Tensor(want);
+  require_plain_host(*g, who, what);
+  require_shape(*g, want, who, what);
+  return g->data();
+}
+
+// The op-owned output buffer: reused when the shape is unchanged (callers were told the
+// previous result is valid only until the next call), reallocated otherwise. The contents
+// are not cleared; every op writes all elements.
+inline Tensor& reuse(Tensor& t, const Shape& shape) {
+  if (t.empty() || t.shape() != shape) t = Tensor(shape);
+  return t;
+}
+
+// backward's common checks: dy must have the shape forward produced for x.
+inline void require_backward_shapes(const LayerSpec& spec, const Tensor& x, const Tensor& dy) {
+  const std::string who = "layer " + spec.name;
+  require_plain_host(x, who, "input x");
+  require_plain_host(dy, who, "gradient dy");
+  Shape out = spec.output_shape(x.shape());
+  require_shape(dy, out, who, "gradient dy");
+}
+
+}  // namespace alexnet::reference
