@@ -1,1 +1,128 @@
-// placeholder: being written
+#include "alexnet/network.h"
+
+#include "alexnet/error.h"
+
+namespace alexnet {
+
+namespace {
+
+// splitmix64: spreads (seed, step, layer) into independent dropout seeds.
+uint64_t mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+Network::Network(const NetConfig& cfg, std::unique_ptr<Backend> backend)
+    : cfg_(cfg), backend_(std::move(backend)) {
+  if (!backend_) throw Error("Network: no backend");
+  cfg_.validate();
+  layers_ = build_layers(cfg_);
+  param_index_.assign(layers_.size(), -1);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerSpec& l = layers_[i];
+    ops_.push_back(backend_->make_op(l));
+    if (!l.has_params()) continue;
+    param_index_[i] = static_cast<int>(params_.size());
+    for (const auto& [suffix, shape] : {std::pair{".weight", l.weight_shape()},
+                                        std::pair{".bias", l.bias_shape()}})
+      params_.push_back(Param{l.name + suffix, backend_->zeros(shape), backend_->zeros(shape), {}});
+  }
+}
+
+Network::~Network() = default;
+
+void Network::set_params(const std::vector<NamedTensor>& host) {
+  if (host.size() != params_.size())
+    throw Error("Network: got " + std::to_string(host.size()) + " tensors, expected " +
+                std::to_string(params_.size()));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const NamedTensor& t = host[i];
+    Param& p = params_[i];
+    if (t.name != p.name) throw Error("Network: tensor " + t.name + " where " + p.name + " belongs");
+    if (t.value.shape() != p.value.shape())
+      throw Error("Network: " + p.name + " has shape " + shape_str(t.value.shape()) + ", expected " +
+                  shape_str(p.value.shape()));
+    p.value = backend_->from_host(t.value);
+  }
+  ++version_;
+}
+
+std::vector<NamedTensor> Network::get_params() {
+  std::vector<NamedTensor> out;
+  for (Param& p : params_) out.push_back({p.name, backend_->to_host(p.value)});
+  return out;
+}
+
+void Network::load(const Model& model) {
+  if (!(model.config == cfg_)) throw Error("Network: the model's config differs from the network's");
+  set_params(model.params);
+}
+
+OpParams Network::op_params(size_t layer) {
+  OpParams p;
+  int w = param_index_[layer];
+  if (w >= 0) {
+    Param& weight = params_[static_cast<size_t>(w)];
+    Param& bias = params_[static_cast<size_t>(w) + 1];
+    p.weight = &weight.value;
+    p.bias = &bias.value;
+    p.grad_weight = &weight.grad;
+    p.grad_bias = &bias.grad;
+  }
+  p.version = version_;
+  p.seed = mix(mix(seed_ ^ mix(step_)) + layer);
+  return p;
+}
+
+const Tensor& Network::run_forward(const Tensor& x_device, bool training) {
+  acts_.assign(1, x_device);
+  for (size_t i = 0; i < ops_.size(); ++i)
+    acts_.push_back(ops_[i]->forward(acts_.back(), op_params(i), training));
+  return acts_.back();
+}
+
+static void check_input(const NetConfig& cfg, const Tensor& x) {
+  const Shape want{x.rank() > 0 ? x.dim(0) : 0, cfg.in_channels, cfg.input_size, cfg.input_size};
+  if (x.rank() != 4 || x.dim(0) < 1 || x.shape() != want)
+    throw Error("network input has shape " + shape_str(x.shape()) + ", expected (N, " +
+                std::to_string(cfg.in_channels) + ", " + std::to_string(cfg.input_size) + ", " +
+                std::to_string(cfg.input_size) + ")");
+}
+
+Tensor Network::forward(const Tensor& x, bool training) {
+  check_input(cfg_, x);
+  Tensor logits = backend_->to_host(run_forward(backend_->from_host(x), training));
+  if (!training) acts_.clear();  // inference keeps no activations alive
+  return logits;
+}
+
+float Network::forward_backward(const Tensor& x, std::span<const int> labels, Tensor* logits_out) {
+  check_input(cfg_, x);
+  if (static_cast<int64_t>(labels.size()) != x.dim(0))
+    throw Error("forward_backward: " + std::to_string(labels.size()) + " labels for a batch of " +
+                std::to_string(x.dim(0)));
+  const Tensor& logits = run_forward(backend_->from_host(x), /*training=*/true);
+  if (dlogits_.shape() != logits.shape()) dlogits_ = backend_->zeros(logits.shape());
+  float loss = backend_->softmax_cross_entropy(logits, labels, &dlogits_);
+  if (logits_out) *logits_out = backend_->to_host(logits);
+  const Tensor* dy = &dlogits_;
+  for (size_t i = ops_.size(); i-- > 0;) {
+    dy = &ops_[i]->backward(acts_[i], acts_[i + 1], *dy, op_params(i), /*need_dx=*/i > 0);
+  }
+  return loss;
+}
+
+void Network::sgd_step(float lr, float momentum, float weight_decay) {
+  for (Param& p : params_) {
+    if (p.momentum.empty()) p.momentum = backend_->zeros(p.value.shape());
+    backend_->sgd_update(p.value, p.grad, p.momentum, lr, momentum, weight_decay);
+  }
+  ++version_;
+  ++step_;
+}
+
+}  // namespace alexnet

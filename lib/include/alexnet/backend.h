@@ -13,6 +13,7 @@
 #include <string>
 
 #include "alexnet/config.h"
+#include "alexnet/device.h"
 #include "alexnet/tensor.h"
 
 namespace alexnet {
@@ -49,7 +50,8 @@ class Backend {
 
   // A zero-filled tensor on this device, plain layout.
   virtual Tensor zeros(const Shape& shape) = 0;
-  // Host (plain) → device tensor of the same shape, and any device tensor → plain host.
+  // Host (plain) → a new device tensor (always a copy), and any device tensor → a new
+  // plain host tensor.
   virtual Tensor from_host(const Tensor& host) = 0;
   virtual Tensor to_host(const Tensor& t) = 0;
   virtual void synchronize() = 0;
@@ -73,6 +75,10 @@ class Backend {
 // primitives, so several CPU workers can share the cores without oversubscription.
 std::unique_ptr<Backend> make_reference_backend();
 std::unique_ptr<Backend> make_cpu_backend(int threads);
-std::unique_ptr<Backend> make_backend(const std::string& name, int threads);  // by name
+// "reference" or "cpu" by name (tests, benchmarks).
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads);
+// The backend for one device of the grammar; a GPU without the CUDA backend is an Error
+// that says why.
+std::unique_ptr<Backend> make_backend(const Device& device, int threads);
 
 }  // namespace alexnet

@@ -36,14 +36,17 @@ class Classifier {
   std::string describe() const;  // "cpu (2 threads)", "cpu,cpu (1+1 threads)" …
 
   // Preprocesses and classifies frames on one worker (thread-safe across distinct workers;
-  // calls on the same worker are serialised).
+  // calls on the same worker are serialised). The element gives each worker its frames.
   std::vector<TopK> classify(std::span<const Frame> frames, int top_k, int worker = 0);
-  // Classifies an already preprocessed (N, C, H, W) input on one worker.
-  std::vector<TopK> classify_tensor(const Tensor& input, int top_k, int worker = 0);
-  // Softmax probabilities (N, classes) of a preprocessed input.
-  Tensor probabilities(const Tensor& input, int worker = 0);
-  // Splits a batch across all workers, runs them concurrently, returns results in order.
+  // Splits frames across all workers, runs them concurrently, returns results in order.
   std::vector<TopK> classify_parallel(std::span<const Frame> frames, int top_k);
+
+  // Already preprocessed (N, C, H, W) inputs. logits() and probabilities() split the batch
+  // across all workers concurrently; the _on variants use one worker.
+  Tensor logits(const Tensor& input);
+  Tensor logits_on(const Tensor& input, int worker);
+  Tensor probabilities(const Tensor& input);
+  std::vector<TopK> classify_tensor(const Tensor& input, int top_k);
 
   // The preprocessed input of frames, (N, C, H, W) — the same tensor classify() uses.
   Tensor preprocess_frames(std::span<const Frame> frames) const;
@@ -53,6 +56,8 @@ class Classifier {
   std::unique_ptr<Impl> impl_;
 };
 
+// Row-wise softmax of (N, K) host logits (numerically stable).
+Tensor softmax_rows(const Tensor& logits);
 // Top-k of one row of probabilities, best first, ties broken by lower index.
 TopK top_k(std::span<const float> probabilities, int k, const std::vector<std::string>& labels);
 

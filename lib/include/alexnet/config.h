@@ -29,6 +29,7 @@ struct LrnConfig {
   double k = 2.0;
   LrnAlpha alpha_convention = LrnAlpha::Paper;
   double effective_alpha() const { return alpha_convention == LrnAlpha::Paper ? alpha : alpha / size; }
+  bool operator==(const LrnConfig&) const = default;
 };
 
 struct ConvLayerConfig {
@@ -39,6 +40,7 @@ struct ConvLayerConfig {
   int groups = 1;
   bool lrn = false;   // LRN after the ReLU (if LrnConfig::enabled)
   bool pool = false;  // max pool after (the LRN)
+  bool operator==(const ConvLayerConfig&) const = default;
 };
 
 struct NetConfig {

@@ -47,7 +47,7 @@ class Network {
   float forward_backward(const Tensor& x, std::span<const int> labels,
                          Tensor* logits_out = nullptr);
 
-  // SGD with momentum and weight decay on every parameter (the paper's rule).
+  // SGD with momentum and weight decay on every parameter (the paper's rule); then step+1.
   void sgd_step(float lr, float momentum, float weight_decay);
 
   // Dropout masks derive from (seed, step, layer): reproducible runs.
@@ -56,7 +56,6 @@ class Network {
   uint64_t step() const { return step_; }
 
  private:
-  struct Slot;
   NetConfig cfg_;
   std::unique_ptr<Backend> backend_;
   std::vector<LayerSpec> layers_;
@@ -67,6 +66,7 @@ class Network {
   uint64_t seed_ = 0;
   uint64_t step_ = 0;
   std::vector<Tensor> acts_;  // acts_[i] = input of layer i; acts_.back() = logits
+  Tensor dlogits_;
 
   OpParams op_params(size_t layer);
   const Tensor& run_forward(const Tensor& x_device, bool training);

@@ -1,0 +1,153 @@
+// NetConfig, the layer plan, the device grammar and top-k: the small pieces everything uses.
+#include <gtest/gtest.h>
+
+#include "alexnet/backend.h"
+#include "alexnet/classifier.h"
+#include "alexnet/config.h"
+#include "alexnet/device.h"
+#include "alexnet/error.h"
+
+using namespace alexnet;
+
+static int64_t count_params(const NetConfig& c) {
+  int64_t n = 0;
+  for (const ParamInfo& p : param_infos(c)) n += shape_numel(p.shape);
+  return n;
+}
+
+TEST(Config, ParameterCountsMatchTheKnownNetworks) {
+  // torchvision.models.alexnet(): 61,100,840 parameters. Caffe's bvlc_alexnet (the paper's
+  // two-column network with groups): 60,965,224.
+  EXPECT_EQ(count_params(NetConfig::torchvision()), 61100840);
+  EXPECT_EQ(count_params(NetConfig::paper()), 60965224);
+}
+
+TEST(Config, PaperShapesFollowThePaper) {
+  Shape s{1, 3, 227, 227};
+  std::vector<std::pair<std::string, Shape>> seen;
+  for (const LayerSpec& l : build_layers(NetConfig::paper())) {
+    s = l.output_shape(s);
+    seen.push_back({l.name, s});
+  }
+  auto find = [&](const std::string& n) {
+    for (auto& [name, shape] : seen)
+      if (name == n) return shape;
+    return Shape{};
+  };
+  EXPECT_EQ(find("conv1"), (Shape{1, 96, 55, 55}));
+  EXPECT_EQ(find("pool1"), (Shape{1, 96, 27, 27}));
+  EXPECT_EQ(find("pool2"), (Shape{1, 256, 13, 13}));
+  EXPECT_EQ(find("conv3"), (Shape{1, 384, 13, 13}));
+  EXPECT_EQ(find("pool5"), (Shape{1, 256, 6, 6}));
+  EXPECT_EQ(find("fc8"), (Shape{1, 1000}));
+  // Paper order: fc6 → ReLU (fused) → dropout; torchvision: dropout → fc6.
+  auto layers = build_layers(NetConfig::paper());
+  auto torch = build_layers(NetConfig::torchvision());
+  auto index = [](const std::vector<LayerSpec>& ls, const std::string& n) {
+    for (size_t i = 0; i < ls.size(); ++i)
+      if (ls[i].name == n) return static_cast<int>(i);
+    return -1;
+  };
+  EXPECT_LT(index(layers, "fc6"), index(layers, "drop6"));
+  EXPECT_GT(index(torch, "fc6"), index(torch, "drop6"));
+  EXPECT_EQ(index(layers, "avgpool"), -1);
+  EXPECT_GE(index(torch, "avgpool"), 0);
+  EXPECT_EQ(index(torch, "lrn1"), -1);
+}
+
+TEST(Config, LrnAlphaConventionIsExplicit) {
+  NetConfig c = NetConfig::paper();
+  EXPECT_DOUBLE_EQ(c.lrn.effective_alpha(), 1e-4);
+  c.lrn.alpha_convention = LrnAlpha::DividedByN;
+  EXPECT_DOUBLE_EQ(c.lrn.effective_alpha(), 1e-4 / 5);
+  for (const LayerSpec& l : build_layers(c)) {
+    if (l.kind == LayerKind::Lrn) {
+      EXPECT_DOUBLE_EQ(l.lrn_alpha, 1e-4 / 5);
+    }
+  }
+}
+
+TEST(Config, JsonRoundTripsEveryVariant) {
+  for (const char* name : {"paper", "torchvision", "small-28", "small-32", "small-64"}) {
+    NetConfig c = NetConfig::by_name(name, 10);
+    EXPECT_EQ(NetConfig::from_json(c.to_json(), "test"), c) << name;
+  }
+  NetConfig c = NetConfig::paper();
+  c.lrn.alpha_convention = LrnAlpha::DividedByN;
+  EXPECT_EQ(NetConfig::from_json(c.to_json(), "test"), c);
+}
+
+TEST(Config, BadJsonNamesTheField) {
+  auto err = [](const std::string& json) {
+    try {
+      NetConfig::from_json(json, "m.safetensors alexnet.config");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  std::string good = NetConfig::paper().to_json();
+  EXPECT_NE(err("{").find("malformed JSON"), std::string::npos);
+  EXPECT_NE(err("[]").find("expected a JSON object"), std::string::npos);
+  EXPECT_NE(err(R"({"variant":"paper","variant":"x"})").find("duplicate JSON key \"variant\""), std::string::npos);
+  std::string j = good;
+  j.replace(j.find("\"classes\":1000"), 14, "\"classes\":0");
+  EXPECT_NE(err(j).find("classes must be in"), std::string::npos);
+  j = good;
+  j.replace(j.find("\"groups\":2"), 10, "\"groups\":3");
+  EXPECT_NE(err(j).find("conv2.groups"), std::string::npos);
+  j = good;
+  j.replace(j.find("\"input_size\":227"), 16, "\"input_size\":20");
+  EXPECT_NE(err(j).find("does not fit"), std::string::npos) << err(j);
+  j = good;
+  j.replace(j.find("\"alpha_convention\":\"paper\""), 26, "\"alpha_convention\":\"caffe\"");
+  EXPECT_NE(err(j).find("alpha_convention"), std::string::npos);
+  EXPECT_NE(err(R"({"variant":"paper"})").find("missing field 'in_channels'"), std::string::npos);
+}
+
+TEST(Config, UnknownConfigName) {
+  EXPECT_THROW(NetConfig::by_name("vgg", 10), Error);
+}
+
+TEST(Devices, Grammar) {
+  EXPECT_EQ(parse_devices("cpu"), (std::vector<Device>{{DeviceKind::Cpu, 0}}));
+  EXPECT_EQ(parse_devices("cpu,cpu").size(), 2u);
+  auto g = parse_devices("gpu:0,gpu:1");
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[1].kind, DeviceKind::Gpu);
+  EXPECT_EQ(g[1].index, 1);
+  EXPECT_EQ(g[1].str(), "gpu:1");
+  EXPECT_EQ(parse_devices("gpu:0,gpu:0").size(), 2u);
+  EXPECT_EQ(parse_devices("auto").size(), 1u);
+  for (const char* bad : {"", "cpu,", ",cpu", "gpu", "gpu:", "gpu:x", "gpu:-1", "tpu", "auto,cpu", "CPU",
+                          "cpu, cpu", "gpu:123456"}) {
+    try {
+      parse_devices(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Devices, GpuWithoutCudaBackendIsAClearError) {
+  try {
+    make_backend(Device{DeviceKind::Gpu, 0}, 1);
+    FAIL() << "a GPU backend was created";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("device gpu:0 is not available: "), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(gpu_unavailable_reason().empty());
+}
+
+TEST(TopK, OrderAndTies) {
+  std::vector<float> p{0.1f, 0.4f, 0.1f, 0.4f};
+  TopK t = top_k(p, 3, {"a", "b", "c", "d"});
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].index, 1);
+  EXPECT_EQ(t[1].index, 3);
+  EXPECT_EQ(t[2].index, 0);
+  EXPECT_EQ(t[1].label, "d");
+  EXPECT_EQ(top_k(p, 10, {}).size(), 4u);
+  EXPECT_THROW(top_k(p, 0, {}), Error);
+}
