@@ -55,14 +55,18 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
     w->device = d;
     if (d.kind == DeviceKind::Cpu) {
       w->threads = std::max(1, cores / cpu_workers + (cpu_seen < cores % cpu_workers ? 1 : 0));
-      threads_desc += (cpu_seen++ ? "+" : "") + std::to_string(w->threads);
+      if (cpu_seen++) threads_desc.append("+");
+      threads_desc.append(std::to_string(w->threads));
     }
     w->net = std::make_unique<Network>(cfg, make_backend(d, w->threads));
     w->net->load(impl_->model);
     impl_->workers.push_back(std::move(w));
   }
   std::string list;
-  for (const Device& d : impl_->devices) list += (list.empty() ? "" : ",") + d.str();
+  for (const Device& d : impl_->devices) {
+    if (!list.empty()) list.append(",");
+    list.append(d.str());
+  }
   impl_->description = list;
   if (cpu_workers) impl_->description += " (" + threads_desc + " CPU threads)";
   if (options.devices == "auto") {
