@@ -1,6 +1,7 @@
 #include "json_strict.h"
 
 #include <set>
+#include <string_view>
 #include <vector>
 
 #include "alexnet/error.h"
@@ -8,6 +9,26 @@
 namespace alexnet::json_strict {
 
 using nlohmann::json;
+
+// Byte offset of the first invalid UTF-8 sequence, or npos (overlongs and surrogates count).
+size_t utf8_error_at(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
 
 json parse(std::string_view text, const std::string& origin) {
   // One set of seen keys per open object; a key seen twice in one object is an error.

@@ -8,6 +8,10 @@
 
 namespace alexnet::json_strict {
 
+// Byte offset of the first invalid UTF-8 sequence in s, or npos (overlongs and surrogates
+// count as invalid).
+size_t utf8_error_at(std::string_view s);
+
 // Throws alexnet::Error "<origin>: <problem>" on malformed JSON or a duplicate key.
 nlohmann::json parse(std::string_view text, const std::string& origin);
 

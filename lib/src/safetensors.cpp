@@ -73,26 +73,6 @@ void read_exact(const Fd& f, const std::string& path, void* dst, uint64_t n, uin
   }
 }
 
-// Byte offset of the first invalid UTF-8 sequence, or npos (overlongs and surrogates count).
-size_t utf8_error_at(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return i;
-    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1Fu) : len == 3 ? (c & 0x0Fu) : (c & 0x07u);
-    for (size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
 const char* dtype_name(DType d) {
   switch (d) {
     case DType::F32:
@@ -253,7 +233,7 @@ SafetensorsHeader read_safetensors_header(const std::string& path) {
 
   std::string text(static_cast<size_t>(header_len), '\0');
   read_exact(f, path, text.data(), header_len, 8);
-  if (size_t bad = utf8_error_at(text); bad != std::string::npos)
+  if (size_t bad = json_strict::utf8_error_at(text); bad != std::string::npos)
     fail(path, "header is not valid UTF-8 (byte " + std::to_string(bad) + " of the JSON)");
   json j = json_strict::parse(text, path + ": header");
   if (!j.is_object()) fail(path, "header is not a JSON object");
