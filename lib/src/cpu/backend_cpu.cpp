@@ -1,1 +1,106 @@
-// placeholder
+// The "cpu" backend: oneDNN primitives (OpenMP runtime) on the host.
+//
+// Activations stay in the layouts the convolutions choose (nChw8c on AVX2) from layer to
+// layer; a Tensor carries that oneDNN memory descriptor as its opaque layout, and only
+// to_host() (or an op that needs it) turns it back into plain NCHW.
+#include <cstring>
+
+#include "cpu_common.h"
+
+namespace alexnet {
+namespace cpu {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : ctx_(std::make_shared<Context>(threads)) {}
+
+  std::string name() const override { return "cpu"; }
+  DeviceKind device() const override { return DeviceKind::Cpu; }
+
+  Tensor zeros(const Shape& shape) override { return Tensor(shape); }
+
+  // Ops read any plain host tensor directly, so this is only a copy (the caller's tensor
+  // stays independent of the device one, as with a real device).
+  Tensor from_host(const Tensor& host) override {
+    if (!host.is_plain() || host.device() != DeviceKind::Cpu)
+      throw Error("cpu backend: from_host needs a plain host tensor, got " +
+                  shape_str(host.shape()));
+    return host.clone();
+  }
+
+  Tensor to_host(const Tensor& t) override {
+    ThreadScope scope(*ctx_);
+    Md md = tensor_md(t);
+    if (t.is_plain()) return t.clone();
+    Tensor out(t.shape());
+    // A fresh reorder each time (oneDNN's primitive cache makes that cheap): keeps to_host
+    // free of shared state; the hot path (logits) is plain and only copied.
+    ReorderCache reorder;
+    reorder.run(*ctx_, md, t.data(), plain_md(t.shape()), out.data());
+    return out;
+  }
+
+  void synchronize() override { ALEXNET_DNNL(ctx_->strm.wait()); }
+
+  std::unique_ptr<Op> make_op(const LayerSpec& spec) override {
+    switch (spec.kind) {
+      case LayerKind::Conv:
+        return make_conv_op(ctx_, spec);
+      case LayerKind::Relu:
+        return make_relu_op(ctx_, spec);
+      case LayerKind::Lrn:
+        return make_lrn_op(ctx_, spec);
+      case LayerKind::MaxPool:
+        return make_maxpool_op(ctx_, spec);
+      case LayerKind::AdaptiveAvgPool:
+        return make_avgpool_op(ctx_, spec);
+      case LayerKind::Linear:
+        return make_linear_op(ctx_, spec);
+      case LayerKind::Dropout:
+        return make_dropout_op(ctx_, spec);
+    }
+    throw Error("cpu backend: unknown layer kind for " + spec.name);
+  }
+
+  float softmax_cross_entropy(const Tensor& logits, std::span<const int> labels,
+                              Tensor* dlogits) override {
+    ThreadScope scope(*ctx_);
+    if (logits.is_plain())
+      return cpu::softmax_cross_entropy(*ctx_, logits, labels.data(), labels.size(), dlogits);
+    return cpu::softmax_cross_entropy(*ctx_, to_host(logits), labels.data(), labels.size(),
+                                      dlogits);
+  }
+
+  Tensor softmax(const Tensor& logits) override {
+    ThreadScope scope(*ctx_);
+    if (logits.rank() != 2)
+      throw Error("cpu backend: softmax needs (N, K) logits, got " + shape_str(logits.shape()));
+    Tensor plain = logits.is_plain() ? logits : to_host(logits);
+    tensor_md(plain);  // checks it is a host tensor
+    Tensor out(logits.shape());
+    softmax_rows(*ctx_, plain.data(), out.data(), logits.dim(0), logits.dim(1));
+    return out;
+  }
+
+  void sgd_update(Tensor& w, const Tensor& g, Tensor& v, float lr, float momentum,
+                  float weight_decay) override {
+    ThreadScope scope(*ctx_);
+    cpu::sgd_update(*ctx_, w, g, v, lr, momentum, weight_decay);
+  }
+
+ private:
+  std::shared_ptr<Context> ctx_;
+};
+
+}  // namespace
+}  // namespace cpu
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  if (threads < 0) throw Error("cpu backend: threads must be >= 0, got " + std::to_string(threads));
+  // omp_get_num_procs() counts the cores this process may run on (affinity mask included).
+  if (threads == 0) threads = omp_get_num_procs();
+  return std::make_unique<cpu::CpuBackend>(threads);
+}
+
+}  // namespace alexnet

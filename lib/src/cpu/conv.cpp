@@ -1,0 +1,316 @@
+// Convolution (+ bias, + fused ReLU) on oneDNN.
+//
+//   x (N, C, H, W) any layout · w (O, C/g, K, K) plain · b (O) → y (N, O, OH, OW) native
+//
+// The forward primitive picks its own activation and weight layouts (format_tag::any); on
+// AVX2 that is nChw8c activations and OIhw8i8o weights (Ohwi8o for the 3-channel input).
+// Grouped weights are the same memory seen as 5-D goihw (g, O/g, C/g, K, K).
+// Backward: dpre = relu'(y) ⊙ dy from y itself (relu_use_dst_for_bwd: y > 0 ⇔ pre > 0),
+// then backward-data for dx and backward-weights for dW, db.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cpu_common.h"
+
+namespace alexnet::cpu {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+namespace dn = dnnl;
+
+class ConvOp final : public CpuOp {
+ public:
+  using CpuOp::CpuOp;
+
+ protected:
+  const Tensor& run_forward(const Tensor& x, const OpParams& p, bool training) override;
+  const Tensor& run_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const OpParams& p,
+                             bool need_dx) override;
+
+ public:
+  std::string describe() const override {
+    std::string s;
+    for (const auto& f : plans_) {
+      s += describe_pd(f->training ? (f->padded ? "fwd_training(explicit pad)" : "fwd_training")
+                                   : (f->padded ? "fwd_inference(explicit pad)" : "fwd_inference"),
+                       f->pd);
+      if (f->bwd) {
+        s += describe_pd("bwd_data", f->bwd->data_pd);
+        s += describe_pd("bwd_weights", f->bwd->wei_pd);
+      }
+    }
+    return s;
+  }
+
+ private:
+  struct Bwd {
+    // relu'(y) ⊙ dy, in y's layout
+    dn::eltwise_backward relu;
+    memory relu_y, relu_dy, relu_dpre;
+    Buffer dpre;
+    Converter y_conv, dy_conv;
+    // dx
+    dn::convolution_backward_data::primitive_desc data_pd;
+    dn::convolution_backward_data data;
+    memory d_ddst, d_wei, d_dsrc;
+    Converter d_dy_conv;
+    Output dx;
+    // dW, db
+    dn::convolution_backward_weights::primitive_desc wei_pd;
+    dn::convolution_backward_weights wei;
+    memory w_src, w_ddst, w_dwei, w_dbias;
+    Converter w_x_conv, w_dy_conv;
+    Buffer dw;  // diff weights in the primitive's layout, when that is not plain
+    Buffer db;  // when the caller passes no grad_bias
+    ReorderCache dw_out;
+  };
+  struct Fwd {
+    Md x_md;
+    bool training = false;
+    bool has_bias = true;
+    dn::convolution_forward::primitive_desc pd;  // the one executed
+    dn::convolution_forward prim;
+    memory src, wei, bias, dst;
+    Converter x_conv;
+    // Explicit padding (see plan()): x copied into a zero-bordered plain buffer, and a
+    // pad-0 convolution. `hint` is always the pd of the problem as specified (unpadded):
+    // backward works on x itself and takes its formats from it.
+    bool padded = false;
+    Buffer pad_buf;
+    Md pad_md;
+    dn::convolution_forward::primitive_desc hint;
+    Output y;
+    std::unique_ptr<Bwd> bwd;
+  };
+
+  Fwd& plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias);
+  Bwd& bwd_plan(Fwd& f);
+  // (O, C/g, K, K) or, grouped, (g, O/g, C/g, K, K): `any` for primitives, else plain.
+  Md weight_md(bool any) const;
+  Dims dims_of(const Shape& s) const { return Dims(s.begin(), s.end()); }
+
+  std::vector<std::unique_ptr<Fwd>> plans_;
+  WeightCache weights_;
+};
+
+Md ConvOp::weight_md(bool any) const {
+  const LayerSpec& s = spec_;
+  if (s.groups > 1) {
+    return Md({s.groups, s.out_channels / s.groups, s.in_channels / s.groups, s.kernel, s.kernel},
+              f32, any ? Tag::any : Tag::goihw);
+  }
+  return Md({s.out_channels, s.in_channels, s.kernel, s.kernel}, f32, any ? Tag::any : Tag::oihw);
+}
+
+ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias) {
+  for (auto& f : plans_)
+    if (f->training == training && f->has_bias == has_bias && f->x_md == x_md) return *f;
+  const LayerSpec& s = spec_;
+  Shape y_shape = s.output_shape(x_shape);
+  auto f = std::make_unique<Fwd>();
+  f->x_md = x_md;
+  f->training = training;
+  f->has_bias = has_bias;
+  Md bias_md = has_bias ? Md({s.out_channels}, f32, Tag::a) : Md();
+  dn::primitive_attr attr;
+  if (s.fused_relu) {
+    dn::post_ops po;
+    ALEXNET_DNNL(po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f));
+    ALEXNET_DNNL(attr.set_post_ops(po));
+  }
+  auto make_pd = [&](const Shape& in, int64_t pad) {
+    auto desc = ALEXNET_DNNL(dn::convolution_forward::desc(
+        training ? prop_kind::forward_training : prop_kind::forward_inference,
+        algorithm::convolution_direct, Md(dims_of(in), f32, Tag::any), weight_md(true), bias_md,
+        Md(dims_of(y_shape), f32, Tag::any), {s.stride, s.stride}, {pad, pad}, {pad, pad}));
+    return ALEXNET_DNNL(dn::convolution_forward::primitive_desc(desc, attr, ctx_->eng));
+  };
+  auto is_jit = [](const dn::convolution_forward::primitive_desc& pd) {
+    std::string impl = pd.impl_info_str();
+    return impl.rfind("jit", 0) == 0 || impl.rfind("brg", 0) == 0;
+  };
+  f->pd = make_pd(x_shape, s.pad);
+  f->hint = f->pd;
+  // oneDNN 2.6's AVX2 direct convolution refuses a 3-channel input with padding (as
+  // torchvision's conv1: 11×11, stride 4, pad 2) and falls back to im2col + gemm with a plain
+  // output, which is about twice as slow and leaves the following pooling on plain NCHW
+  // (10× slower). The same convolution on an explicitly zero-padded copy of x, with pad 0,
+  // takes the jit kernel and its blocked output; the copy costs a few hundred µs.
+  if (s.pad > 0 && !is_jit(f->pd) && x_md == plain_md(x_shape)) {
+    Shape padded{x_shape[0], x_shape[1], x_shape[2] + 2 * s.pad, x_shape[3] + 2 * s.pad};
+    auto pd = make_pd(padded, 0);
+    if (is_jit(pd)) {
+      f->pd = pd;
+      f->padded = true;
+      f->pad_md = plain_md(padded);
+      f->pad_buf.ensure(f->pad_md.get_size());  // zeroed: the border stays zero
+    }
+  }
+  f->prim = ALEXNET_DNNL(dn::convolution_forward(f->pd));
+  f->src = empty_memory(*ctx_, f->pd.src_desc());
+  f->wei = empty_memory(*ctx_, f->pd.weights_desc());
+  if (has_bias) f->bias = empty_memory(*ctx_, bias_md);
+  f->dst = empty_memory(*ctx_, f->pd.dst_desc());
+  f->y.bind(f->pd.dst_desc(), y_shape);
+  plans_.push_back(std::move(f));
+  return *plans_.back();
+}
+
+const Tensor& ConvOp::run_forward(const Tensor& x, const OpParams& p, bool training) {
+  if (!p.weight) throw Error("no weight given");
+  Shape ws = spec_.weight_shape();
+  expect_shape(*p.weight, ws, "weight");
+  if (p.bias) expect_shape(*p.bias, spec_.bias_shape(), "bias");
+  Md x_md = tensor_md(x);
+  Fwd& f = plan(x_md, x.shape(), training, p.bias != nullptr);
+  const float* src;
+  if (f.padded) {
+    // Rows of x (plain) into the interior of the zero-bordered buffer.
+    const int64_t rows = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), pad = spec_.pad;
+    const int64_t pw = w + 2 * pad, ph = h + 2 * pad;
+    float* dst = f.pad_buf.data();
+    const float* xs = x.data();
+#pragma omp parallel for num_threads(ctx_->threads) schedule(static)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < h; ++i)
+        std::memcpy(dst + (r * ph + i + pad) * pw + pad, xs + (r * h + i) * w,
+                    sizeof(float) * static_cast<size_t>(w));
+    src = f.x_conv.to(*ctx_, f.pad_md, dst, f.pd.src_desc());
+  } else {
+    src = f.x_conv.to(*ctx_, x_md, x.data(), f.pd.src_desc());
+  }
+  const float* wei =
+      weights_.get(*ctx_, weight_md(false), p.weight->data(), f.pd.weights_desc(), p.version);
+  if (p.bias) {
+    execute(*ctx_, f.prim,
+            {{DNNL_ARG_SRC, &bind(f.src, src)},
+             {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
+             {DNNL_ARG_BIAS, &bind(f.bias, p.bias->data())},
+             {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
+  } else {
+    execute(*ctx_, f.prim,
+            {{DNNL_ARG_SRC, &bind(f.src, src)},
+             {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
+             {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
+  }
+  return f.y.tensor;
+}
+
+ConvOp::Bwd& ConvOp::bwd_plan(Fwd& f) {
+  if (f.bwd) return *f.bwd;
+  const LayerSpec& s = spec_;
+  auto b = std::make_unique<Bwd>();
+  Md y_md = f.pd.dst_desc();
+  if (s.fused_relu) {
+    auto hint = ALEXNET_DNNL(dn::eltwise_forward::primitive_desc(
+        dn::eltwise_forward::desc(prop_kind::forward_training,
+                                  algorithm::eltwise_relu_use_dst_for_bwd, y_md, 0.f, 0.f),
+        ctx_->eng));
+    auto pd = ALEXNET_DNNL(dn::eltwise_backward::primitive_desc(
+        dn::eltwise_backward::desc(algorithm::eltwise_relu_use_dst_for_bwd, y_md, y_md, 0.f, 0.f),
+        ctx_->eng, hint));
+    b->relu = ALEXNET_DNNL(dn::eltwise_backward(pd));
+    b->relu_y = empty_memory(*ctx_, y_md);
+    b->relu_dy = empty_memory(*ctx_, y_md);
+    b->relu_dpre = empty_memory(*ctx_, pd.diff_src_desc());
+    b->dpre.ensure(pd.diff_src_desc().get_size());
+  }
+  Md x_any(f.hint.src_desc().dims(), f32, Tag::any);  // x's dims, even when padded
+  Md y_any(y_md.dims(), f32, Tag::any);
+  Dims strides{s.stride, s.stride}, pad{s.pad, s.pad};
+
+  b->data_pd = ALEXNET_DNNL(dn::convolution_backward_data::primitive_desc(
+      dn::convolution_backward_data::desc(algorithm::convolution_direct, x_any, weight_md(true),
+                                          y_any, strides, pad, pad),
+      ctx_->eng, f.hint));
+  b->data = ALEXNET_DNNL(dn::convolution_backward_data(b->data_pd));
+  b->d_ddst = empty_memory(*ctx_, b->data_pd.diff_dst_desc());
+  b->d_wei = empty_memory(*ctx_, b->data_pd.weights_desc());
+  b->d_dsrc = empty_memory(*ctx_, b->data_pd.diff_src_desc());
+
+  // Always with a bias gradient (into scratch when the caller has no grad_bias).
+  b->wei_pd = ALEXNET_DNNL(dn::convolution_backward_weights::primitive_desc(
+      dn::convolution_backward_weights::desc(algorithm::convolution_direct, x_any, weight_md(true),
+                                             Md({s.out_channels}, f32, Tag::a), y_any, strides, pad,
+                                             pad),
+      ctx_->eng, f.hint));
+  b->wei = ALEXNET_DNNL(dn::convolution_backward_weights(b->wei_pd));
+  b->w_src = empty_memory(*ctx_, b->wei_pd.src_desc());
+  b->w_ddst = empty_memory(*ctx_, b->wei_pd.diff_dst_desc());
+  b->w_dwei = empty_memory(*ctx_, b->wei_pd.diff_weights_desc());
+  b->w_dbias = empty_memory(*ctx_, Md({s.out_channels}, f32, Tag::a));
+  f.bwd = std::move(b);
+  return *f.bwd;
+}
+
+const Tensor& ConvOp::run_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                   const OpParams& p, bool need_dx) {
+  if (!p.weight) throw Error("no weight given");
+  expect_shape(*p.weight, spec_.weight_shape(), "weight");
+  Shape y_shape = spec_.output_shape(x.shape());
+  expect_shape(y, y_shape, "y");
+  expect_shape(dy, y_shape, "dy");
+  Md x_md = tensor_md(x);
+  Fwd& f = plan(x_md, x.shape(), true, p.bias != nullptr);
+  Bwd& b = bwd_plan(f);
+  const Context& c = *ctx_;
+
+  // dpre = dL/d(conv output before the ReLU), in the layout of y.
+  Md y_md = tensor_md(y);
+  const float* dpre;
+  Md dpre_md;
+  if (spec_.fused_relu) {
+    Md want = f.pd.dst_desc();
+    const float* yv = b.y_conv.to(c, y_md, y.data(), want);  // normally y is `want` already
+    const float* dyv = b.dy_conv.to(c, tensor_md(dy), dy.data(), want);
+    execute(c, b.relu,
+            {{DNNL_ARG_DST, &bind(b.relu_y, yv)},
+             {DNNL_ARG_DIFF_DST, &bind(b.relu_dy, dyv)},
+             {DNNL_ARG_DIFF_SRC, &bind(b.relu_dpre, b.dpre.data())}});
+    dpre = b.dpre.data();
+    dpre_md = want;
+  } else {
+    dpre = dy.data();
+    dpre_md = tensor_md(dy);
+  }
+
+  // dW, db (skipped when neither is wanted, as for frozen layers)
+  if (p.grad_weight || p.grad_bias) {
+    const float* src = b.w_x_conv.to(c, x_md, x.data(), b.wei_pd.src_desc());
+    const float* ddst = b.w_dy_conv.to(c, dpre_md, dpre, b.wei_pd.diff_dst_desc());
+    Md user_w = weight_md(false);
+    Md dw_md = b.wei_pd.diff_weights_desc();
+    float* gw = grad_target(p.grad_weight, spec_.weight_shape(), "grad_weight");
+    float* gb = grad_target(p.grad_bias, spec_.bias_shape(), "grad_bias");
+    bool direct = gw && dw_md == user_w;
+    float* dw = direct ? gw : b.dw.ensure(dw_md.get_size());
+    float* db = gb ? gb : b.db.ensure(sizeof(float) * static_cast<size_t>(spec_.out_channels));
+    execute(c, b.wei,
+            {{DNNL_ARG_SRC, &bind(b.w_src, src)},
+             {DNNL_ARG_DIFF_DST, &bind(b.w_ddst, ddst)},
+             {DNNL_ARG_DIFF_WEIGHTS, &bind(b.w_dwei, dw)},
+             {DNNL_ARG_DIFF_BIAS, &bind(b.w_dbias, db)}});
+    if (gw && !direct) b.dw_out.run(c, dw_md, dw, user_w, gw);
+  }
+
+  if (!need_dx) return empty_;
+  const float* ddst = b.d_dy_conv.to(c, dpre_md, dpre, b.data_pd.diff_dst_desc());
+  const float* wei =
+      weights_.get(c, weight_md(false), p.weight->data(), b.data_pd.weights_desc(), p.version);
+  b.dx.bind(b.data_pd.diff_src_desc(), x.shape());
+  execute(c, b.data,
+          {{DNNL_ARG_DIFF_DST, &bind(b.d_ddst, ddst)},
+           {DNNL_ARG_WEIGHTS, &bind(b.d_wei, wei)},
+           {DNNL_ARG_DIFF_SRC, &bind(b.d_dsrc, b.dx.data())}});
+  return b.dx.tensor;
+}
+
+}  // namespace
+
+std::unique_ptr<Op> make_conv_op(ContextPtr ctx, const LayerSpec& spec) {
+  return std::make_unique<ConvOp>(std::move(ctx), spec);
+}
+
+}  // namespace alexnet::cpu

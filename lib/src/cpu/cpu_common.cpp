@@ -1,0 +1,233 @@
+#include "cpu_common.h"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "cpu_debug.h"
+
+namespace alexnet::cpu {
+
+namespace {
+
+// What a Tensor's opaque layout points to for this backend. The tag guards against reading
+// a layout some other backend made (tensors of one backend are not meant for another).
+struct NativeLayout {
+  static constexpr uint64_t kTag = 0x646e6e6c2d6c6179;  // "dnnl-lay"
+  uint64_t tag = kTag;
+  Md md;
+};
+
+}  // namespace
+
+void throw_dnnl(const dnnl::error& e, const char* call, const char* file, int line) {
+  throw Error(std::string("oneDNN error (status ") + std::to_string(static_cast<int>(e.status)) +
+              ": " + e.what() + ") in " + call + " at " + file + ":" + std::to_string(line));
+}
+
+Context::Context(int nthreads)
+    : eng(ALEXNET_DNNL(dnnl::engine(dnnl::engine::kind::cpu, 0))),
+      strm(ALEXNET_DNNL(dnnl::stream(eng))),
+      threads(nthreads) {}
+
+void execute(const Context& ctx, const dnnl::primitive& prim,
+             std::initializer_list<std::pair<int, const memory*>> args) {
+  dnnl_exec_arg_t c_args[16];
+  int n = 0;
+  for (const auto& [arg, mem] : args) {
+    if (n == 16) throw Error("cpu backend: too many primitive arguments");
+    c_args[n++] = {arg, mem->get()};
+  }
+  dnnl_status_t st = dnnl_primitive_execute(prim.get(), ctx.strm.get(), n, c_args);
+  if (st != dnnl_success) {
+    const char* impl = "?";
+    dnnl_primitive_desc_query(prim.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
+    throw Error("oneDNN error (status " + std::to_string(static_cast<int>(st)) +
+                ") in dnnl_primitive_execute of " + impl + " at " + __FILE__ + ":" +
+                std::to_string(__LINE__));
+  }
+}
+
+Md plain_md(const Shape& shape) {
+  Dims dims(shape.begin(), shape.end());
+  switch (shape.size()) {
+    case 1:
+      return Md(dims, f32, Tag::a);
+    case 2:
+      return Md(dims, f32, Tag::ab);
+    case 3:
+      return Md(dims, f32, Tag::abc);
+    case 4:
+      return Md(dims, f32, Tag::abcd);
+    case 5:
+      return Md(dims, f32, Tag::abcde);
+    default:
+      throw Error("cpu backend: no plain layout for shape " + shape_str(shape));
+  }
+}
+
+Md tensor_md(const Tensor& t) {
+  if (t.device() != DeviceKind::Cpu)
+    throw Error("cpu backend: tensor " + shape_str(t.shape()) + " is not a host tensor");
+  if (t.empty()) throw Error("cpu backend: empty tensor " + shape_str(t.shape()));
+  if (t.is_plain()) return plain_md(t.shape());
+  const auto* l = static_cast<const NativeLayout*>(t.layout().get());
+  if (l->tag != NativeLayout::kTag)
+    throw Error("cpu backend: tensor " + shape_str(t.shape()) + " has another backend's layout");
+  return l->md;
+}
+
+std::shared_ptr<const void> make_layout(const Md& md, const Shape& shape) {
+  // Plain row-major data of the same element count is plain whatever its rank: an inner
+  // product's (N, C·H·W) gradient is the plain (N, C, H, W) one.
+  Dims dims = md.dims();
+  Shape md_shape(dims.begin(), dims.end());
+  if (md == plain_md(md_shape) && shape_numel(md_shape) == shape_numel(shape)) return nullptr;
+  auto l = std::make_shared<NativeLayout>();
+  l->md = md;
+  return l;
+}
+
+float* Buffer::ensure(size_t bytes) {
+  if (bytes <= bytes_ && data_) return data_;
+  size_t size = (bytes + 63) / 64 * 64;
+  if (size == 0) size = 64;
+  void* p = std::aligned_alloc(64, size);
+  if (!p) throw Error("cpu backend: out of memory allocating " + std::to_string(size) + " bytes");
+  // Zeroed once: blocked layouts have padding lanes that some kernels read.
+  std::memset(p, 0, size);
+  owner_ = std::shared_ptr<void>(p, std::free);
+  data_ = static_cast<float*>(p);
+  bytes_ = size;
+  return data_;
+}
+
+void Output::bind(const Md& want, const Shape& shape) {
+  size_t bytes = want.get_size();
+  bool grew = bytes > buf.bytes() || buf.data() == nullptr;
+  if (!grew && want == md && tensor.shape() == shape && !tensor.empty()) return;
+  buf.ensure(bytes);
+  md = want;
+  tensor = Tensor(shape, buf.data(), buf.bytes() / sizeof(float), buf.owner(), DeviceKind::Cpu,
+                  make_layout(want, shape));
+}
+
+void ReorderCache::run(const Context& ctx, const Md& from, const void* src, const Md& to,
+                       void* dst) {
+  if (!prim_ || from != from_ || to != to_) {
+    auto pd = ALEXNET_DNNL(dnnl::reorder::primitive_desc(ctx.eng, from, ctx.eng, to));
+    prim_ = ALEXNET_DNNL(dnnl::reorder(pd));
+    src_ = empty_memory(ctx, from);
+    dst_ = empty_memory(ctx, to);
+    from_ = from;
+    to_ = to;
+  }
+  execute(ctx, prim_, {{DNNL_ARG_FROM, &bind(src_, src)}, {DNNL_ARG_TO, &bind(dst_, dst)}});
+}
+
+const float* Converter::to(const Context& ctx, const Md& have, const float* data, const Md& want) {
+  if (have == want) return data;
+  float* out = buf_.ensure(want.get_size());
+  reorder_.run(ctx, have, data, want, out);
+  return out;
+}
+
+const float* WeightCache::get(const Context& ctx, const Md& user_md, const float* user,
+                              const Md& want, uint64_t version) {
+  if (user_md == want) return user;
+  Entry* e = nullptr;
+  for (auto& entry : entries_)
+    if (entry->md == want) e = entry.get();
+  if (!e) {
+    entries_.push_back(std::make_unique<Entry>());
+    e = entries_.back().get();
+    e->md = want;
+  } else if (e->src == user && e->version == version) {
+    return e->buf.data();
+  }
+  float* out = e->buf.ensure(want.get_size());
+  e->reorder.run(ctx, user_md, user, want, out);
+  e->src = user;
+  e->version = version;
+  return out;
+}
+
+float* grad_target(Tensor* g, const Shape& shape, const char* what) {
+  if (!g) return nullptr;
+  if (g->empty()) *g = Tensor(shape);
+  if (!g->is_plain() || g->device() != DeviceKind::Cpu || g->shape() != shape)
+    throw Error(std::string(what) + " must be a plain host tensor of shape " + shape_str(shape) +
+                ", got " + shape_str(g->shape()));
+  return g->data();
+}
+
+std::string describe_pd(const char* role, const dnnl::primitive_desc_base& pd) {
+  // oneDNN's own tag spelling: dimensions outermost first, upper case when blocked, then
+  // the inner blocks ("aBcd8b" is nChw8c). dnnl_md2fmt_str is not public in 2.6.
+  auto fmt = [](const Md& md) {
+    if (!md) return std::string("-");
+    if (md.data.format_kind != dnnl_blocked) return std::string("opaque");
+    const auto& blk = md.data.format_desc.blocking;
+    const int nd = md.data.ndims;
+    std::vector<int> order(static_cast<size_t>(nd));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return blk.strides[a] > blk.strides[b]; });
+    std::vector<bool> blocked(static_cast<size_t>(nd), false);
+    for (int i = 0; i < blk.inner_nblks; ++i)
+      blocked[static_cast<size_t>(blk.inner_idxs[i])] = true;
+    std::string s;
+    for (int d : order) s += static_cast<char>((blocked[static_cast<size_t>(d)] ? 'A' : 'a') + d);
+    for (int i = 0; i < blk.inner_nblks; ++i)
+      s += std::to_string(blk.inner_blks[i]) + static_cast<char>('a' + blk.inner_idxs[i]);
+    return s;
+  };
+  std::string s = std::string(role) + " " + pd.impl_info_str();
+  s += " src " + fmt(pd.src_desc().is_zero() ? pd.diff_src_desc() : pd.src_desc());
+  s += " wei " + fmt(pd.weights_desc().is_zero() ? pd.diff_weights_desc() : pd.weights_desc());
+  s += " dst " + fmt(pd.dst_desc().is_zero() ? pd.diff_dst_desc() : pd.dst_desc());
+  return s + "\n";
+}
+
+std::string describe_op(const Op& op) {
+  const auto* c = dynamic_cast<const CpuOp*>(&op);
+  return c ? c->describe() : std::string();
+}
+
+memory empty_memory(const Context& ctx, const Md& md) {
+  return ALEXNET_DNNL(memory(md, ctx.eng, DNNL_MEMORY_NONE));
+}
+
+const Tensor& CpuOp::forward(const Tensor& x, const OpParams& p, bool training) {
+  ThreadScope scope(*ctx_);
+  try {
+    return run_forward(x, p, training);
+  } catch (const Error& e) {
+    throw Error("cpu backend, layer " + spec_.name + " forward: " + e.what());
+  } catch (const dnnl::error& e) {
+    throw Error("cpu backend, layer " + spec_.name + " forward: oneDNN: " + e.what());
+  }
+}
+
+const Tensor& CpuOp::backward(const Tensor& x, const Tensor& y, const Tensor& dy, const OpParams& p,
+                              bool need_dx) {
+  ThreadScope scope(*ctx_);
+  try {
+    return run_backward(x, y, dy, p, need_dx);
+  } catch (const Error& e) {
+    throw Error("cpu backend, layer " + spec_.name + " backward: " + e.what());
+  } catch (const dnnl::error& e) {
+    throw Error("cpu backend, layer " + spec_.name + " backward: oneDNN: " + e.what());
+  }
+}
+
+void CpuOp::expect_shape(const Tensor& t, const Shape& shape, const char* what) const {
+  if (t.shape() != shape)
+    throw Error(std::string(what) + " has shape " + shape_str(t.shape()) + ", expected " +
+                shape_str(shape));
+}
+
+}  // namespace alexnet::cpu

@@ -1,0 +1,208 @@
+// Shared machinery of the oneDNN ("cpu") backend: the engine/stream context, the thread
+// scope, error wrapping, tensor layouts, owned buffers and cached reorders.
+//
+// Only files under lib/src/cpu/ include this header: dnnl.hpp is heavy to compile, and the
+// CUDA side must never see it (nvcc crashes on it in C++20 mode).
+#pragma once
+
+#include <omp.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "alexnet/backend.h"
+#include "alexnet/error.h"
+
+namespace alexnet::cpu {
+
+using dnnl::memory;
+using Md = dnnl::memory::desc;
+using Dims = dnnl::memory::dims;
+using Tag = dnnl::memory::format_tag;
+constexpr auto f32 = dnnl::memory::data_type::f32;
+
+// Turns a dnnl::error into an alexnet::Error naming the call, where it was made and the
+// oneDNN status, so a failure deep in a layer says which primitive refused what.
+[[noreturn]] void throw_dnnl(const dnnl::error& e, const char* call, const char* file, int line);
+
+// Evaluates a oneDNN expression (value or void); a dnnl::error becomes an alexnet::Error.
+#define ALEXNET_DNNL(...)                                                     \
+  [&]() -> decltype(auto) {                                                   \
+    try {                                                                     \
+      return __VA_ARGS__;                                                     \
+    } catch (const dnnl::error& dnnl_err) {                                   \
+      ::alexnet::cpu::throw_dnnl(dnnl_err, #__VA_ARGS__, __FILE__, __LINE__); \
+    }                                                                         \
+  }()
+
+// One engine and one in-order stream per backend; ops share them through a shared_ptr so an
+// op may outlive the backend object that made it.
+struct Context {
+  explicit Context(int threads);
+  dnnl::engine eng;
+  dnnl::stream strm;
+  int threads = 1;
+};
+using ContextPtr = std::shared_ptr<const Context>;
+
+// OpenMP's nthreads ICV belongs to the calling thread, and oneDNN (OpenMP runtime) reads it
+// both when a primitive_desc is created (jit kernels fix their work split then) and when a
+// primitive runs. Every entry point of the backend holds one of these, so two backends on
+// two std::threads each get exactly their own thread count; the caller's value is restored.
+class ThreadScope {
+ public:
+  explicit ThreadScope(const Context& ctx) : saved_(omp_get_max_threads()) {
+    if (saved_ != ctx.threads) omp_set_num_threads(ctx.threads);
+  }
+  ~ThreadScope() {
+    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
+  }
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Runs a primitive with arguments given as (DNNL_ARG_*, memory) pairs through the C API, so
+// steady-state execution builds no std::unordered_map on our side.
+void execute(const Context& ctx, const dnnl::primitive& prim,
+             std::initializer_list<std::pair<int, const memory*>> args);
+
+// --- layouts -------------------------------------------------------------------------------
+
+// The plain row-major descriptor of a shape: x, nc, ncw, nchw or ncdhw by rank.
+Md plain_md(const Shape& shape);
+// The descriptor a tensor's data follows: its oneDNN layout, or the plain one. Throws when
+// the tensor is not a host tensor or carries another backend's layout.
+Md tensor_md(const Tensor& t);
+// The layout pointer to store in a Tensor for data in `md`: nullptr when md is plain.
+std::shared_ptr<const void> make_layout(const Md& md, const Shape& shape);
+
+// A 64-byte aligned, growable host buffer; Tensors handed out share its ownership, so a
+// tensor returned earlier stays readable even after the buffer is replaced by a larger one.
+class Buffer {
+ public:
+  float* ensure(size_t bytes);  // keeps the data when already large enough
+  float* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  const std::shared_ptr<void>& owner() const { return owner_; }
+
+ private:
+  std::shared_ptr<void> owner_;
+  float* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// An op's output: a buffer and the Tensor (shape + layout) that views it, made once per
+// shape so returning it costs nothing.
+struct Output {
+  // (Re)binds to `md` with logical `shape`; allocates only when the size grows.
+  void bind(const Md& md, const Shape& shape);
+  float* data() const { return buf.data(); }
+  Md md;
+  Buffer buf;
+  Tensor tensor;
+};
+
+// A reorder between two descriptors, rebuilt only when either descriptor changes.
+class ReorderCache {
+ public:
+  void run(const Context& ctx, const Md& from, const void* src, const Md& to, void* dst);
+
+ private:
+  Md from_, to_;
+  dnnl::reorder prim_;
+  memory src_, dst_;
+};
+
+// Brings data into the layout a primitive wants: the data itself when the layouts already
+// agree, else a reordered copy in an owned buffer (reused between calls).
+class Converter {
+ public:
+  const float* to(const Context& ctx, const Md& have, const float* data, const Md& want);
+
+ private:
+  ReorderCache reorder_;
+  Buffer buf_;
+};
+
+// Parameter tensors reordered into the layouts primitives prefer (one entry per layout:
+// forward and backward-data may want different ones), each kept until the weights change:
+// OpParams::version moves (optimiser step, load) or another buffer is passed.
+class WeightCache {
+ public:
+  const float* get(const Context& ctx, const Md& user_md, const float* user, const Md& want,
+                   uint64_t version);
+
+ private:
+  struct Entry {
+    ReorderCache reorder;
+    Buffer buf;
+    Md md;
+    const float* src = nullptr;
+    uint64_t version = 0;
+  };
+  std::vector<std::unique_ptr<Entry>> entries_;
+};
+
+// Where backward writes a parameter gradient (as the reference): null = not wanted, an
+// empty tensor is allocated, anything else must be a plain host tensor of `shape`.
+float* grad_target(Tensor* g, const Shape& shape, const char* what);
+
+// "name src <fmt> wei <fmt> dst <fmt>" of a primitive_desc, for describe().
+std::string describe_pd(const char* role, const dnnl::primitive_desc_base& pd);
+
+// A memory object without a buffer; the handle is set right before each execution.
+memory empty_memory(const Context& ctx, const Md& md);
+inline const memory& bind(const memory& m, const void* data) {
+  m.set_data_handle(const_cast<void*>(data));
+  return m;
+}
+
+// Common base of the backend's ops: holds the context, sets the thread scope and puts the
+// layer's name in front of every error.
+class CpuOp : public Op {
+ public:
+  CpuOp(ContextPtr ctx, LayerSpec spec) : ctx_(std::move(ctx)), spec_(std::move(spec)) {}
+  const Tensor& forward(const Tensor& x, const OpParams& p, bool training) final;
+  const Tensor& backward(const Tensor& x, const Tensor& y, const Tensor& dy, const OpParams& p,
+                         bool need_dx) final;
+  // See cpu_debug.h: the primitives built so far, one line each.
+  virtual std::string describe() const { return {}; }
+
+ protected:
+  virtual const Tensor& run_forward(const Tensor& x, const OpParams& p, bool training) = 0;
+  virtual const Tensor& run_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                     const OpParams& p, bool need_dx) = 0;
+  // Throws unless `t` is a host tensor of `shape` (any layout of this backend).
+  void expect_shape(const Tensor& t, const Shape& shape, const char* what) const;
+
+  ContextPtr ctx_;
+  LayerSpec spec_;
+  Tensor empty_;  // returned as dx when !need_dx
+};
+
+// One factory per LayerKind (one file each).
+std::unique_ptr<Op> make_conv_op(ContextPtr ctx, const LayerSpec& spec);
+std::unique_ptr<Op> make_relu_op(ContextPtr ctx, const LayerSpec& spec);
+std::unique_ptr<Op> make_lrn_op(ContextPtr ctx, const LayerSpec& spec);
+std::unique_ptr<Op> make_maxpool_op(ContextPtr ctx, const LayerSpec& spec);
+std::unique_ptr<Op> make_avgpool_op(ContextPtr ctx, const LayerSpec& spec);
+std::unique_ptr<Op> make_linear_op(ContextPtr ctx, const LayerSpec& spec);
+std::unique_ptr<Op> make_dropout_op(ContextPtr ctx, const LayerSpec& spec);
+
+// Loss, softmax and the optimiser step (loss.cpp): plain loops over plain tensors.
+float softmax_cross_entropy(const Context& ctx, const Tensor& logits, const int* labels,
+                            size_t n_labels, Tensor* dlogits);
+void softmax_rows(const Context& ctx, const float* logits, float* out, int64_t n, int64_t k);
+void sgd_update(const Context& ctx, Tensor& w, const Tensor& g, Tensor& v, float lr, float momentum,
+                float weight_decay);
+
+}  // namespace alexnet::cpu

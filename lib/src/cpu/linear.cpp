@@ -1,0 +1,253 @@
+// Fully connected (+ bias, + fused ReLU) on oneDNN's inner product.
+//
+//   x (N, C, H, W) any layout, or (N, I) · w (O, I) plain · b (O) → y (N, O) plain
+//
+// A 4-D input keeps its (blocked) layout: the weights are seen as 4-D (O, C, H, W) — the
+// same memory as (O, I), since I = C·H·W row-major — and reordered once into the layout
+// matching x's (e.g. oIhw8i for nChw8c), so pool5's output feeds fc6 without a reorder.
+// The logits (and every fc output) are plain (N, O).
+#include <cstring>
+#include <vector>
+
+#include "cpu_common.h"
+
+namespace alexnet::cpu {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+namespace dn = dnnl;
+
+class LinearOp final : public CpuOp {
+ public:
+  using CpuOp::CpuOp;
+
+ protected:
+  const Tensor& run_forward(const Tensor& x, const OpParams& p, bool training) override;
+  const Tensor& run_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const OpParams& p,
+                             bool need_dx) override;
+
+ public:
+  std::string describe() const override {
+    std::string s;
+    for (const auto& f : plans_) {
+      s += describe_pd(f->training ? "fwd_training" : "fwd_inference", f->pd);
+      if (f->bwd) {
+        s += describe_pd("bwd_data", f->bwd->data_pd);
+        s += describe_pd("bwd_weights", f->bwd->wei_pd);
+      }
+    }
+    return s;
+  }
+
+ private:
+  struct Bwd {
+    dn::eltwise_backward relu;  // relu'(y) ⊙ dy from y (y > 0 ⇔ pre-activation > 0)
+    memory relu_y, relu_dy, relu_dpre;
+    Buffer dpre;
+    dn::inner_product_backward_data::primitive_desc data_pd;
+    dn::inner_product_backward_data data;
+    memory d_ddst, d_wei, d_dsrc;
+    Output dx;
+    dn::inner_product_backward_weights::primitive_desc wei_pd;
+    dn::inner_product_backward_weights wei;
+    memory w_src, w_ddst, w_dwei, w_dbias;
+    Converter w_x_conv;
+    Buffer dw, db;
+    ReorderCache dw_out;
+  };
+  struct Fwd {
+    Md x_md;  // the key: the caller's layout
+    bool training = false;
+    bool has_bias = true;
+    Md src_md;  // what the primitive reads (x_md, or its plain version)
+    Md user_w;  // plain weights seen with src's rank: (O, C, H, W) or (O, I)
+    dn::inner_product_forward::primitive_desc pd;
+    dn::inner_product_forward prim;
+    memory src, wei, bias, dst;
+    Converter x_conv, y_conv, dy_conv;
+    Output y;
+    std::unique_ptr<Bwd> bwd;
+  };
+
+  Fwd& plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias);
+  Bwd& bwd_plan(Fwd& f);
+
+  std::vector<std::unique_ptr<Fwd>> plans_;
+  WeightCache weights_;
+};
+
+LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias) {
+  for (auto& f : plans_)
+    if (f->training == training && f->has_bias == has_bias && f->x_md == x_md) return *f;
+  const int64_t n = x_shape[0], o = spec_.out_channels, i = spec_.in_channels;
+  auto f = std::make_unique<Fwd>();
+  f->x_md = x_md;
+  f->training = training;
+  f->has_bias = has_bias;
+  // Candidates for src: x's own layout (4-D or 2-D), then plain 2-D (N, I). The first one a
+  // real (non-reference) implementation takes wins; a layout with padding lanes (channels
+  // not a multiple of the block) is not dense and goes straight to plain.
+  std::vector<Md> candidates;
+  bool dense = x_md.get_size() == static_cast<size_t>(shape_numel(x_shape)) * sizeof(float);
+  if ((x_shape.size() == 4 || x_shape.size() == 2) && dense) candidates.push_back(x_md);
+  candidates.push_back(Md({n, i}, f32, Tag::nc));
+  Md bias_md = has_bias ? Md({o}, f32, Tag::a) : Md();
+  dn::primitive_attr attr;
+  if (spec_.fused_relu) {
+    dn::post_ops po;
+    ALEXNET_DNNL(po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f));
+    ALEXNET_DNNL(attr.set_post_ops(po));
+  }
+  for (const Md& src : candidates) {
+    Dims sd = src.dims();
+    Dims wd = sd;
+    wd[0] = o;
+    auto desc = ALEXNET_DNNL(dn::inner_product_forward::desc(
+        training ? prop_kind::forward_training : prop_kind::forward_inference, src,
+        Md(wd, f32, Tag::any), bias_md, Md({n, o}, f32, Tag::nc)));
+    auto pd = ALEXNET_DNNL(dn::inner_product_forward::primitive_desc(desc, attr, ctx_->eng));
+    bool is_ref = std::strncmp(pd.impl_info_str(), "ref", 3) == 0;
+    if (is_ref && &src != &candidates.back()) continue;
+    f->pd = pd;
+    f->src_md = src;
+    f->user_w = Md(wd, f32, sd.size() == 4 ? Tag::oihw : Tag::oi);
+    break;
+  }
+  f->prim = ALEXNET_DNNL(dn::inner_product_forward(f->pd));
+  f->src = empty_memory(*ctx_, f->src_md);
+  f->wei = empty_memory(*ctx_, f->pd.weights_desc());
+  if (has_bias) f->bias = empty_memory(*ctx_, bias_md);
+  f->dst = empty_memory(*ctx_, f->pd.dst_desc());
+  f->y.bind(f->pd.dst_desc(), {n, o});
+  plans_.push_back(std::move(f));
+  return *plans_.back();
+}
+
+const Tensor& LinearOp::run_forward(const Tensor& x, const OpParams& p, bool training) {
+  spec_.output_shape(x.shape());  // checks the feature count
+  if (!p.weight) throw Error("no weight given");
+  expect_shape(*p.weight, spec_.weight_shape(), "weight");
+  if (p.bias) expect_shape(*p.bias, spec_.bias_shape(), "bias");
+  Md x_md = tensor_md(x);
+  Fwd& f = plan(x_md, x.shape(), training, p.bias != nullptr);
+  // x's data in src's layout: the same bytes when src is x's layout or a plain x seen 2-D.
+  const float* src = x.data();
+  if (f.src_md != x_md && !x.is_plain())
+    src = f.x_conv.to(*ctx_, x_md, x.data(), plain_md(x.shape()));
+  const float* wei =
+      weights_.get(*ctx_, f.user_w, p.weight->data(), f.pd.weights_desc(), p.version);
+  if (p.bias) {
+    execute(*ctx_, f.prim,
+            {{DNNL_ARG_SRC, &bind(f.src, src)},
+             {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
+             {DNNL_ARG_BIAS, &bind(f.bias, p.bias->data())},
+             {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
+  } else {
+    execute(*ctx_, f.prim,
+            {{DNNL_ARG_SRC, &bind(f.src, src)},
+             {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
+             {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
+  }
+  return f.y.tensor;
+}
+
+LinearOp::Bwd& LinearOp::bwd_plan(Fwd& f) {
+  if (f.bwd) return *f.bwd;
+  auto b = std::make_unique<Bwd>();
+  Md y_md = f.pd.dst_desc();  // plain (N, O)
+  if (spec_.fused_relu) {
+    auto hint = ALEXNET_DNNL(dn::eltwise_forward::primitive_desc(
+        dn::eltwise_forward::desc(prop_kind::forward_training,
+                                  algorithm::eltwise_relu_use_dst_for_bwd, y_md, 0.f, 0.f),
+        ctx_->eng));
+    auto pd = ALEXNET_DNNL(dn::eltwise_backward::primitive_desc(
+        dn::eltwise_backward::desc(algorithm::eltwise_relu_use_dst_for_bwd, y_md, y_md, 0.f, 0.f),
+        ctx_->eng, hint));
+    b->relu = ALEXNET_DNNL(dn::eltwise_backward(pd));
+    b->relu_y = empty_memory(*ctx_, y_md);
+    b->relu_dy = empty_memory(*ctx_, y_md);
+    b->relu_dpre = empty_memory(*ctx_, y_md);
+    b->dpre.ensure(y_md.get_size());
+  }
+  Md w_any(f.user_w.dims(), f32, Tag::any);
+  // dx in the layout x came in (src's), so the layer below gets what it produced.
+  b->data_pd = ALEXNET_DNNL(dn::inner_product_backward_data::primitive_desc(
+      dn::inner_product_backward_data::desc(f.src_md, w_any, y_md), ctx_->eng, f.pd));
+  b->data = ALEXNET_DNNL(dn::inner_product_backward_data(b->data_pd));
+  b->d_ddst = empty_memory(*ctx_, y_md);
+  b->d_wei = empty_memory(*ctx_, b->data_pd.weights_desc());
+  b->d_dsrc = empty_memory(*ctx_, b->data_pd.diff_src_desc());
+  b->wei_pd = ALEXNET_DNNL(dn::inner_product_backward_weights::primitive_desc(
+      dn::inner_product_backward_weights::desc(f.src_md, w_any,
+                                               Md({spec_.out_channels}, f32, Tag::a), y_md),
+      ctx_->eng, f.pd));
+  b->wei = ALEXNET_DNNL(dn::inner_product_backward_weights(b->wei_pd));
+  b->w_src = empty_memory(*ctx_, f.src_md);
+  b->w_ddst = empty_memory(*ctx_, y_md);
+  b->w_dwei = empty_memory(*ctx_, b->wei_pd.diff_weights_desc());
+  b->w_dbias = empty_memory(*ctx_, Md({spec_.out_channels}, f32, Tag::a));
+  f.bwd = std::move(b);
+  return *f.bwd;
+}
+
+const Tensor& LinearOp::run_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                     const OpParams& p, bool need_dx) {
+  Shape y_shape = spec_.output_shape(x.shape());
+  expect_shape(dy, y_shape, "dy");
+  if (!p.weight) throw Error("no weight given");
+  expect_shape(*p.weight, spec_.weight_shape(), "weight");
+  Md x_md = tensor_md(x);
+  Fwd& f = plan(x_md, x.shape(), true, p.bias != nullptr);
+  Bwd& b = bwd_plan(f);
+  const Context& c = *ctx_;
+  Md y_md = f.pd.dst_desc();
+
+  const float* dpre = f.dy_conv.to(c, tensor_md(dy), dy.data(), y_md);
+  if (spec_.fused_relu) {
+    expect_shape(y, y_shape, "y");
+    const float* yv = f.y_conv.to(c, tensor_md(y), y.data(), y_md);
+    execute(c, b.relu,
+            {{DNNL_ARG_DST, &bind(b.relu_y, yv)},
+             {DNNL_ARG_DIFF_DST, &bind(b.relu_dy, dpre)},
+             {DNNL_ARG_DIFF_SRC, &bind(b.relu_dpre, b.dpre.data())}});
+    dpre = b.dpre.data();
+  }
+  const float* src = x.data();
+  if (f.src_md != x_md && !x.is_plain())
+    src = b.w_x_conv.to(c, x_md, x.data(), plain_md(x.shape()));
+
+  float* gw = grad_target(p.grad_weight, spec_.weight_shape(), "grad_weight");
+  float* gb = grad_target(p.grad_bias, spec_.bias_shape(), "grad_bias");
+  if (gw || gb) {
+    Md dw_md = b.wei_pd.diff_weights_desc();
+    bool direct = gw && dw_md == f.user_w;
+    float* dw = direct ? gw : b.dw.ensure(dw_md.get_size());
+    float* db = gb ? gb : b.db.ensure(sizeof(float) * static_cast<size_t>(spec_.out_channels));
+    execute(c, b.wei,
+            {{DNNL_ARG_SRC, &bind(b.w_src, src)},
+             {DNNL_ARG_DIFF_DST, &bind(b.w_ddst, dpre)},
+             {DNNL_ARG_DIFF_WEIGHTS, &bind(b.w_dwei, dw)},
+             {DNNL_ARG_DIFF_BIAS, &bind(b.w_dbias, db)}});
+    if (gw && !direct) b.dw_out.run(c, dw_md, dw, f.user_w, gw);
+  }
+
+  if (!need_dx) return empty_;
+  const float* wei =
+      weights_.get(c, f.user_w, p.weight->data(), b.data_pd.weights_desc(), p.version);
+  // dx has x's shape; its layout is src's (x's own, or plain when x was reordered).
+  b.dx.bind(b.data_pd.diff_src_desc(), x.shape());
+  execute(c, b.data,
+          {{DNNL_ARG_DIFF_DST, &bind(b.d_ddst, dpre)},
+           {DNNL_ARG_WEIGHTS, &bind(b.d_wei, wei)},
+           {DNNL_ARG_DIFF_SRC, &bind(b.d_dsrc, b.dx.data())}});
+  return b.dx.tensor;
+}
+
+}  // namespace
+
+std::unique_ptr<Op> make_linear_op(ContextPtr ctx, const LayerSpec& spec) {
+  return std::make_unique<LinearOp>(std::move(ctx), spec);
+}
+
+}  // namespace alexnet::cpu
