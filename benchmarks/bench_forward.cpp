@@ -1,0 +1,180 @@
+// bench_forward: times Network::forward (host input → host logits, inference) per config and
+// batch size, and prints one machine-readable line per case:
+//
+//   RESULT impl=alexnet backend=cpu config=torchvision batch=1 threads=2 warmup=3 runs=25
+//          median_ms=… min_ms=… ms_per_image=… images_per_s=…
+//
+// Method (the same as benchmarks/peers.py): `warmup` untimed forwards, then timed forwards
+// until both `min-runs` runs and `min-time` seconds are reached (at most `max-runs`); the
+// median and the minimum of those runs. ms_per_image and images_per_s come from the median.
+//
+//   bench_forward [--config torchvision|paper|all] [--batch 1,8,32] [--threads N]
+//                 [--backend cpu|reference] [--model FILE] [--seed S] [--warmup W]
+//                 [--min-runs R] [--max-runs R] [--min-time SECONDS]
+//
+// --model loads a weights file (its config is used; --config is then ignored) so the peers
+// can run the very same weights; without it each config gets random_model(cfg, seed).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alexnet/backend.h"
+#include "alexnet/config.h"
+#include "alexnet/network.h"
+#include "alexnet/weights.h"
+
+namespace {
+
+struct Options {
+  std::vector<std::string> configs{"torchvision", "paper"};
+  std::vector<int> batches{1, 8, 32};
+  int threads = 0;
+  std::string backend = "cpu";
+  std::string model;
+  uint64_t seed = 1;
+  int warmup = 3;
+  int min_runs = 10;
+  int max_runs = 200;
+  double min_time = 3.0;
+};
+
+[[noreturn]] void usage(const std::string& msg, int code = 2) {
+  if (!msg.empty()) std::fprintf(stderr, "bench_forward: %s\n", msg.c_str());
+  std::fprintf(code ? stderr : stdout,
+               "usage: bench_forward [--config torchvision|paper|all] [--batch 1,8,32] "
+               "[--threads N] [--backend cpu|reference] [--model FILE] [--seed S] [--warmup W] "
+               "[--min-runs R] [--max-runs R] [--min-time SECONDS]\n");
+  std::exit(code);
+}
+
+long to_long(const std::string& opt, const std::string& s, long lo, long hi) {
+  char* end = nullptr;
+  long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end || v < lo || v > hi)
+    usage(opt + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+          "], got '" + s + "'");
+  return v;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t b = 0;
+  while (true) {
+    size_t e = s.find(',', b);
+    out.push_back(s.substr(b, e == std::string::npos ? std::string::npos : e - b));
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  return out;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") usage("", 0);
+    if (i + 1 >= argc) usage("option " + a + " needs a value (or is unknown)");
+    std::string v = argv[++i];
+    if (a == "--config") {
+      if (v == "all") o.configs = {"torchvision", "paper"};
+      else o.configs = split(v);
+    } else if (a == "--batch") {
+      o.batches.clear();
+      for (const std::string& b : split(v)) o.batches.push_back(static_cast<int>(to_long(a, b, 1, 4096)));
+    } else if (a == "--threads") {
+      o.threads = static_cast<int>(to_long(a, v, 0, 4096));
+    } else if (a == "--backend") {
+      o.backend = v;
+    } else if (a == "--model") {
+      o.model = v;
+    } else if (a == "--seed") {
+      o.seed = static_cast<uint64_t>(to_long(a, v, 0, 1L << 40));
+    } else if (a == "--warmup") {
+      o.warmup = static_cast<int>(to_long(a, v, 0, 1000));
+    } else if (a == "--min-runs") {
+      o.min_runs = static_cast<int>(to_long(a, v, 1, 100000));
+    } else if (a == "--max-runs") {
+      o.max_runs = static_cast<int>(to_long(a, v, 1, 100000));
+    } else if (a == "--min-time") {
+      char* end = nullptr;
+      o.min_time = std::strtod(v.c_str(), &end);
+      if (*end || !(o.min_time >= 0)) usage("--min-time: expected seconds >= 0");
+    } else {
+      usage("unknown option " + a);
+    }
+  }
+  if (o.max_runs < o.min_runs) o.max_runs = o.min_runs;
+  return o;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
+  using clock = std::chrono::steady_clock;
+  const alexnet::NetConfig& cfg = model.config;
+  alexnet::Network net(cfg, alexnet::make_backend(o.backend, o.threads));
+  net.load(model);
+  for (int batch : o.batches) {
+    alexnet::Tensor x({batch, cfg.in_channels, cfg.input_size, cfg.input_size});
+    std::mt19937 rng(12345);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = nd(rng);
+
+    double checksum = 0;
+    for (int i = 0; i < o.warmup; ++i) {
+      alexnet::Tensor y = net.forward(x);
+      checksum = y.data()[0];
+    }
+    std::vector<double> ms;
+    double total = 0;
+    while (static_cast<int>(ms.size()) < o.max_runs &&
+           (static_cast<int>(ms.size()) < o.min_runs || total < o.min_time)) {
+      auto t0 = clock::now();
+      alexnet::Tensor y = net.forward(x);
+      auto t1 = clock::now();
+      checksum = y.data()[0];
+      double s = std::chrono::duration<double>(t1 - t0).count();
+      ms.push_back(s * 1e3);
+      total += s;
+    }
+    if (!std::isfinite(checksum)) throw std::runtime_error("non-finite logits");
+    double med = median(ms);
+    double mn = *std::min_element(ms.begin(), ms.end());
+    std::printf(
+        "RESULT impl=alexnet backend=%s config=%s batch=%d threads=%d warmup=%d runs=%zu "
+        "median_ms=%.3f min_ms=%.3f ms_per_image=%.3f images_per_s=%.2f\n",
+        o.backend.c_str(), cfg.variant.c_str(), batch, threads_shown, o.warmup, ms.size(), med, mn,
+        med / batch, 1e3 * batch / med);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  int threads_shown = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  try {
+    if (!o.model.empty()) {
+      bench(alexnet::load_model(o.model), o, threads_shown);
+    } else {
+      for (const std::string& name : o.configs)
+        bench(alexnet::random_model(alexnet::NetConfig::by_name(name, 1000), o.seed), o, threads_shown);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_forward: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""Peer benchmarks for bench_forward: the same torchvision AlexNet, the same weights, the
+same method, in other inference engines.
+
+  peers.py make-model OUTDIR          (Debian python3 with torch) writes
+        OUTDIR/alexnet-tv.safetensors  torchvision state_dict, seeded variance-preserving
+                                       weights (bench_forward --model loads it too)
+        OUTDIR/alexnet-tv.onnx         torch.onnx.export of that model, dynamic batch
+        OUTDIR/check-input.npy         a seeded (2, 3, 224, 224) input for the logits check
+  peers.py run OUTDIR --peers pytorch,opencv [--batches 1,8,32] [--threads 1,2] ...
+        prints one RESULT line per (peer, threads, batch), in bench_forward's format, and
+        writes OUTDIR/logits-PEER.npy (logits of check-input.npy)
+  peers.py table LOGFILE [--check-dir OUTDIR]
+        reads RESULT lines (ours and the peers'), prints the comparison table
+
+Peers: pytorch (torch.set_num_threads), opencv (cv2.dnn.readNetFromONNX,
+cv2.setNumThreads), onnxruntime (intra_op_num_threads, inter_op 1, all graph
+optimisations), openvino (CPU, f32 precision hint, INFERENCE_NUM_THREADS). The last two run
+in benchmarks/.venv (run.sh creates it); they need only numpy and the .onnx file.
+
+Method (bench_forward's): `warmup` untimed runs, then timed runs until both `min-runs` runs
+and `min-time` seconds are reached (at most `max-runs`); the median and minimum per case.
+"""
+import argparse
+import os
+import re
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "conformance"))
+
+MODEL_SEED = 2024
+INPUT_SEED = 12345
+
+
+def measure(fn, warmup, min_runs, max_runs, min_time):
+    for _ in range(warmup):
+        fn()
+    times = []
+    total = 0.0
+    while len(times) < max_runs and (len(times) < min_runs or total < min_time):
+        t0 = time.perf_counter()
+        fn()
+        s = time.perf_counter() - t0
+        times.append(s * 1e3)
+        total += s
+    return statistics.median(times), min(times), len(times)
+
+
+def make_model(outdir):
+    import numpy as np
+    import torch
+
+    import st
+    import torch_models as tm
+
+    os.makedirs(outdir, exist_ok=True)
+    model = tm.torchvision_alexnet(1000, seed=MODEL_SEED)
+    st.write(os.path.join(outdir, "alexnet-tv.safetensors"), tm.torchvision_state(model))
+    torch.onnx.export(model, torch.zeros(1, 3, 224, 224), os.path.join(outdir, "alexnet-tv.onnx"),
+                      input_names=["input"], output_names=["logits"], opset_version=13,
+                      dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}})
+    np.save(os.path.join(outdir, "check-input.npy"), tm.seeded_input(2, 224, seed=INPUT_SEED))
+    print("wrote %s/alexnet-tv.safetensors, alexnet-tv.onnx, check-input.npy" % outdir)
+
+
+# --- peers: each returns (version, factory(threads) -> (run(x) -> logits)) ---
+
+def peer_pytorch(outdir):
+    import torch
+    import torchvision
+
+    import st
+
+    tensors, _ = st.read(os.path.join(outdir, "alexnet-tv.safetensors"))
+    model = torchvision.models.alexnet(weights=None, num_classes=tensors["classifier.6.bias"].shape[0])
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+    model.eval()
+
+    def factory(threads):
+        torch.set_num_threads(threads)
+
+        def run(x):
+            with torch.inference_mode():
+                return model(torch.from_numpy(x)).numpy()
+        return run
+    return "pytorch %s (torchvision %s)" % (torch.__version__, torchvision.__version__), factory
+
+
+def peer_opencv(outdir):
+    import cv2
+
+    net = cv2.dnn.readNetFromONNX(os.path.join(outdir, "alexnet-tv.onnx"))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+
+    def factory(threads):
+        cv2.setNumThreads(threads)
+
+        def run(x):
+            net.setInput(x)
+            return net.forward()
+        return run
+    return "opencv %s" % cv2.__version__, factory
+
+
+def peer_onnxruntime(outdir):
+    import onnxruntime as ort
+
+    path = os.path.join(outdir, "alexnet-tv.onnx")
+
+    def factory(threads):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+
+        def run(x):
+            return sess.run(None, {name: x})[0]
+        return run
+    return "onnxruntime %s" % ort.__version__, factory
+
+
+def peer_openvino(outdir):
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(os.path.join(outdir, "alexnet-tv.onnx"))
+
+    def factory(threads):
+        compiled = core.compile_model(model, "CPU", {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+        })
+        req = compiled.create_infer_request()
+
+        def run(x):
+            req.infer({0: x})
+            return req.get_output_tensor(0).data.copy()
+        return run
+    return "openvino %s" % ov.__version__, factory
+
+
+PEERS = {"pytorch": peer_pytorch, "opencv": peer_opencv, "onnxruntime": peer_onnxruntime,
+         "openvino": peer_openvino}
+
+
+def run_peers(args):
+    import numpy as np
+
+    batches = [int(b) for b in args.batches.split(",")]
+    threads_list = [int(t) for t in args.threads.split(",")]
+    check = np.load(os.path.join(args.outdir, "check-input.npy"))
+    rc = 0
+    for name in args.peers.split(","):
+        try:
+            version, factory = PEERS[name](args.outdir)
+        except Exception as e:  # a missing engine is reported, not fatal for the others
+            print("PEER-ERROR impl=%s error=%s" % (name, repr(e).replace("\n", " ")), flush=True)
+            rc = 1
+            continue
+        print("VERSION impl=%s %s" % (name, version), flush=True)
+        for threads in threads_list:
+            run = factory(threads)
+            if threads == threads_list[-1]:
+                np.save(os.path.join(args.outdir, "logits-%s.npy" % name), np.asarray(run(check), np.float32))
+            for batch in batches:
+                x = np.random.default_rng(INPUT_SEED).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+                med, mn, runs = measure(lambda: run(x), args.warmup, args.min_runs, args.max_runs,
+                                        args.min_time)
+                print("RESULT impl=%s backend=cpu config=torchvision batch=%d threads=%d warmup=%d "
+                      "runs=%d median_ms=%.3f min_ms=%.3f ms_per_image=%.3f images_per_s=%.2f" %
+                      (name, batch, threads, args.warmup, runs, med, mn, med / batch, 1e3 * batch / med),
+                      flush=True)
+    return rc
+
+
+RESULT_RE = re.compile(r"^RESULT (.*)$")
+
+
+def parse_results(path):
+    rows = []
+    versions = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            m = RESULT_RE.match(line)
+            if m:
+                kv = dict(p.split("=", 1) for p in m.group(1).split())
+                rows.append(kv)
+            elif line.startswith("VERSION impl="):
+                rest = line[len("VERSION impl="):]
+                impl, _, ver = rest.partition(" ")
+                versions[impl] = ver
+    return rows, versions
+
+
+def table(args):
+    rows, versions = parse_results(args.log)
+    # best (lowest median) over thread counts, per (impl, config, batch)
+    best = {}
+    for r in rows:
+        key = (r["impl"], r["config"], int(r["batch"]))
+        if key not in best or float(r["median_ms"]) < float(best[key]["median_ms"]):
+            best[key] = r
+    batches = sorted({k[2] for k in best})
+    order = ["alexnet", "pytorch", "opencv", "onnxruntime", "openvino"]
+    impls = [i for i in order if any(k[0] == i for k in best)] + \
+        sorted({k[0] for k in best} - set(order))
+
+    def cell(impl, config, b):
+        r = best.get((impl, config, b))
+        return r
+
+    out = []
+    out.append("torchvision AlexNet (1000 classes, 224x224, fp32), median ms per forward of the batch "
+               "[threads], images/s, and ratio = peer median / ours (> 1: ours is faster):")
+    hdr = "| engine | " + " | ".join("batch %d: ms [thr] | img/s | ratio" % b for b in batches) + " |"
+    out.append(hdr)
+    out.append("|" + "---|" * (1 + 3 * len(batches)))
+    for impl in impls:
+        cells = []
+        for b in batches:
+            r = cell(impl, "torchvision", b)
+            ours = cell("alexnet", "torchvision", b)
+            if not r:
+                cells += ["-", "-", "-"]
+                continue
+            ratio = float(r["median_ms"]) / float(ours["median_ms"]) if ours else float("nan")
+            cells += ["%.2f [%s]" % (float(r["median_ms"]), r["threads"]), "%.1f" % float(r["images_per_s"]),
+                      "%.2f" % ratio]
+        name = "libalexnet (ours)" if impl == "alexnet" else impl
+        out.append("| %s | %s |" % (name, " | ".join(cells)))
+    paper = [cell("alexnet", "paper", b) for b in batches]
+    if any(paper):
+        out.append("")
+        out.append("libalexnet, paper config (227x227, groups 2, LRN), median ms [threads] / images/s: " +
+                   ", ".join("batch %d: %.2f [%s] / %.1f" % (b, float(r["median_ms"]), r["threads"],
+                                                           float(r["images_per_s"]))
+                             for b, r in zip(batches, paper) if r))
+    # verdict against the Debian peers
+    out.append("")
+    for b in (1, 32):
+        ours = cell("alexnet", "torchvision", b)
+        deb = [cell(p, "torchvision", b) for p in ("pytorch", "opencv")]
+        deb = [d for d in deb if d]
+        if not ours or not deb:
+            continue
+        bp = min(deb, key=lambda r: float(r["median_ms"]))
+        o, p = float(ours["median_ms"]), float(bp["median_ms"])
+        out.append("batch %d: ours %.2f ms vs best Debian peer (%s) %.2f ms -> %s (%.2fx)" %
+                   (b, o, bp["impl"], p, "ours FASTER" if o < p else "ours SLOWER", p / o))
+    if versions:
+        out.append("")
+        out.append("peer versions: " + "; ".join("%s" % v for v in versions.values()))
+    if args.check_dir:
+        try:
+            import numpy as np
+            ref_path = os.path.join(args.check_dir, "logits-pytorch.npy")
+            ref = np.load(ref_path)
+            diffs = []
+            for impl in impls:
+                p = os.path.join(args.check_dir, "logits-%s.npy" % impl)
+                if impl != "pytorch" and os.path.exists(p):
+                    diffs.append("%s %.2g" % (impl, float(np.abs(np.load(p) - ref).max())))
+            out.append("same weights check: max|logits - pytorch's| on a (2,3,224,224) input "
+                       "(max|logits| %.3g): %s" % (float(np.abs(ref).max()), ", ".join(diffs)))
+        except Exception as e:
+            out.append("same weights check: not available (%s)" % e)
+    print("\n".join(out))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make-model")
+    m.add_argument("outdir")
+    r = sub.add_parser("run")
+    r.add_argument("outdir")
+    r.add_argument("--peers", default="pytorch,opencv")
+    r.add_argument("--batches", default="1,8,32")
+    r.add_argument("--threads", default="1,2")
+    r.add_argument("--warmup", type=int, default=3)
+    r.add_argument("--min-runs", type=int, default=10)
+    r.add_argument("--max-runs", type=int, default=200)
+    r.add_argument("--min-time", type=float, default=3.0)
+    t = sub.add_parser("table")
+    t.add_argument("log")
+    t.add_argument("--check-dir")
+    args = ap.parse_args()
+    if args.cmd == "make-model":
+        make_model(args.outdir)
+        return 0
+    if args.cmd == "run":
+        return run_peers(args)
+    return table(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
