@@ -83,11 +83,14 @@ Options parse(int argc, char** argv) {
     if (i + 1 >= argc) usage("option " + a + " needs a value (or is unknown)");
     std::string v = argv[++i];
     if (a == "--config") {
-      if (v == "all") o.configs = {"torchvision", "paper"};
-      else o.configs = split(v);
+      if (v == "all")
+        o.configs = {"torchvision", "paper"};
+      else
+        o.configs = split(v);
     } else if (a == "--batch") {
       o.batches.clear();
-      for (const std::string& b : split(v)) o.batches.push_back(static_cast<int>(to_long(a, b, 1, 4096)));
+      for (const std::string& b : split(v))
+        o.batches.push_back(static_cast<int>(to_long(a, b, 1, 4096)));
     } else if (a == "--threads") {
       o.threads = static_cast<int>(to_long(a, v, 0, 4096));
     } else if (a == "--backend") {
@@ -164,13 +167,15 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
 
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
-  int threads_shown = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  int threads_shown =
+      o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   try {
     if (!o.model.empty()) {
       bench(alexnet::load_model(o.model), o, threads_shown);
     } else {
       for (const std::string& name : o.configs)
-        bench(alexnet::random_model(alexnet::NetConfig::by_name(name, 1000), o.seed), o, threads_shown);
+        bench(alexnet::random_model(alexnet::NetConfig::by_name(name, 1000), o.seed), o,
+              threads_shown);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_forward: %s\n", e.what());

@@ -6,6 +6,7 @@
 // problem), 2 usage error.
 #include <getopt.h>
 
+#include <sys/stat.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -13,7 +14,6 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 #include "alexnet/classifier.h"
@@ -61,7 +61,8 @@ int parse_int(const char* opt, const char* text, int lo, int hi) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 struct Options {
@@ -73,30 +74,56 @@ struct Options {
 
 Options parse_args(int argc, char** argv) {
   enum { kLogits = 1000 };
-  static const option long_opts[] = {
-      {"model", required_argument, nullptr, 'm'},   {"labels", required_argument, nullptr, 'l'},
-      {"top-k", required_argument, nullptr, 'k'},   {"device", required_argument, nullptr, 'd'},
-      {"threads", required_argument, nullptr, 't'}, {"batch-size", required_argument, nullptr, 'b'},
-      {"json", no_argument, nullptr, 'j'},          {"logits", required_argument, nullptr, kLogits},
-      {"verbose", no_argument, nullptr, 'v'},       {"help", no_argument, nullptr, 'h'},
-      {nullptr, 0, nullptr, 0}};
+  static const option long_opts[] = {{"model", required_argument, nullptr, 'm'},
+                                     {"labels", required_argument, nullptr, 'l'},
+                                     {"top-k", required_argument, nullptr, 'k'},
+                                     {"device", required_argument, nullptr, 'd'},
+                                     {"threads", required_argument, nullptr, 't'},
+                                     {"batch-size", required_argument, nullptr, 'b'},
+                                     {"json", no_argument, nullptr, 'j'},
+                                     {"logits", required_argument, nullptr, kLogits},
+                                     {"verbose", no_argument, nullptr, 'v'},
+                                     {"help", no_argument, nullptr, 'h'},
+                                     {nullptr, 0, nullptr, 0}};
   Options o;
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, ":m:l:k:d:t:b:jvh", long_opts, nullptr)) != -1) {
     switch (c) {
-      case 'm': o.model = optarg; break;
-      case 'l': o.labels = optarg; break;
-      case 'k': o.top_k = parse_int("--top-k", optarg, 1, 1000000); break;
-      case 'd': o.device = optarg; break;
-      case 't': o.threads = parse_int("--threads", optarg, 0, 1024); break;
-      case 'b': o.batch = parse_int("--batch-size", optarg, 1, 4096); break;
-      case 'j': o.json = true; break;
-      case 'v': o.verbose = true; break;
-      case kLogits: o.logits = optarg; break;
-      case 'h': std::cout << kUsage; std::exit(0);
-      case ':': usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
-      default: usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
+      case 'm':
+        o.model = optarg;
+        break;
+      case 'l':
+        o.labels = optarg;
+        break;
+      case 'k':
+        o.top_k = parse_int("--top-k", optarg, 1, 1000000);
+        break;
+      case 'd':
+        o.device = optarg;
+        break;
+      case 't':
+        o.threads = parse_int("--threads", optarg, 0, 1024);
+        break;
+      case 'b':
+        o.batch = parse_int("--batch-size", optarg, 1, 4096);
+        break;
+      case 'j':
+        o.json = true;
+        break;
+      case 'v':
+        o.verbose = true;
+        break;
+      case kLogits:
+        o.logits = optarg;
+        break;
+      case 'h':
+        std::cout << kUsage;
+        std::exit(0);
+      case ':':
+        usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
+      default:
+        usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
   for (int i = optind; i < argc; ++i) o.inputs.push_back(argv[i]);
@@ -131,7 +158,9 @@ int main(int argc, char** argv) {
   try {
     alexnet::Model model = alexnet::load_model(o.model, o.labels);
     const int classes = model.config.classes;
-    if (o.verbose) std::cerr << "model: " << o.model << " (" << model.config.variant << ", " << classes << " classes)\n";
+    if (o.verbose)
+      std::cerr << "model: " << o.model << " (" << model.config.variant << ", " << classes
+                << " classes)\n";
     alexnet::Classifier clf(std::move(model), {o.device, o.threads});
     if (o.verbose) std::cerr << "devices: " << clf.describe() << "\n";
 
@@ -142,8 +171,8 @@ int main(int argc, char** argv) {
       alexnet::Tensor probs = alexnet::softmax_rows(logits);
       for (int64_t i = 0; i < probs.dim(0); ++i)
         print_row(o, names[static_cast<size_t>(i)],
-                  alexnet::top_k({probs.data() + i * classes, static_cast<size_t>(classes)}, o.top_k,
-                                 clf.model().labels));
+                  alexnet::top_k({probs.data() + i * classes, static_cast<size_t>(classes)},
+                                 o.top_k, clf.model().labels));
       total_rows += logits.dim(0);
       if (!o.logits.empty()) all_logits.push_back(std::move(logits));
     };
@@ -154,7 +183,8 @@ int main(int argc, char** argv) {
       if (images.empty()) return;
       std::vector<alexnet::Frame> frames;
       for (const cv::Mat& m : images)
-        frames.push_back(alexnet::make_packed_frame(alexnet::PixelFormat::BGR, m.cols, m.rows, m.data));
+        frames.push_back(
+            alexnet::make_packed_frame(alexnet::PixelFormat::BGR, m.cols, m.rows, m.data));
       run(clf.preprocess_frames(frames), names);
       images.clear();
       names.clear();
@@ -174,9 +204,11 @@ int main(int argc, char** argv) {
         continue;
       }
       struct stat st;
-      if (stat(path.c_str(), &st) != 0) throw alexnet::Error(path + ": cannot open: " + std::strerror(errno));
+      if (stat(path.c_str(), &st) != 0)
+        throw alexnet::Error(path + ": cannot open: " + std::strerror(errno));
       cv::Mat img = cv::imread(path, cv::IMREAD_COLOR);  // 8-bit BGR, whatever the file holds
-      if (img.empty()) throw alexnet::Error(path + ": cannot decode the image (unsupported or corrupt)");
+      if (img.empty())
+        throw alexnet::Error(path + ": cannot decode the image (unsupported or corrupt)");
       if (!img.isContinuous()) img = img.clone();
       images.push_back(img);
       names.push_back(path);

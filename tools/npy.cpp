@@ -11,7 +11,9 @@ namespace alexnet::npy {
 Tensor read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open: " + std::strerror(errno));
-  auto fail = [&](const std::string& why) -> Tensor { throw Error(path + ": not a float32 .npy array: " + why); };
+  auto fail = [&](const std::string& why) -> Tensor {
+    throw Error(path + ": not a float32 .npy array: " + why);
+  };
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) return fail("bad magic");
   const int major = static_cast<unsigned char>(magic[6]);
@@ -33,13 +35,16 @@ Tensor read(const std::string& path) {
   std::smatch m;
   if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")) || m[1] != "<f4")
     return fail("dtype must be '<f4' (float32 little-endian)");
-  if (!std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))")) || m[1] != "False")
+  if (!std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))")) ||
+      m[1] != "False")
     return fail("Fortran order is not supported");
-  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))"))) return fail("no shape");
+  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
+    return fail("no shape");
   Shape shape;
   std::string dims = m[1];
   std::regex num(R"(\s*(\d{1,12})\s*,?)");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator();
+       ++it)
     shape.push_back(std::stoll((*it)[1]));
   if (shape.empty()) return fail("scalar arrays are not supported");
   const int64_t n = shape_numel(shape);

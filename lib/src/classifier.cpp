@@ -44,10 +44,11 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
 
   // CPU workers share the cores: `threads` (or every core) split as evenly as possible, so
   // two workers never oversubscribe the machine.
-  int cores = options.threads > 0 ? options.threads
-                                  : std::max(1u, std::thread::hardware_concurrency());
-  int cpu_workers = static_cast<int>(std::count_if(impl_->devices.begin(), impl_->devices.end(),
-                                                   [](const Device& d) { return d.kind == DeviceKind::Cpu; }));
+  int cores =
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  int cpu_workers =
+      static_cast<int>(std::count_if(impl_->devices.begin(), impl_->devices.end(),
+                                     [](const Device& d) { return d.kind == DeviceKind::Cpu; }));
   int cpu_seen = 0;
   std::string threads_desc;
   for (const Device& d : impl_->devices) {
@@ -77,10 +78,18 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
 
 Classifier::~Classifier() = default;
 
-const Model& Classifier::model() const { return impl_->model; }
-const std::vector<Device>& Classifier::devices() const { return impl_->devices; }
-int Classifier::workers() const { return static_cast<int>(impl_->workers.size()); }
-std::string Classifier::describe() const { return impl_->description; }
+const Model& Classifier::model() const {
+  return impl_->model;
+}
+const std::vector<Device>& Classifier::devices() const {
+  return impl_->devices;
+}
+int Classifier::workers() const {
+  return static_cast<int>(impl_->workers.size());
+}
+std::string Classifier::describe() const {
+  return impl_->description;
+}
 
 Tensor Classifier::preprocess_frames(std::span<const Frame> frames) const {
   const NetConfig& cfg = impl_->model.config;
@@ -114,8 +123,8 @@ Tensor Classifier::logits(const Tensor& input) {
     Tensor slice(s, const_cast<float*>(input.data()) + begin * per,
                  static_cast<size_t>((end - begin) * per), nullptr);
     starts.push_back(begin);
-    futures.push_back(std::async(std::launch::async,
-                                 [this, slice, p] { return logits_on(slice, p); }));
+    futures.push_back(
+        std::async(std::launch::async, [this, slice, p] { return logits_on(slice, p); }));
   }
   std::vector<Tensor> parts_out;
   for (auto& f : futures) parts_out.push_back(f.get());  // rethrows a worker's error
@@ -128,9 +137,12 @@ Tensor Classifier::logits(const Tensor& input) {
   return out;
 }
 
-Tensor Classifier::probabilities(const Tensor& input) { return softmax_rows(logits(input)); }
+Tensor Classifier::probabilities(const Tensor& input) {
+  return softmax_rows(logits(input));
+}
 
-static std::vector<TopK> top_k_rows(const Tensor& probs, int k, const std::vector<std::string>& labels) {
+static std::vector<TopK> top_k_rows(const Tensor& probs, int k,
+                                    const std::vector<std::string>& labels) {
   std::vector<TopK> out;
   const int64_t classes = probs.dim(1);
   for (int64_t i = 0; i < probs.dim(0); ++i)
@@ -154,7 +166,8 @@ std::vector<TopK> Classifier::classify_parallel(std::span<const Frame> frames, i
 }
 
 Tensor softmax_rows(const Tensor& logits) {
-  if (logits.rank() != 2) throw Error("softmax_rows: expected (N, K), got " + shape_str(logits.shape()));
+  if (logits.rank() != 2)
+    throw Error("softmax_rows: expected (N, K), got " + shape_str(logits.shape()));
   Tensor out(logits.shape());
   const int64_t n = logits.dim(0), k = logits.dim(1);
   for (int64_t i = 0; i < n; ++i) {
@@ -174,12 +187,16 @@ TopK top_k(std::span<const float> p, int k, const std::vector<std::string>& labe
   std::iota(idx.begin(), idx.end(), 0);
   const size_t kk = std::min(static_cast<size_t>(k), idx.size());
   std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(kk), idx.end(),
-                    [&](int a, int b) { return p[static_cast<size_t>(a)] > p[static_cast<size_t>(b)] ||
-                                               (p[static_cast<size_t>(a)] == p[static_cast<size_t>(b)] && a < b); });
+                    [&](int a, int b) {
+                      return p[static_cast<size_t>(a)] > p[static_cast<size_t>(b)] ||
+                             (p[static_cast<size_t>(a)] == p[static_cast<size_t>(b)] && a < b);
+                    });
   TopK out;
   for (size_t i = 0; i < kk; ++i) {
     int c = idx[i];
-    out.push_back({c, static_cast<size_t>(c) < labels.size() ? labels[static_cast<size_t>(c)] : "class_" + std::to_string(c),
+    out.push_back({c,
+                   static_cast<size_t>(c) < labels.size() ? labels[static_cast<size_t>(c)]
+                                                          : "class_" + std::to_string(c),
                    p[static_cast<size_t>(c)]});
   }
   return out;

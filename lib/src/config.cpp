@@ -63,11 +63,16 @@ NetConfig NetConfig::small(int in_channels, int input_size, int classes) {
 
 NetConfig NetConfig::by_name(const std::string& name, int classes) {
   NetConfig c;
-  if (name == "paper") c = paper(classes);
-  else if (name == "torchvision") c = torchvision(classes);
-  else if (name == "small-28") c = small(1, 28, classes);
-  else if (name == "small-32") c = small(3, 32, classes);
-  else if (name == "small-64") c = small(3, 64, classes);
+  if (name == "paper")
+    c = paper(classes);
+  else if (name == "torchvision")
+    c = torchvision(classes);
+  else if (name == "small-28")
+    c = small(1, 28, classes);
+  else if (name == "small-32")
+    c = small(3, 32, classes);
+  else if (name == "small-64")
+    c = small(3, 64, classes);
   else
     throw Error("unknown config '" + name +
                 "' (known: paper, torchvision, small-28, small-32, small-64)");
@@ -77,20 +82,26 @@ NetConfig NetConfig::by_name(const std::string& name, int classes) {
 
 const char* layer_kind_name(LayerKind k) {
   switch (k) {
-    case LayerKind::Conv: return "conv";
-    case LayerKind::Relu: return "relu";
-    case LayerKind::Lrn: return "lrn";
-    case LayerKind::MaxPool: return "maxpool";
-    case LayerKind::AdaptiveAvgPool: return "adaptive_avgpool";
-    case LayerKind::Linear: return "linear";
-    case LayerKind::Dropout: return "dropout";
+    case LayerKind::Conv:
+      return "conv";
+    case LayerKind::Relu:
+      return "relu";
+    case LayerKind::Lrn:
+      return "lrn";
+    case LayerKind::MaxPool:
+      return "maxpool";
+    case LayerKind::AdaptiveAvgPool:
+      return "adaptive_avgpool";
+    case LayerKind::Linear:
+      return "linear";
+    case LayerKind::Dropout:
+      return "dropout";
   }
   return "?";
 }
 
 Shape LayerSpec::weight_shape() const {
-  if (kind == LayerKind::Conv)
-    return {out_channels, in_channels / groups, kernel, kernel};
+  if (kind == LayerKind::Conv) return {out_channels, in_channels / groups, kernel, kernel};
   if (kind == LayerKind::Linear) return {out_channels, in_channels};
   return {};
 }
@@ -120,7 +131,8 @@ Shape LayerSpec::output_shape(const Shape& in) const {
   int64_t n = in[0], c = in[1], h = in[2], w = in[3];
   if (kind == LayerKind::Conv) {
     if (c != in_channels)
-      return fail("has " + std::to_string(c) + " channels, expected " + std::to_string(in_channels));
+      return fail("has " + std::to_string(c) + " channels, expected " +
+                  std::to_string(in_channels));
     int64_t oh = (h + 2 * pad - kernel) / stride + 1, ow = (w + 2 * pad - kernel) / stride + 1;
     if (h + 2 * pad < kernel || w + 2 * pad < kernel) return fail("is smaller than the kernel");
     return {n, out_channels, oh, ow};
@@ -233,7 +245,8 @@ void NetConfig::validate() const {
   for (size_t i = 0; i < conv.size(); ++i) {
     const ConvLayerConfig& c = conv[i];
     std::string n = "conv" + std::to_string(i + 1);
-    if (c.out_channels < 1 || c.out_channels > 16384) bad(n + ".out_channels must be in [1, 16384]");
+    if (c.out_channels < 1 || c.out_channels > 16384)
+      bad(n + ".out_channels must be in [1, 16384]");
     if (c.kernel < 1 || c.kernel > 64) bad(n + ".kernel must be in [1, 64]");
     if (c.stride < 1 || c.stride > 64) bad(n + ".stride must be in [1, 64]");
     if (c.pad < 0 || c.pad >= c.kernel) bad(n + ".pad must be in [0, kernel)");
@@ -243,8 +256,8 @@ void NetConfig::validate() const {
   }
   if (lrn.enabled) {
     if (lrn.size < 1 || lrn.size > 64 || lrn.size % 2 == 0) bad("lrn.size must be odd, in [1, 63]");
-    if (!(lrn.alpha >= 0) || !(lrn.beta >= 0) || !(lrn.k > 0) || lrn.alpha > 1e3 || lrn.beta > 1e3 ||
-        lrn.k > 1e6)
+    if (!(lrn.alpha >= 0) || !(lrn.beta >= 0) || !(lrn.k > 0) || lrn.alpha > 1e3 ||
+        lrn.beta > 1e3 || lrn.k > 1e6)
       bad("lrn alpha/beta must be >= 0 and k > 0");
   }
   if (pool_kernel < 1 || pool_kernel > 16 || pool_stride < 1 || pool_stride > 16)
@@ -272,12 +285,20 @@ std::string NetConfig::to_json() const {
   j["input_size"] = input_size;
   j["conv"] = json::array();
   for (const ConvLayerConfig& c : conv)
-    j["conv"].push_back({{"out_channels", c.out_channels}, {"kernel", c.kernel},
-                         {"stride", c.stride}, {"pad", c.pad}, {"groups", c.groups},
-                         {"lrn", c.lrn}, {"pool", c.pool}});
-  j["lrn"] = {{"enabled", lrn.enabled}, {"size", lrn.size}, {"alpha", lrn.alpha},
-              {"beta", lrn.beta}, {"k", lrn.k},
-              {"alpha_convention", lrn.alpha_convention == LrnAlpha::Paper ? "paper" : "divided_by_n"}};
+    j["conv"].push_back({{"out_channels", c.out_channels},
+                         {"kernel", c.kernel},
+                         {"stride", c.stride},
+                         {"pad", c.pad},
+                         {"groups", c.groups},
+                         {"lrn", c.lrn},
+                         {"pool", c.pool}});
+  j["lrn"] = {
+      {"enabled", lrn.enabled},
+      {"size", lrn.size},
+      {"alpha", lrn.alpha},
+      {"beta", lrn.beta},
+      {"k", lrn.k},
+      {"alpha_convention", lrn.alpha_convention == LrnAlpha::Paper ? "paper" : "divided_by_n"}};
   j["pool"] = {{"kernel", pool_kernel}, {"stride", pool_stride}};
   j["adaptive_pool"] = adaptive_pool;
   j["fc"] = {fc[0], fc[1]};
@@ -317,9 +338,13 @@ NetConfig NetConfig::from_json(const std::string& text, const std::string& origi
   c.lrn.beta = js::get_number(lj, "beta", lo);
   c.lrn.k = js::get_number(lj, "k", lo);
   std::string conv = js::get_string(lj, "alpha_convention", lo);
-  if (conv == "paper") c.lrn.alpha_convention = LrnAlpha::Paper;
-  else if (conv == "divided_by_n") c.lrn.alpha_convention = LrnAlpha::DividedByN;
-  else throw Error(lo + ": alpha_convention must be \"paper\" or \"divided_by_n\", not \"" + conv + "\"");
+  if (conv == "paper")
+    c.lrn.alpha_convention = LrnAlpha::Paper;
+  else if (conv == "divided_by_n")
+    c.lrn.alpha_convention = LrnAlpha::DividedByN;
+  else
+    throw Error(lo + ": alpha_convention must be \"paper\" or \"divided_by_n\", not \"" + conv +
+                "\"");
   const json& pj = js::field(j, "pool", origin);
   c.pool_kernel = js::get_int(pj, "kernel", origin + " pool");
   c.pool_stride = js::get_int(pj, "stride", origin + " pool");
@@ -328,14 +353,18 @@ NetConfig NetConfig::from_json(const std::string& text, const std::string& origi
   if (!fj.is_array() || fj.size() != 2 || !fj[0].is_number_integer() || !fj[1].is_number_integer())
     throw Error(origin + ": field 'fc' must be two integers (fc6, fc7 widths)");
   int64_t f0 = fj[0].get<int64_t>(), f1 = fj[1].get<int64_t>();
-  if (f0 < 1 || f0 > 65536 || f1 < 1 || f1 > 65536) throw Error(origin + ": fc widths must be in [1, 65536]");
+  if (f0 < 1 || f0 > 65536 || f1 < 1 || f1 > 65536)
+    throw Error(origin + ": fc widths must be in [1, 65536]");
   c.fc = {static_cast<int>(f0), static_cast<int>(f1)};
   c.classes = js::get_int(j, "classes", origin);
   c.dropout = js::get_number(j, "dropout", origin);
   std::string order = js::get_string(j, "dropout_order", origin);
-  if (order == "before_fc") c.dropout_before_fc = true;
-  else if (order == "after_relu") c.dropout_before_fc = false;
-  else throw Error(origin + ": dropout_order must be \"before_fc\" or \"after_relu\"");
+  if (order == "before_fc")
+    c.dropout_before_fc = true;
+  else if (order == "after_relu")
+    c.dropout_before_fc = false;
+  else
+    throw Error(origin + ": dropout_order must be \"before_fc\" or \"after_relu\"");
   try {
     c.validate();
   } catch (const Error& e) {

@@ -62,7 +62,9 @@ const GpuProbe& gpus() {
 
 }  // namespace
 
-int gpu_count() { return gpus().count; }
+int gpu_count() {
+  return gpus().count;
+}
 
 std::string gpu_unavailable_reason() {
   if (gpus().count > 0)
@@ -84,7 +86,8 @@ std::vector<Device> parse_devices(const std::string& text) {
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (item == "cpu") {
       out.push_back({DeviceKind::Cpu, 0});
     } else if (item.rfind("gpu:", 0) == 0 && item.size() > 4 && item.size() <= 7 &&

@@ -27,8 +27,8 @@ Network::Network(const NetConfig& cfg, std::unique_ptr<Backend> backend)
     ops_.push_back(backend_->make_op(l));
     if (!l.has_params()) continue;
     param_index_[i] = static_cast<int>(params_.size());
-    for (const auto& [suffix, shape] : {std::pair{".weight", l.weight_shape()},
-                                        std::pair{".bias", l.bias_shape()}})
+    for (const auto& [suffix, shape] :
+         {std::pair{".weight", l.weight_shape()}, std::pair{".bias", l.bias_shape()}})
       params_.push_back(Param{l.name + suffix, backend_->zeros(shape), backend_->zeros(shape), {}});
   }
 }
@@ -42,10 +42,11 @@ void Network::set_params(const std::vector<NamedTensor>& host) {
   for (size_t i = 0; i < params_.size(); ++i) {
     const NamedTensor& t = host[i];
     Param& p = params_[i];
-    if (t.name != p.name) throw Error("Network: tensor " + t.name + " where " + p.name + " belongs");
+    if (t.name != p.name)
+      throw Error("Network: tensor " + t.name + " where " + p.name + " belongs");
     if (t.value.shape() != p.value.shape())
-      throw Error("Network: " + p.name + " has shape " + shape_str(t.value.shape()) + ", expected " +
-                  shape_str(p.value.shape()));
+      throw Error("Network: " + p.name + " has shape " + shape_str(t.value.shape()) +
+                  ", expected " + shape_str(p.value.shape()));
     p.value = backend_->from_host(t.value);
   }
   ++version_;
@@ -58,7 +59,8 @@ std::vector<NamedTensor> Network::get_params() {
 }
 
 void Network::load(const Model& model) {
-  if (!(model.config == cfg_)) throw Error("Network: the model's config differs from the network's");
+  if (!(model.config == cfg_))
+    throw Error("Network: the model's config differs from the network's");
   set_params(model.params);
 }
 

@@ -54,7 +54,8 @@ std::string torchvision_name(const std::string& ours) {
 size_t utf8_bad_line(std::string_view s) {
   size_t at = json_strict::utf8_error_at(s);
   if (at == std::string_view::npos) return 0;
-  return 1 + static_cast<size_t>(std::count(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+  return 1 + static_cast<size_t>(
+                 std::count(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
 }
 
 bool is_blank(const std::string& s) {

@@ -89,7 +89,8 @@ TEST(Config, BadJsonNamesTheField) {
   std::string good = NetConfig::paper().to_json();
   EXPECT_NE(err("{").find("malformed JSON"), std::string::npos);
   EXPECT_NE(err("[]").find("expected a JSON object"), std::string::npos);
-  EXPECT_NE(err(R"({"variant":"paper","variant":"x"})").find("duplicate JSON key \"variant\""), std::string::npos);
+  EXPECT_NE(err(R"({"variant":"paper","variant":"x"})").find("duplicate JSON key \"variant\""),
+            std::string::npos);
   std::string j = good;
   j.replace(j.find("\"classes\":1000"), 14, "\"classes\":0");
   EXPECT_NE(err(j).find("classes must be in"), std::string::npos);
@@ -119,13 +120,14 @@ TEST(Devices, Grammar) {
   EXPECT_EQ(g[1].str(), "gpu:1");
   EXPECT_EQ(parse_devices("gpu:0,gpu:0").size(), 2u);
   EXPECT_EQ(parse_devices("auto").size(), 1u);
-  for (const char* bad : {"", "cpu,", ",cpu", "gpu", "gpu:", "gpu:x", "gpu:-1", "tpu", "auto,cpu", "CPU",
-                          "cpu, cpu", "gpu:123456"}) {
+  for (const char* bad : {"", "cpu,", ",cpu", "gpu", "gpu:", "gpu:x", "gpu:-1", "tpu", "auto,cpu",
+                          "CPU", "cpu, cpu", "gpu:123456"}) {
     try {
       parse_devices(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos)
+          << e.what();
     }
   }
 }
@@ -135,7 +137,8 @@ TEST(Devices, GpuWithoutCudaBackendIsAClearError) {
     make_backend(Device{DeviceKind::Gpu, 0}, 1);
     FAIL() << "a GPU backend was created";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("device gpu:0 is not available: "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("device gpu:0 is not available: "), std::string::npos)
+        << e.what();
   }
   EXPECT_FALSE(gpu_unavailable_reason().empty());
 }

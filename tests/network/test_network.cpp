@@ -159,7 +159,8 @@ TEST(Classifier, FramesGoThroughPreprocessing) {
   for (size_t i = 0; i < 3; ++i) {
     ASSERT_EQ(r[i].size(), 3u);
     EXPECT_EQ(r[i][0].index, r[0][0].index);
-    EXPECT_NEAR(r[i][0].probability, probs.data()[i * 10 + static_cast<size_t>(r[i][0].index)], 1e-6);
+    EXPECT_NEAR(r[i][0].probability, probs.data()[i * 10 + static_cast<size_t>(r[i][0].index)],
+                1e-6);
     EXPECT_GE(r[i][0].probability, r[i][1].probability);
   }
   EXPECT_THROW(Classifier(m, {"gpu:0", 1}), Error);

@@ -28,7 +28,9 @@ struct LrnConfig {
   double beta = 0.75;
   double k = 2.0;
   LrnAlpha alpha_convention = LrnAlpha::Paper;
-  double effective_alpha() const { return alpha_convention == LrnAlpha::Paper ? alpha : alpha / size; }
+  double effective_alpha() const {
+    return alpha_convention == LrnAlpha::Paper ? alpha : alpha / size;
+  }
   bool operator==(const LrnConfig&) const = default;
 };
 

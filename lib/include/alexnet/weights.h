@@ -28,10 +28,10 @@ struct NamedTensor {
 struct Model {
   NetConfig config;
   PreprocessConfig preprocess;
-  std::vector<std::string> labels;   // config.classes names
-  std::vector<NamedTensor> params;   // param_infos(config) order: conv1.weight … fc8.bias
-  std::string provenance = "{}";     // free JSON
-  std::string source;                // the file it came from ("" if built in memory)
+  std::vector<std::string> labels;  // config.classes names
+  std::vector<NamedTensor> params;  // param_infos(config) order: conv1.weight … fc8.bias
+  std::string provenance = "{}";    // free JSON
+  std::string source;               // the file it came from ("" if built in memory)
 
   const Tensor& param(const std::string& name) const;  // throws if absent
 };
