@@ -1,0 +1,19 @@
+/* alexnetclassify: classifies raw video frames with libalexnet, in place. */
+#pragma once
+
+#include <gst/gst.h>
+#include <gst/video/gstvideofilter.h>
+#include <gst/video/video.h>
+
+G_BEGIN_DECLS
+
+GST_DEBUG_CATEGORY_EXTERN (gst_alexnet_debug);
+
+#define GST_TYPE_ALEXNET_CLASSIFY (gst_alexnet_classify_get_type ())
+G_DECLARE_FINAL_TYPE (GstAlexNetClassify, gst_alexnet_classify, GST, ALEXNET_CLASSIFY,
+    GstVideoFilter)
+
+#define GST_TYPE_ALEXNET_OVERLAY_POSITION (gst_alexnet_overlay_position_get_type ())
+GType gst_alexnet_overlay_position_get_type (void);
+
+G_END_DECLS

@@ -1,0 +1,30 @@
+// How alexnetclassify publishes one classification result: the full-frame
+// GstVideoRegionOfInterestMeta with its "classification" structure (DL Streamer's scalar
+// fields label / label_id / confidence plus the top-k arrays ids / labels / scores), our
+// GstAlexNetMeta, and the "alexnet-classification" element message.
+#pragma once
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <string>
+
+#include "alexnet/classifier.h"
+
+namespace alexnet::gst {
+
+// The top-k arrays (GstValueArray fields "ids", "labels", "scores") plus, for the top-1,
+// "label", "label_id", "confidence", in a new structure called `name`.
+GstStructure* result_structure(const char* name, const TopK& top);
+
+// Adds the ROI meta (type "classification", the whole frame, param "classification") and
+// GstAlexNetMeta (model = `model_name`) to a writable buffer.
+void attach_result(GstBuffer* buffer, int width, int height, const TopK& top,
+                   const std::string& model_name);
+
+// The element message "alexnet-classification": pts, running-time (GST_CLOCK_TIME_NONE when
+// unknown), classified (false when the result was carried over), and the result fields.
+GstMessage* result_message(GstObject* src, GstClockTime pts, GstClockTime running_time,
+                           bool classified, const TopK& top);
+
+}  // namespace alexnet::gst
