@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A video file classified on two GPUs at once (device=gpu:0,gpu:1): frames go to both in
+# turn and leave in their original order. Prints one result per frame (as headless.sh)
+# and the frames per second.
+#
+# Needs the CUDA backend (a later issue): until it lands, the element refuses gpu:N with a
+# clear error, which this script passes on. DEVICE overrides the devices, e.g.
+# DEVICE=gpu:0,gpu:0 (two workers on one GPU) or DEVICE=cpu,cpu (two CPU workers, works now).
+set -euo pipefail
+USAGE="usage: $(basename "$0") MODEL.safetensors VIDEO_FILE"
+DEVICE=${DEVICE:-gpu:0,gpu:1}
+# shellcheck source=pipelines/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+if help_requested "$@"; then
+  printf '%s\n\nClassifies VIDEO_FILE on gpu:0 and gpu:1 together (DEVICE overrides).\n' "$USAGE"
+  exit 0
+fi
+(( $# == 2 )) || usage_error "expected 2 arguments, got $#"
+check_model "$1"
+check_input "$2"
+export DEVICE
+if [[ $DEVICE == *gpu* ]] && command -v nvidia-smi >/dev/null 2>&1; then
+  gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
+  (( gpus >= 2 )) || printf '%s: warning: nvidia-smi lists %s GPU(s); device=%s needs two\n' \
+    "$PROG" "${gpus:-0}" "$DEVICE" >&2
+fi
+exec "$(dirname "${BASH_SOURCE[0]}")/headless.sh" "$@"

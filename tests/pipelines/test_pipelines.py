@@ -1,0 +1,287 @@
+"""pipelines/ scripts and the example app alexnet-analyze, end to end through gst-launch-1.0
+and the real plugin, on generated videos with a small generated weights file.
+
+Usage: test_pipelines.py PLUGIN_DIR MAKE_MODEL ALEXNET_ANALYZE PIPELINES_DIR [GST_SYSTEM_PLUGIN_DIR]
+
+Hermetic: the plugin loads from PLUGIN_DIR only (GST_PLUGIN_PATH), with its own registry in
+a temporary folder; criticals are fatal (G_DEBUG=fatal-criticals); no display.
+Exit 77 (skipped) when GStreamer's tools or a needed encoder/decoder are missing.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+PLUGIN_DIR, MAKE_MODEL, ANALYZE, PIPELINES = sys.argv[1:5]
+SYSTEM_PLUGINS = sys.argv[5] if len(sys.argv) > 5 else ""
+FRAMES = 64
+failures = []
+
+
+def check(name, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f"\n     {detail}"), flush=True)
+    if not cond:
+        failures.append(name)
+
+
+def skip(why):
+    print(f"SKIP: {why}")
+    sys.exit(77)
+
+
+for tool in ("gst-launch-1.0", "gst-inspect-1.0"):
+    if not shutil.which(tool):
+        skip(f"{tool} not found (Debian: gstreamer1.0-tools)")
+
+tmp = tempfile.mkdtemp(prefix="alexnet-pipelines-")
+env = dict(os.environ)
+for var in ("DISPLAY", "WAYLAND_DISPLAY", "DEVICE", "THREADS", "TOP_K", "INTERVAL", "BATCH_SIZE",
+            "LABELS", "ELEMENT_OPTS", "SINK", "CAPS", "REALTIME", "GST_PLUGIN_PATH_1_0"):
+    env.pop(var, None)
+env.update({
+    "GST_PLUGIN_PATH": PLUGIN_DIR,
+    "GST_REGISTRY_1_0": os.path.join(tmp, "registry.bin"),
+    "G_DEBUG": "fatal-criticals",
+    "DEVICE": "cpu",
+    "THREADS": "1",
+})
+if SYSTEM_PLUGINS:  # GStreamer's own plugins only (not ~/.local/share/gstreamer-1.0/plugins)
+    env["GST_PLUGIN_SYSTEM_PATH"] = SYSTEM_PLUGINS
+
+
+def run(cmd, extra_env=None, timeout=120):
+    e = dict(env)
+    e.update(extra_env or {})
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
+    return p.returncode, p.stdout, p.stderr
+
+
+def exists(element):
+    return run(["gst-inspect-1.0", "--exists", "--atleast-version=0.0", element])[0] == 0
+
+
+def script(name):
+    return os.path.join(PIPELINES, name)
+
+
+def count_frames(path):
+    """Decoded video frames of PATH and their size, through decodebin and a verbose fakesink."""
+    rc, out, err = run(["gst-launch-1.0", "-v", "filesrc", f"location={path}", "!", "decodebin",
+                        "!", "video/x-raw", "!", "fakesink", "silent=false"])
+    if rc != 0:
+        return -1, None
+    frames = len(re.findall(r"last-message = chain", out))
+    m = re.search(r"fakesink0\.GstPad:sink: caps = video/x-raw.*?width=\(int\)(\d+), "
+                  r"height=\(int\)(\d+)", out)
+    return frames, (m and (int(m.group(1)), int(m.group(2))))
+
+
+def main():
+    if not os.path.isfile(os.path.join(PLUGIN_DIR, "libgstalexnet.so")):
+        print(f"FAIL: the plugin {PLUGIN_DIR}/libgstalexnet.so is not built")
+        return 1
+    if not exists("alexnetclassify"):
+        rc, out, err = run(["gst-inspect-1.0", "alexnetclassify"])
+        print(f"FAIL: alexnetclassify does not load from {PLUGIN_DIR}:\n{out}{err}")
+        return 1
+    for el in ("videotestsrc", "decodebin", "videoconvert", "fakesink"):
+        if not exists(el):
+            skip(f"GStreamer element {el} missing (gstreamer1.0-plugins-base)")
+    if exists("vp8enc") and exists("webmmux") and exists("vp8dec"):
+        enc, ext = ["vp8enc", "deadline=1", "!", "webmmux"], "webm"
+    elif exists("theoraenc") and exists("oggmux") and exists("theoradec"):
+        enc, ext = ["theoraenc", "!", "oggmux"], "ogv"
+    else:
+        skip("no video encoder: needs vp8enc+webmmux (plugins-good) or theoraenc+oggmux (plugins-base)")
+
+    video = os.path.join(tmp, f"in.{ext}")
+    rc, out, err = run(["gst-launch-1.0", "-q", "videotestsrc", f"num-buffers={FRAMES}",
+                        "pattern=ball", "!", "video/x-raw,width=320,height=240,framerate=30/1",
+                        "!", *enc, "!", "filesink", f"location={video}"])
+    if rc != 0:
+        print(f"FAIL: could not generate the test video:\n{err}")
+        return 1
+    check(f"generated video has {FRAMES} frames", count_frames(video)[0] == FRAMES)
+    model = os.path.join(tmp, "m.safetensors")
+    subprocess.run([MAKE_MODEL, model, "small-32", "10", "7"], check=True)
+
+    # --- headless.sh: one result per frame, in order -----------------------------------------
+    def headless(name="headless.sh", extra_env=None, path=video):
+        rc, out, err = run([script(name), model, path], extra_env)
+        lines = out.splitlines()
+        return rc, lines, err
+
+    def field(line, name):
+        m = re.search(r"(?:^|, )" + re.escape(name) + r"=([^,]*)", line)
+        return m and m.group(1)
+
+    rc, lines, err = headless(extra_env={"TOP_K": "3"})
+    check("headless.sh exits 0", rc == 0, err)
+    check(f"headless.sh: one line per frame ({FRAMES})", len(lines) == FRAMES,
+          f"{len(lines)} lines\n{err}")
+    pts = [field(l, "pts") for l in lines]
+    check("headless.sh: every line has pts, label, label_id, confidence",
+          all(p is not None and field(l, "label_id") is not None and "label=" in l and
+              field(l, "confidence") is not None for p, l in zip(pts, lines)), "\n".join(lines[:3]))
+    try:
+        pts_ns = [int(p) for p in pts]
+    except (TypeError, ValueError):
+        pts_ns = []
+    check("headless.sh: pts strictly increasing", len(pts_ns) == FRAMES and
+          all(a < b for a, b in zip(pts_ns, pts_ns[1:])), str(pts[:5]))
+    headless_top1 = {field(l, "pts"): field(l, "label_id") for l in lines}
+    check("headless.sh: summary on stderr", f"{FRAMES} frames in " in err, err[-500:])
+
+    # Two CPU workers: same results, same order.
+    rc, lines2, err = headless(extra_env={"DEVICE": "cpu,cpu", "TOP_K": "3"})
+    check("headless.sh DEVICE=cpu,cpu: same results in the same order",
+          rc == 0 and [field(l, "pts") for l in lines2] == pts and
+          [field(l, "label_id") for l in lines2] == [field(l, "label_id") for l in lines],
+          err[-1000:])
+
+    # INTERVAL=4: still one line per frame, every 4th classified, the others carry it.
+    rc, lines4, err = headless(extra_env={"INTERVAL": "4", "TOP_K": "3"})
+    classified = [field(l, "classified") for l in lines4]
+    check("headless.sh INTERVAL=4: one line per frame, every 4th classified",
+          rc == 0 and len(lines4) == FRAMES and
+          classified == ["true" if i % 4 == 0 else "false" for i in range(FRAMES)],
+          f"rc={rc} {classified[:8]} {err[-800:]}")
+    check("headless.sh INTERVAL=4: carried frames repeat the last result",
+          len(lines4) == FRAMES and
+          all(field(lines4[i], "label_id") == field(lines4[i - i % 4], "label_id") and
+              field(lines4[i], "confidence") == field(lines4[i - i % 4], "confidence")
+              for i in range(FRAMES)), "\n".join(lines4[:5]))
+
+    # --- two-gpus.sh: the element's clear error until the CUDA backend lands ---------------------
+    rc, lines, err = headless("two-gpus.sh", {"DEVICE": ""})  # its default, gpu:0,gpu:1
+    if rc == 0:
+        check("two-gpus.sh: one line per frame", len(lines) == FRAMES, err)
+    else:
+        check("two-gpus.sh without two usable GPUs: error naming the GPU device",
+              "gpu" in err.lower() or "cuda" in err.lower(), err[-1500:])
+    rc, lines, err = headless("two-gpus.sh", {"DEVICE": "cpu,cpu"})
+    check("two-gpus.sh DEVICE=cpu,cpu: one line per frame", rc == 0 and len(lines) == FRAMES,
+          err[-1000:])
+
+    # --- file-to-file.sh: annotated output with every frame ------------------------------------
+    outputs = []
+    if exists("vp8enc") and exists("webmmux"):
+        outputs.append("webm")
+    if exists("theoraenc") and exists("oggmux"):
+        outputs.append("ogv")
+    if exists("mp4mux") and (exists("x264enc") or exists("avenc_mpeg4")) and \
+            (exists("avdec_h264") or exists("avdec_mpeg4")):
+        outputs.append("mp4")
+    for oext in outputs:
+        out_path = os.path.join(tmp, f"out dir/annotated.{oext}")  # a space in the path
+        os.makedirs(os.path.dirname(out_path), exist_ok=True)
+        rc, out, err = run([script("file-to-file.sh"), model, video, out_path])
+        check(f"file-to-file.sh .{oext} exits 0", rc == 0, err[-1500:])
+        frames, size = count_frames(out_path) if os.path.exists(out_path) else (-2, None)
+        check(f"file-to-file.sh .{oext}: output decodes with {FRAMES} frames of 320x240",
+              frames == FRAMES and size == (320, 240), f"frames={frames} size={size}")
+
+    # file-to-screen.sh: no display → clear error; with SINK=fakesink it runs.
+    rc, out, err = run([script("file-to-screen.sh"), model, video])
+    check("file-to-screen.sh without a display: clear error, exit 1",
+          rc == 1 and "no display" in err, err)
+    rc, out, err = run([script("file-to-screen.sh"), model, video], {"SINK": "fakesink sync=false"})
+    check("file-to-screen.sh SINK=fakesink runs", rc == 0, err[-1500:])
+
+    # --- alexnet-analyze: JSON per frame from GstAlexNetMeta ------------------------------------
+    rc, out, err = run([ANALYZE, "--device", "cpu", "--threads", "1", "-k", "3", model, video])
+    check("alexnet-analyze exits 0", rc == 0, err[-1500:])
+    objs = []
+    try:
+        objs = [json.loads(l) for l in out.splitlines()]
+        parsed = True
+    except ValueError as e:
+        parsed = False
+        check("alexnet-analyze: every line is JSON", False, f"{e}\n{out[:500]}")
+    if parsed:
+        check(f"alexnet-analyze: one JSON line per frame ({FRAMES})", len(objs) == FRAMES,
+              f"{len(objs)} lines")
+        good = all(set(o) == {"pts", "labels", "scores", "ids"} and
+                   len(o["labels"]) == len(o["scores"]) == len(o["ids"]) == 3 and
+                   all(isinstance(x, str) for x in o["labels"]) and
+                   all(0 <= i < 10 for i in o["ids"]) and
+                   all(0.0 <= s <= 1.0 for s in o["scores"]) and
+                   all(a >= b for a, b in zip(o["scores"], o["scores"][1:])) for o in objs)
+        check("alexnet-analyze: pts, 3 labels/scores/ids each, scores sorted in [0, 1]", good,
+              out[:400])
+        check("alexnet-analyze: pts as in headless.sh",
+              [str(o["pts"]) for o in objs] == pts, f"{[o['pts'] for o in objs[:4]]} vs {pts[:4]}")
+        check("alexnet-analyze: top-1 ids equal headless.sh's label_id",
+              all(headless_top1.get(str(o["pts"])) == str(o["ids"][0]) for o in objs),
+              f"{[o['ids'][0] for o in objs[:6]]} vs {list(headless_top1.values())[:6]}")
+
+    rc, out, err = run([ANALYZE, "--help"])
+    check("alexnet-analyze --help exits 0 with usage", rc == 0 and "usage:" in out, out + err)
+    for args, why in (([], "no arguments"), ([model], "one argument"),
+                      (["--frobnicate", model, video], "unknown option"),
+                      (["--set", "no-such-property=1", model, video], "unknown property"),
+                      (["--top-k", "many", model, video], "invalid value")):
+        rc, out, err = run([ANALYZE, *args])
+        check(f"alexnet-analyze usage error ({why}) exits 2", rc == 2 and err.strip() != "",
+              f"rc={rc} {err}")
+
+    # --- error paths -------------------------------------------------------------------------
+    missing = os.path.join(tmp, "no-such-model.safetensors")
+    corrupt = os.path.join(tmp, "corrupt.safetensors")
+    with open(corrupt, "wb") as f:
+        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    for name, args in (("headless.sh", [video]), ("file-to-file.sh", [video, os.path.join(tmp, "x.webm")]),
+                       ("file-to-screen.sh", [video]), ("two-gpus.sh", [video]),
+                       ("webcam.sh", [])):
+        rc, out, err = run([script(name), missing, *args])
+        check(f"{name}: missing model → exit 1 naming the file", rc == 1 and missing in err and
+              "not found" in err, f"rc={rc} {err}")
+        rc, out, err = run([script(name)])
+        check(f"{name}: no arguments → usage, exit 2", rc == 2 and "usage:" in err, f"rc={rc} {err}")
+        rc, out, err = run([script(name), "--help"])
+        check(f"{name} --help exits 0", rc == 0 and "usage:" in out, f"rc={rc} {out}{err}")
+    rc, out, err = run([script("headless.sh"), corrupt, video])
+    check("headless.sh: corrupt model → nonzero exit, element error naming the file",
+          rc != 0 and "corrupt.safetensors" in err and len(out.strip()) == 0, f"rc={rc} {err[-1500:]}")
+    rc, out, err = run([ANALYZE, missing, video])
+    check("alexnet-analyze: missing model → exit 1, the element's error naming the file",
+          rc == 1 and "no-such-model.safetensors" in err, f"rc={rc} {err}")
+    rc, out, err = run([ANALYZE, corrupt, video])
+    check("alexnet-analyze: corrupt model → exit 1, error naming the file",
+          rc == 1 and "corrupt.safetensors" in err, f"rc={rc} {err}")
+    rc, out, err = run([ANALYZE, model, os.path.join(tmp, "no-such-video.webm")])
+    check("alexnet-analyze: missing video → exit 1", rc == 1 and "no-such-video" in err, err)
+    rc, out, err = run([script("headless.sh"), model, os.path.join(tmp, "no-such-video.webm")])
+    check("headless.sh: missing video → exit 1 naming it", rc == 1 and "no-such-video" in err, err)
+    rc, out, err = run([script("webcam.sh"), model, "/dev/video-no-such-camera"])
+    check("webcam.sh: missing camera → exit 1 naming it",
+          rc == 1 and "/dev/video-no-such-camera" in err and "not found" in err, err)
+    rc, out, err = run([script("file-to-file.sh"), model, video, os.path.join(tmp, "x.avi")])
+    check("file-to-file.sh: unknown output type → exit 2", rc == 2, err)
+    rc, out, err = run([script("headless.sh"), model, video], {"TOP_K": "zero"})
+    check("headless.sh: TOP_K=zero → exit 1 naming TOP_K", rc == 1 and "TOP_K" in err, err)
+    empty_dir = os.path.join(tmp, "no-plugins")
+    os.makedirs(empty_dir, exist_ok=True)
+    rc, out, err = run([script("headless.sh"), model, video],
+                       {"GST_PLUGIN_PATH": empty_dir,
+                        "GST_REGISTRY_1_0": os.path.join(tmp, "registry-empty.bin")})
+    check("headless.sh without the plugin: exit 1 suggesting GST_PLUGIN_PATH",
+          rc == 1 and "GST_PLUGIN_PATH=" in err, err)
+    rc, out, err = run([ANALYZE, model, video],
+                       {"GST_PLUGIN_PATH": empty_dir,
+                        "GST_REGISTRY_1_0": os.path.join(tmp, "registry-empty.bin")})
+    check("alexnet-analyze without the plugin: exit 1 suggesting GST_PLUGIN_PATH",
+          rc == 1 and "GST_PLUGIN_PATH" in err, err)
+
+    print(f"{len(failures)} failure(s)" if failures else "all passed")
+    return 1 if failures else 0
+
+
+try:
+    status = main()
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+sys.exit(status)
