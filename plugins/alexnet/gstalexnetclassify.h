@@ -7,13 +7,20 @@
 
 G_BEGIN_DECLS
 
-GST_DEBUG_CATEGORY_EXTERN (gst_alexnet_debug);
+GST_DEBUG_CATEGORY_EXTERN(gst_alexnet_debug);
 
-#define GST_TYPE_ALEXNET_CLASSIFY (gst_alexnet_classify_get_type ())
-G_DECLARE_FINAL_TYPE (GstAlexNetClassify, gst_alexnet_classify, GST, ALEXNET_CLASSIFY,
-    GstVideoFilter)
+#define GST_TYPE_ALEXNET_CLASSIFY (gst_alexnet_classify_get_type())
+G_DECLARE_FINAL_TYPE(GstAlexNetClassify, gst_alexnet_classify, GST, ALEXNET_CLASSIFY,
+                     GstVideoFilter)
 
-#define GST_TYPE_ALEXNET_OVERLAY_POSITION (gst_alexnet_overlay_position_get_type ())
-GType gst_alexnet_overlay_position_get_type (void);
+typedef enum {
+  GST_ALEXNET_OVERLAY_TOP_LEFT,
+  GST_ALEXNET_OVERLAY_TOP_RIGHT,
+  GST_ALEXNET_OVERLAY_BOTTOM_LEFT,
+  GST_ALEXNET_OVERLAY_BOTTOM_RIGHT,
+} GstAlexNetOverlayPosition;
+
+#define GST_TYPE_ALEXNET_OVERLAY_POSITION (gst_alexnet_overlay_position_get_type())
+GType gst_alexnet_overlay_position_get_type(void);
 
 G_END_DECLS

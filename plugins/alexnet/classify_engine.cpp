@@ -1,0 +1,258 @@
+/* The engine of alexnetclassify: model loading and swapping, the per-frame decision
+ * (inference-interval, QoS), statistics and the annotation of a classified frame. */
+#include "classify_engine.h"
+
+#include <cstdio>
+
+#include "alexnet/weights.h"
+#include "batcher.h"
+#include "overlay.h"
+#include "results.h"
+
+#define GST_CAT_DEFAULT gst_alexnet_debug
+
+using alexnet::gst::Engine;
+using alexnet::gst::Settings;
+
+void gst_alexnet_classify_join_loader(GstAlexNetClassify* self) {
+  std::lock_guard<std::mutex> guard(self->impl->loader_lock);
+  if (self->impl->loader.joinable()) self->impl->loader.join();
+}
+
+static std::string basename_of(const std::string& path) {
+  gchar* b = g_path_get_basename(path.c_str());
+  std::string out(b);
+  g_free(b);
+  return out;
+}
+
+/* Loads the model of `s`; throws alexnet::Error (or std::exception) on failure. */
+static std::shared_ptr<Engine> make_engine(const Settings& s) {
+  alexnet::Model model = alexnet::load_model(s.model, s.labels_file);
+  alexnet::ClassifierOptions options;
+  options.devices = s.device;
+  options.threads = static_cast<int>(s.threads);
+  auto engine = std::make_shared<Engine>();
+  engine->classifier = std::make_unique<alexnet::Classifier>(std::move(model), options);
+  engine->model_name = basename_of(s.model);
+  return engine;
+}
+
+/* NULL->READY: the model, or an element error naming the file and the problem. */
+gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  gst_alexnet_classify_join_loader(self); /* no stale background load */
+  Settings s;
+  {
+    std::lock_guard<std::mutex> guard(impl->lock);
+    s = impl->settings;
+  }
+  if (s.model.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("No model set"),
+                      ("set the 'model' property to an AlexNet weights file (safetensors)"));
+    return FALSE;
+  }
+  try {
+    auto engine = make_engine(s);
+    GST_INFO_OBJECT(self, "model %s (%d classes, input %d) on %s", s.model.c_str(),
+                    engine->classifier->model().config.classes,
+                    engine->classifier->model().config.input_size,
+                    engine->classifier->describe().c_str());
+    GST_ELEMENT_INFO(self, RESOURCE, SETTINGS, (NULL),
+                     ("device %s", engine->classifier->describe().c_str()));
+    impl->engine = std::move(engine);
+    std::lock_guard<std::mutex> guard(impl->lock);
+    impl->pending.reset();
+    impl->loaded = true;
+  } catch (const std::exception& e) {
+    if (!g_file_test(s.model.c_str(), G_FILE_TEST_EXISTS))
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+                        ("Could not load model \"%s\": %s", s.model.c_str(), e.what()),
+                        ("file not found"));
+    else
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                        ("Could not load model \"%s\": %s", s.model.c_str(), e.what()), (NULL));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Called with a new model/labels-file while an engine exists: loads in a thread. */
+void gst_alexnet_classify_reload_async(GstAlexNetClassify* self) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  std::lock_guard<std::mutex> guard(impl->loader_lock);
+  if (impl->loader.joinable()) impl->loader.join();
+  Settings s;
+  {
+    std::lock_guard<std::mutex> g(impl->lock);
+    s = impl->settings;
+  }
+  impl->loader = std::thread([self, s] {
+    GstAlexNetClassifyImpl* im = self->impl;
+    try {
+      auto engine = make_engine(s);
+      GST_INFO_OBJECT(self, "loaded %s on %s; swapping it in", s.model.c_str(),
+                      engine->classifier->describe().c_str());
+      std::lock_guard<std::mutex> g(im->lock);
+      im->pending = std::move(engine);
+    } catch (const std::exception& e) {
+      GST_ELEMENT_WARNING(
+          self, RESOURCE, OPEN_READ,
+          ("Could not load model \"%s\": %s; keeping the current model", s.model.c_str(), e.what()),
+          (NULL));
+    }
+  });
+}
+
+alexnet::Frame frame_of(GstVideoFrame* frame, alexnet::PixelFormat format,
+                        alexnet::ColorMatrix matrix, alexnet::ColorRange range) {
+  alexnet::Frame f;
+  f.format = format;
+  f.width = GST_VIDEO_FRAME_WIDTH(frame);
+  f.height = GST_VIDEO_FRAME_HEIGHT(frame);
+  for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(frame) && i < 3; i++) {
+    f.planes[i] = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame, i));
+    f.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE(frame, i);
+  }
+  f.matrix = matrix;
+  f.range = range;
+  return f;
+}
+
+/* Swaps in a model loaded in the background, if one is waiting. */
+void gst_alexnet_classify_swap_pending(GstAlexNetClassify* self, guint top_k) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  std::shared_ptr<Engine> next;
+  {
+    std::lock_guard<std::mutex> guard(impl->lock);
+    next = std::move(impl->pending);
+    impl->pending.reset();
+  }
+  if (!next) return;
+  if (!impl->open.empty()) gst_alexnet_classify_dispatch(self, top_k); /* with the old model */
+  GST_INFO_OBJECT(self, "swapping in model %s", next->model_name.c_str());
+  impl->engine = std::move(next);
+  impl->have_last = false;
+  impl->submitted_any = false;
+}
+
+/* Whether this frame runs the network: the first frame, every inference-interval'th, and
+ * not a late one (QoS) once a result exists. Posts the QoS message for a late frame. */
+bool gst_alexnet_classify_decide(GstAlexNetClassify* self, GstBuffer* buffer, const Settings& s,
+                                 GstClockTime running_time, bool have_result) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  GstBaseTransform* trans = GST_BASE_TRANSFORM(self);
+  bool run = !have_result || impl->frame_index % s.inference_interval == 0;
+  impl->frame_index++;
+  if (run && have_result && gst_base_transform_is_qos_enabled(trans) &&
+      GST_CLOCK_TIME_IS_VALID(running_time)) {
+    GstClockTime earliest;
+    gdouble proportion;
+    {
+      std::lock_guard<std::mutex> guard(impl->lock);
+      earliest = impl->earliest_time;
+      proportion = impl->proportion;
+    }
+    if (GST_CLOCK_TIME_IS_VALID(earliest) && running_time <= earliest) {
+      run = false;
+      impl->qos_skipped++;
+      GstClockTime stream_time =
+          gst_segment_to_stream_time(&trans->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
+      GstMessage* msg = gst_message_new_qos(GST_OBJECT(self), FALSE, running_time, stream_time,
+                                            GST_BUFFER_PTS(buffer), GST_BUFFER_DURATION(buffer));
+      gst_message_set_qos_values(msg,
+                                 static_cast<gint64>(earliest) - static_cast<gint64>(running_time),
+                                 proportion, 1000000);
+      gst_message_set_qos_stats(msg, GST_FORMAT_BUFFERS,
+                                impl->classified.load() + impl->skipped.load(),
+                                impl->qos_skipped.load());
+      gst_element_post_message(GST_ELEMENT(self), msg);
+    }
+  }
+  if (!run) impl->skipped++;
+  return run;
+}
+
+void gst_alexnet_classify_record(GstAlexNetClassify* self, guint64 us) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  impl->latency_total_us += us;
+  impl->classified++;
+  if (!impl->latency_announced) {
+    /* the first measurement: let the pipeline query our latency again */
+    impl->latency_announced = true;
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
+  }
+}
+
+/* Metadata, overlay and message of one frame with result `top`. */
+void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,
+                                   alexnet::PixelFormat format, alexnet::ColorRange range,
+                                   const alexnet::TopK& top, const std::string& model_name,
+                                   bool classified, GstClockTime pts, GstClockTime running_time) {
+  Settings s;
+  {
+    std::lock_guard<std::mutex> guard(self->impl->lock);
+    s = self->impl->settings;
+  }
+  alexnet::gst::attach_result(frame->buffer, GST_VIDEO_FRAME_WIDTH(frame),
+                              GST_VIDEO_FRAME_HEIGHT(frame), top, model_name);
+
+  if (s.overlay) {
+    std::vector<std::string> lines;
+    for (const alexnet::Prediction& p : top) {
+      if (p.probability < s.threshold) continue;
+      char score[32];
+      std::snprintf(score, sizeof score, " %.2f", static_cast<double>(p.probability));
+      lines.push_back(p.label + score);
+    }
+    if (!lines.empty()) {
+      alexnet::gst::MutableFrame mf;
+      mf.format = format;
+      mf.width = GST_VIDEO_FRAME_WIDTH(frame);
+      mf.height = GST_VIDEO_FRAME_HEIGHT(frame);
+      for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(frame) && i < 3; i++) {
+        mf.planes[i] = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame, i));
+        mf.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE(frame, i);
+      }
+      mf.range = range;
+      alexnet::gst::draw_text(mf, lines, static_cast<alexnet::gst::OverlayPosition>(s.position),
+                              s.font_scale);
+    }
+  }
+
+  if (s.post_messages)
+    gst_element_post_message(
+        GST_ELEMENT(self),
+        alexnet::gst::result_message(GST_OBJECT(self), pts, running_time, classified, top));
+}
+
+GstClockTime running_time_of(GstBaseTransform* trans, GstClockTime pts) {
+  if (trans->segment.format != GST_FORMAT_TIME || !GST_CLOCK_TIME_IS_VALID(pts))
+    return GST_CLOCK_TIME_NONE;
+  return gst_segment_to_running_time(&trans->segment, GST_FORMAT_TIME, pts);
+}
+
+/* LATENCY: what we add to upstream's: the mean classification time, and with batch-size > 1
+ * the time a batch may wait to fill (at most batch-timeout). */
+GstClockTime gst_alexnet_classify_added_latency(GstAlexNetClassify* self) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  guint64 n = impl->classified.load();
+  GstClockTime ours = n ? impl->latency_total_us.load() / n * GST_USECOND : 0;
+  guint batch, timeout;
+  {
+    std::lock_guard<std::mutex> guard(impl->lock);
+    batch = impl->settings.batch_size;
+    timeout = impl->settings.batch_timeout;
+  }
+  GstVideoInfo* info = &GST_VIDEO_FILTER(self)->in_info;
+  const bool have_fps = GST_VIDEO_INFO_FPS_N(info) > 0 && GST_VIDEO_INFO_FPS_D(info) > 0;
+  if (batch > 1) {
+    GstClockTime fill = timeout * GST_MSECOND;
+    if (have_fps)
+      fill =
+          MIN(fill, gst_util_uint64_scale_int((batch - 1) * GST_SECOND, GST_VIDEO_INFO_FPS_D(info),
+                                              GST_VIDEO_INFO_FPS_N(info)));
+    ours += fill;
+  }
+  return ours;
+}
