@@ -1,288 +1,14 @@
-// alexnetclassify through GstHarness: negotiation, metadata and messages against the
-// library's own classification of the same pixels, overlay, inference-interval, QoS, model
-// loading errors, model swap, caps changes, flushes, EOS and state cycles.
-#include <gst/check/gstharness.h>
-#include <gst/gst.h>
-#include <gst/video/video.h>
-#include <gtest/gtest.h>
-#include <stdlib.h>
+// alexnetclassify through GstHarness: negotiation for every format, metadata and messages
+// against the library's own classification of the same pixels, overlay, inference-interval,
+// QoS, latency, and the batched / two-worker path (order, timeouts, flush, caps, swap).
+#include "element_harness.h"
 
-#include <atomic>
-#include <chrono>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <memory>
-#include <random>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include "alexnet/classifier.h"
-#include "alexnet/config.h"
-#include "alexnet/device.h"
-#include "alexnet/weights.h"
-#include "gstalexnetmeta.h"
-#include "overlay.h"
-
-namespace fs = std::filesystem;
+using namespace element_test;
 
 namespace {
 
-std::string g_files_dir;  // removed at the end of the run
-
-// --- environment -------------------------------------------------------------------------
-
-class GstEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    gst_init(nullptr, nullptr);
-    g_log_set_always_fatal(static_cast<GLogLevelFlags>(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL));
-    GstElementFactory* f = gst_element_factory_find("alexnetclassify");
-    ASSERT_NE(f, nullptr) << "alexnetclassify not found (GST_PLUGIN_PATH?)";
-    gst_object_unref(f);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    if (!g_files_dir.empty()) fs::remove_all(g_files_dir, ec);
-    // With GST_TRACERS=leaks, gst_deinit() warns about every object still alive: fatal.
-    if (g_getenv("ALEXNET_TEST_LEAKS"))
-      g_log_set_always_fatal(static_cast<GLogLevelFlags>(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL |
-                                                         G_LOG_LEVEL_WARNING));
-    gst_deinit();
-  }
-};
 [[maybe_unused]] ::testing::Environment* const kEnv =
     ::testing::AddGlobalTestEnvironment(new GstEnvironment);
-
-// Weights files shared by all tests: two models with different weights and labels, a
-// corrupt file and a labels file of the wrong length.
-struct Files {
-  fs::path dir;
-  std::string a, b, corrupt, truncated, labels_ok, labels_bad;
-};
-
-const Files& files() {
-  static Files f = [] {
-    Files x;
-    std::string tmpl = (fs::temp_directory_path() / "alexnet-element-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
-    x.dir = tmpl;
-    g_files_dir = tmpl;
-    alexnet::NetConfig cfg = alexnet::NetConfig::by_name("small-32", 10);
-    alexnet::Model ma = alexnet::random_model(cfg, 1);
-    for (int i = 0; i < 10; ++i) ma.labels[static_cast<size_t>(i)] = "animal_" + std::to_string(i);
-    x.a = (x.dir / "a.safetensors").string();
-    alexnet::save_model(ma, x.a);
-    alexnet::Model mb = alexnet::random_model(cfg, 2);
-    x.b = (x.dir / "b.safetensors").string();
-    alexnet::save_model(mb, x.b);
-    x.corrupt = (x.dir / "corrupt.safetensors").string();
-    std::ofstream(x.corrupt, std::ios::binary) << "this is not a safetensors file at all";
-    // a real file cut short
-    x.truncated = (x.dir / "truncated.safetensors").string();
-    {
-      std::ifstream in(x.a, std::ios::binary);
-      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      std::ofstream(x.truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
-    }
-    x.labels_ok = (x.dir / "labels.txt").string();
-    {
-      std::ofstream o(x.labels_ok);
-      for (int i = 0; i < 10; ++i) o << "thing " << i << "\n";
-    }
-    x.labels_bad = (x.dir / "labels3.txt").string();
-    std::ofstream(x.labels_bad) << "one\ntwo\nthree\n";
-    return x;
-  }();
-  return f;
-}
-
-
-// The library's own classification (one CPU thread, like the element in these tests).
-alexnet::TopK reference(const std::string& path, const alexnet::Frame& frame, int k,
-                        const std::string& labels = "") {
-  static std::map<std::string, std::unique_ptr<alexnet::Classifier>> cache;
-  auto& c = cache[path + "|" + labels];
-  if (!c)
-    c = std::make_unique<alexnet::Classifier>(alexnet::load_model(path, labels),
-                                              alexnet::ClassifierOptions{"cpu", 1});
-  return c->classify({&frame, 1}, k, 0).at(0);
-}
-
-int g_gobject_warnings = 0;
-void count_warning(const gchar*, GLogLevelFlags, const gchar*, gpointer) { ++g_gobject_warnings; }
-
-// --- frames --------------------------------------------------------------------------------
-
-const char* const kFormats[] = {"RGB",  "BGR",  "RGBx", "BGRx",  "xRGB", "xBGR",
-                                "RGBA", "BGRA", "GRAY8", "I420", "NV12"};
-
-std::string caps_str(const std::string& format, int w, int h, const std::string& extra = "") {
-  return "video/x-raw,format=" + format + ",width=" + std::to_string(w) +
-         ",height=" + std::to_string(h) + ",framerate=30/1" + extra;
-}
-
-GstVideoInfo info_of(const std::string& caps) {
-  GstCaps* c = gst_caps_from_string(caps.c_str());
-  GstVideoInfo info;
-  gst_video_info_init(&info);
-  EXPECT_TRUE(gst_video_info_from_caps(&info, c));
-  gst_caps_unref(c);
-  return info;
-}
-
-// Random bytes; smooth-ish so that frames differ in content, not only in noise.
-GstBuffer* make_buffer(const GstVideoInfo& info, uint32_t seed, GstClockTime pts) {
-  GstBuffer* b = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
-  GstMapInfo map;
-  gst_buffer_map(b, &map, GST_MAP_WRITE);
-  std::mt19937 rng(seed);
-  const int base = static_cast<int>(rng() % 200);
-  for (gsize i = 0; i < map.size; ++i)
-    map.data[i] = static_cast<uint8_t>(base + static_cast<int>(rng() % 56));
-  gst_buffer_unmap(b, &map);
-  GST_BUFFER_PTS(b) = pts;
-  GST_BUFFER_DURATION(b) = GST_SECOND / 30;
-  return b;
-}
-
-// The frame descriptor of a tightly packed buffer's bytes (what the element should build).
-alexnet::Frame frame_of(const GstVideoInfo& info, const uint8_t* data) {
-  alexnet::Frame f;
-  f.format = alexnet::pixel_format_from_name(gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&info)));
-  f.width = GST_VIDEO_INFO_WIDTH(&info);
-  f.height = GST_VIDEO_INFO_HEIGHT(&info);
-  for (guint i = 0; i < GST_VIDEO_INFO_N_PLANES(&info) && i < 3; ++i) {
-    f.planes[i] = data + GST_VIDEO_INFO_PLANE_OFFSET(&info, i);
-    f.strides[i] = GST_VIDEO_INFO_PLANE_STRIDE(&info, i);
-  }
-  f.matrix = info.colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709 ? alexnet::ColorMatrix::BT709
-                                                                     : alexnet::ColorMatrix::BT601;
-  f.range = info.colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255 ? alexnet::ColorRange::Full
-                                                                  : alexnet::ColorRange::Limited;
-  return f;
-}
-
-std::vector<uint8_t> bytes_of(GstBuffer* b) {
-  GstMapInfo map;
-  gst_buffer_map(b, &map, GST_MAP_READ);
-  std::vector<uint8_t> v(map.data, map.data + map.size);
-  gst_buffer_unmap(b, &map);
-  return v;
-}
-
-// --- the element ---------------------------------------------------------------------------
-
-GstStaticPadTemplate any_src = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
-GstStaticPadTemplate any_sink = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
-
-// A harnessed alexnetclassify (PLAYING) with its own bus; properties are set before it starts.
-struct Harness {
-  GstHarness* h = nullptr;
-  GstElement* el = nullptr;
-  GstBus* bus = nullptr;
-
-  explicit Harness(std::initializer_list<std::pair<const char*, std::string>> props = {},
-                   bool with_model = true) {
-    el = gst_element_factory_make("alexnetclassify", nullptr);
-    bus = gst_bus_new();
-    gst_element_set_bus(el, bus);
-    if (with_model) g_object_set(el, "model", files().a.c_str(), "threads", 1u, nullptr);
-    for (const auto& [name, value] : props) gst_util_set_object_arg(G_OBJECT(el), name, value.c_str());
-    h = gst_harness_new_empty();
-    gst_harness_add_element_full(h, el, &any_src, "sink", &any_sink, "src");
-  }
-  ~Harness() {
-    gst_harness_teardown(h);
-    gst_element_set_bus(el, nullptr);
-    gst_object_unref(el);
-    gst_bus_set_flushing(bus, TRUE);
-    gst_object_unref(bus);
-  }
-  void caps(const std::string& c) { gst_harness_set_src_caps_str(h, c.c_str()); }
-  GstMessage* pop(GstMessageType type, GstClockTime timeout = 0) {
-    return gst_bus_timed_pop_filtered(bus, timeout, type);
-  }
-  guint64 stat(const char* name) {
-    guint64 v = 0;
-    g_object_get(el, name, &v, nullptr);
-    return v;
-  }
-};
-
-struct Gobj {  // unrefs a GstMiniObject
-  GstMiniObject* p;
-  ~Gobj() { if (p) gst_mini_object_unref(p); }
-};
-
-const GstStructure* roi_param(GstBuffer* b) {
-  GstVideoRegionOfInterestMeta* roi = gst_buffer_get_video_region_of_interest_meta(b);
-  if (!roi) return nullptr;
-  EXPECT_STREQ(g_quark_to_string(roi->roi_type), "classification");
-  return gst_video_region_of_interest_meta_get_param(roi, "classification");
-}
-
-// The result fields of a ROI param or a message equal the reference.
-void expect_result(const GstStructure* s, const alexnet::TopK& ref) {
-  ASSERT_NE(s, nullptr);
-  ASSERT_FALSE(ref.empty());
-  EXPECT_STREQ(gst_structure_get_string(s, "label"), ref[0].label.c_str());
-  gint id = -1;
-  EXPECT_TRUE(gst_structure_get_int(s, "label_id", &id));
-  EXPECT_EQ(id, ref[0].index);
-  gdouble conf = -1;
-  EXPECT_TRUE(gst_structure_get_double(s, "confidence", &conf));
-  EXPECT_NEAR(conf, ref[0].probability, 1e-5);
-  const GValue* ids = gst_structure_get_value(s, "ids");
-  const GValue* labels = gst_structure_get_value(s, "labels");
-  const GValue* scores = gst_structure_get_value(s, "scores");
-  ASSERT_TRUE(ids && labels && scores);
-  ASSERT_EQ(gst_value_array_get_size(ids), ref.size());
-  ASSERT_EQ(gst_value_array_get_size(labels), ref.size());
-  ASSERT_EQ(gst_value_array_get_size(scores), ref.size());
-  for (guint i = 0; i < ref.size(); ++i) {
-    EXPECT_EQ(g_value_get_int(gst_value_array_get_value(ids, i)), ref[i].index);
-    EXPECT_STREQ(g_value_get_string(gst_value_array_get_value(labels, i)), ref[i].label.c_str());
-    EXPECT_NEAR(g_value_get_double(gst_value_array_get_value(scores, i)), ref[i].probability, 1e-5);
-  }
-}
-
-void expect_meta(GstBuffer* b, const alexnet::TopK& ref, const char* model) {
-  GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(b);
-  ASSERT_NE(m, nullptr);
-  ASSERT_EQ(m->n, ref.size());
-  for (guint i = 0; i < m->n; ++i) {
-    EXPECT_EQ(m->ids[i], ref[i].index);
-    EXPECT_STREQ(m->labels[i], ref[i].label.c_str());
-    EXPECT_NEAR(m->scores[i], ref[i].probability, 1e-5);
-  }
-  EXPECT_STREQ(m->model, model);
-}
-
-// Pushes one frame of `caps` and returns the output with the reference of its input.
-struct Pushed {
-  GstBuffer* out = nullptr;
-  alexnet::TopK ref;
-  std::vector<uint8_t> in;
-  ~Pushed() { if (out) gst_buffer_unref(out); }
-};
-
-std::unique_ptr<Pushed> push_frame(Harness& hx, const GstVideoInfo& info, uint32_t seed,
-                                   GstClockTime pts, int k = 5,
-                                   const std::string& model = files().a) {
-  auto p = std::make_unique<Pushed>();
-  GstBuffer* in = make_buffer(info, seed, pts);
-  p->in = bytes_of(in);
-  alexnet::Frame f = frame_of(info, p->in.data());
-  p->ref = reference(model, f, k);
-  EXPECT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
-  p->out = gst_harness_pull(hx.h);
-  return p;
-}
-
-// --- tests -----------------------------------------------------------------------------------
 
 TEST(Element, NegotiatesEveryFormatAndClassifiesItLikeTheLibrary) {
   for (const char* fmt : kFormats) {
@@ -402,8 +128,10 @@ TEST(Element, OverlayChangesPixelsInItsBoxOnly) {
           const size_t i = static_cast<size_t>(y * stride + x);
           if (out[i] == p->in[i]) continue;
           const int px = x / bpp;
-          if (px >= box.x && px < box.x + box.w && y >= box.y && y < box.y + box.h) ++inside;
-          else ++outside;
+          if (px >= box.x && px < box.x + box.w && y >= box.y && y < box.y + box.h)
+            ++inside;
+          else
+            ++outside;
         }
       EXPECT_GT(inside, 0);
       EXPECT_EQ(outside, 0);
@@ -481,8 +209,12 @@ void qos_test(const char* batch) {
   expect_meta(p->out, p->ref, "a.safetensors");
 }
 
-TEST(Element, QosSkipsInferenceForLateFramesButNeverDropsThem) { qos_test("1"); }
-TEST(Concurrent, QosSkipsInferenceForLateFramesButNeverDropsThem) { qos_test("2"); }
+TEST(Element, QosSkipsInferenceForLateFramesButNeverDropsThem) {
+  qos_test("1");
+}
+TEST(Concurrent, QosSkipsInferenceForLateFramesButNeverDropsThem) {
+  qos_test("2");
+}
 
 TEST(Element, AnswersTheLatencyQueryWithItsProcessingTime) {
   Harness hx;
@@ -502,7 +234,8 @@ TEST(Element, TwoCpuWorkersKeepTheOrder) {
   GstVideoInfo info = info_of(caps);
   std::vector<alexnet::TopK> refs;
   for (int i = 0; i < 8; ++i) {
-    GstBuffer* in = make_buffer(info, 300 + static_cast<uint32_t>(i), static_cast<GstClockTime>(i) * GST_MSECOND);
+    GstBuffer* in = make_buffer(info, 300 + static_cast<uint32_t>(i),
+                                static_cast<GstClockTime>(i) * GST_MSECOND);
     auto bytes = bytes_of(in);
     alexnet::Frame f = frame_of(info, bytes.data());
     refs.push_back(reference(files().a, f, 5));
@@ -531,14 +264,20 @@ void drain(Harness& hx) {
 TEST(Concurrent, BatchesKeepOrderAndMatchTheLibrary) {
   for (const char* device : {"cpu", "cpu,cpu"}) {
     SCOPED_TRACE(device);
-    Harness hx({{"device", device}, {"threads", "2"}, {"batch-size", "4"}, {"batch-timeout", "10000"},
-                {"overlay", "false"}, {"post-messages", "true"}, {"top-k", "3"}});
+    Harness hx({{"device", device},
+                {"threads", "2"},
+                {"batch-size", "4"},
+                {"batch-timeout", "10000"},
+                {"overlay", "false"},
+                {"post-messages", "true"},
+                {"top-k", "3"}});
     const std::string caps = caps_str("I420", 41, 33);
     hx.caps(caps);
     GstVideoInfo info = info_of(caps);
     std::vector<alexnet::TopK> refs;
     for (int i = 0; i < 10; ++i) {
-      GstBuffer* in = make_buffer(info, 400 + static_cast<uint32_t>(i), static_cast<GstClockTime>(i) * GST_MSECOND);
+      GstBuffer* in = make_buffer(info, 400 + static_cast<uint32_t>(i),
+                                  static_cast<GstClockTime>(i) * GST_MSECOND);
       auto bytes = bytes_of(in);
       alexnet::Frame f = frame_of(info, bytes.data());
       refs.push_back(reference(files().a, f, 3));
@@ -586,7 +325,9 @@ TEST(Concurrent, PartialBatchWaitsForTimeoutOrEos) {
   // the timed-out partial batch [0, 1] leaves with a later frame, long before 8 have come
   out = nullptr;
   for (int i = 2; i < 7 && !out; ++i) {
-    ASSERT_EQ(gst_harness_push(h2.h, make_buffer(info, static_cast<uint32_t>(i + 1), static_cast<GstClockTime>(i) * GST_MSECOND)), GST_FLOW_OK);
+    ASSERT_EQ(gst_harness_push(h2.h, make_buffer(info, static_cast<uint32_t>(i + 1),
+                                                 static_cast<GstClockTime>(i) * GST_MSECOND)),
+              GST_FLOW_OK);
     out = gst_harness_try_pull(h2.h);
     if (!out) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -602,12 +343,15 @@ TEST(Concurrent, PartialBatchWaitsForTimeoutOrEos) {
 }
 
 TEST(Concurrent, FramesLeaveWhenDoneWithoutFurtherInput) {
-  Harness hx({{"batch-size", "4"}, {"batch-timeout", "30"}, {"device", "cpu,cpu"}, {"threads", "2"}});
+  Harness hx(
+      {{"batch-size", "4"}, {"batch-timeout", "30"}, {"device", "cpu,cpu"}, {"threads", "2"}});
   const std::string caps = caps_str("RGB", 32, 32);
   hx.caps(caps);
   GstVideoInfo info = info_of(caps);
   for (int i = 0; i < 6; ++i)  // one full batch, one partial
-    ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, static_cast<uint32_t>(i), static_cast<GstClockTime>(i) * GST_MSECOND)), GST_FLOW_OK);
+    ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, static_cast<uint32_t>(i),
+                                                 static_cast<GstClockTime>(i) * GST_MSECOND)),
+              GST_FLOW_OK);
   for (int i = 0; i < 6; ++i) {  // gst_harness_pull waits up to 60 s
     GstBuffer* out = gst_harness_pull(hx.h);
     ASSERT_NE(out, nullptr) << "frame " << i;
@@ -646,11 +390,17 @@ TEST(Concurrent, FlushDropsHeldFrames) {
 }
 
 TEST(Concurrent, CapsChangeWithHeldFrames) {
-  Harness hx({{"batch-size", "3"}, {"batch-timeout", "10000"}, {"device", "cpu,cpu"}, {"threads", "2"},
+  Harness hx({{"batch-size", "3"},
+              {"batch-timeout", "10000"},
+              {"device", "cpu,cpu"},
+              {"threads", "2"},
               {"overlay", "false"}});
   std::vector<alexnet::TopK> refs;
   std::vector<int> widths;
-  struct Step { const char* fmt; int w, h; };
+  struct Step {
+    const char* fmt;
+    int w, h;
+  };
   for (Step st : {Step{"RGB", 32, 24}, Step{"NV12", 66, 46}, Step{"GRAY8", 21, 19}}) {
     const std::string caps = caps_str(st.fmt, st.w, st.h);
     hx.caps(caps);
@@ -675,8 +425,11 @@ TEST(Concurrent, CapsChangeWithHeldFrames) {
 }
 
 TEST(Concurrent, ModelSwapAndIntervalWithBatches) {
-  Harness hx({{"batch-size", "2"}, {"batch-timeout", "10000"}, {"inference-interval", "2"},
-              {"overlay", "false"}, {"post-messages", "true"}});
+  Harness hx({{"batch-size", "2"},
+              {"batch-timeout", "10000"},
+              {"inference-interval", "2"},
+              {"overlay", "false"},
+              {"post-messages", "true"}});
   const std::string caps = caps_str("BGR", 32, 32);
   hx.caps(caps);
   GstVideoInfo info = info_of(caps);
@@ -725,17 +478,18 @@ TEST(Concurrent, ModelSwapAndIntervalWithBatches) {
 }
 
 TEST(Concurrent, TwentyNullPlayingCycles) {
-  const std::string desc = "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=64,height=48 ! "
-                           "alexnetclassify threads=2 device=cpu,cpu batch-size=2 model=\"" + files().a +
-                           "\" ! fakesink";
+  const std::string desc =
+      "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=64,height=48 ! "
+      "alexnetclassify threads=2 device=cpu,cpu batch-size=2 model=\"" +
+      files().a + "\" ! fakesink";
   GstElement* pipeline = gst_parse_launch(desc.c_str(), nullptr);
   ASSERT_NE(pipeline, nullptr);
   GstBus* bus = gst_element_get_bus(pipeline);
   for (int i = 0; i < 20; ++i) {
     ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
     if (i % 2 == 0) {
-      GstMessage* m = gst_bus_timed_pop_filtered(bus, 30 * GST_SECOND,
-          static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+      GstMessage* m = gst_bus_timed_pop_filtered(
+          bus, 30 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
       ASSERT_NE(m, nullptr) << "cycle " << i;
       EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS) << "cycle " << i;
       gst_message_unref(m);
@@ -751,279 +505,5 @@ TEST(Concurrent, TwentyNullPlayingCycles) {
 }
 
 // --- properties ---------------------------------------------------------------------------
-
-
-TEST(Element, RefusesInvalidPropertyValuesWithAWarning) {
-  GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
-  GstBus* bus = gst_bus_new();
-  gst_element_set_bus(el, bus);
-  g_object_set(el, "device", "gpu:x", nullptr);
-  gchar* dev = nullptr;
-  g_object_get(el, "device", &dev, nullptr);
-  EXPECT_STREQ(dev, "auto");
-  g_free(dev);
-  GstMessage* w = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING);
-  ASSERT_NE(w, nullptr);
-  GError* err = nullptr;
-  gst_message_parse_warning(w, &err, nullptr);
-  EXPECT_NE(std::string(err->message).find("gpu:x"), std::string::npos) << err->message;
-  g_error_free(err);
-  gst_message_unref(w);
-
-  // out-of-range numbers: GObject refuses them with a warning and keeps the value
-  guint handler = g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING, count_warning, nullptr);
-  g_gobject_warnings = 0;
-  gst_util_set_object_arg(G_OBJECT(el), "top-k", "0");
-  gst_util_set_object_arg(G_OBJECT(el), "batch-size", "1000");
-  gst_util_set_object_arg(G_OBJECT(el), "inference-interval", "0");
-  GValue v = G_VALUE_INIT;
-  g_value_init(&v, G_TYPE_DOUBLE);
-  g_value_set_double(&v, 1.5);
-  g_object_set_property(G_OBJECT(el), "threshold", &v);
-  g_value_unset(&v);
-  g_log_remove_handler("GLib-GObject", handler);
-  EXPECT_GE(g_gobject_warnings, 1);
-  guint topk = 0, batch = 0, interval = 0;
-  gdouble threshold = -1;
-  g_object_get(el, "top-k", &topk, "batch-size", &batch, "inference-interval", &interval,
-               "threshold", &threshold, nullptr);
-  EXPECT_EQ(topk, 5u);
-  EXPECT_EQ(batch, 1u);
-  EXPECT_EQ(interval, 1u);
-  EXPECT_EQ(threshold, 0.0);
-  gst_element_set_bus(el, nullptr);
-  gst_object_unref(el);
-  gst_object_unref(bus);
-}
-
-void property_thread_test(const char* batch) {
-  SCOPED_TRACE(std::string("batch-size ") + batch);
-  Harness hx({{"batch-size", batch}, {"batch-timeout", "5"}});
-  const std::string caps = caps_str("I420", 64, 48);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
-  std::atomic<bool> stop{false};
-  std::thread t([&] {
-    int i = 0;
-    while (!stop) {
-      g_object_set(hx.el, "top-k", 1u + static_cast<guint>(i % 7), "overlay", i % 2 == 0,
-                   "threshold", (i % 5) / 5.0, "font-scale", 0.5 + (i % 3),
-                   "overlay-position", i % 4, "inference-interval", 1u + static_cast<guint>(i % 3),
-                   "post-messages", i % 2 == 1, nullptr);
-      guint64 n;
-      g_object_get(hx.el, "frames-classified", &n, nullptr);
-      ++i;
-    }
-  });
-  for (int i = 0; i < 40; ++i) {
-    ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, static_cast<uint32_t>(i), static_cast<GstClockTime>(i) * GST_MSECOND)), GST_FLOW_OK);
-    GstBuffer* out = gst_harness_pull(hx.h);
-    ASSERT_NE(out, nullptr);
-    EXPECT_NE(gst_buffer_get_alexnet_meta(out), nullptr);
-    gst_buffer_unref(out);
-  }
-  stop = true;
-  t.join();
-}
-
-TEST(Element, PropertyChangesFromAnotherThreadWhileStreaming) { property_thread_test("1"); }
-TEST(Concurrent, PropertyChangesFromAnotherThreadWhileStreaming) { property_thread_test("3"); }
-
-// --- model loading errors ----------------------------------------------------------------------
-
-// Takes a fresh element with `model` (and labels) to READY; returns the error text or "".
-std::string ready_error(const std::string& model, const std::string& labels = "") {
-  GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
-  GstBus* bus = gst_bus_new();
-  gst_element_set_bus(el, bus);
-  if (!model.empty()) g_object_set(el, "model", model.c_str(), nullptr);
-  if (!labels.empty()) g_object_set(el, "labels-file", labels.c_str(), nullptr);
-  GstStateChangeReturn r = gst_element_set_state(el, GST_STATE_READY);
-  std::string text;
-  if (r == GST_STATE_CHANGE_FAILURE) {
-    GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-    EXPECT_NE(m, nullptr) << "a failed state change must come with an error message";
-    if (m) {
-      GError* err = nullptr;
-      gchar* dbg = nullptr;
-      gst_message_parse_error(m, &err, &dbg);
-      text = err->message;
-      g_error_free(err);
-      g_free(dbg);
-      gst_message_unref(m);
-    }
-  }
-  gst_element_set_state(el, GST_STATE_NULL);
-  gst_element_set_bus(el, nullptr);
-  gst_object_unref(el);
-  gst_object_unref(bus);
-  return text;
-}
-
-TEST(Element, NoModelFailsNullToReady) {
-  std::string e = ready_error("");
-  EXPECT_NE(e.find("No model"), std::string::npos) << e;
-}
-
-TEST(Element, MissingModelFileIsNamed) {
-  std::string path = (files().dir / "nope.safetensors").string();
-  std::string e = ready_error(path);
-  ASSERT_FALSE(e.empty());
-  EXPECT_NE(e.find(path), std::string::npos) << e;
-}
-
-TEST(Element, CorruptAndTruncatedModelsAreRefused) {
-  for (const std::string& path : {files().corrupt, files().truncated}) {
-    std::string e = ready_error(path);
-    ASSERT_FALSE(e.empty()) << path;
-    EXPECT_NE(e.find(path), std::string::npos) << e;
-    // the library's exact problem follows the file name
-    try {
-      alexnet::load_model(path);
-      ADD_FAILURE() << "library accepted " << path;
-    } catch (const std::exception& ex) {
-      EXPECT_NE(e.find(ex.what()), std::string::npos) << e << "\nvs\n" << ex.what();
-    }
-  }
-}
-
-TEST(Element, MismatchedLabelsAreRefused) {
-  std::string e = ready_error(files().a, files().labels_bad);
-  ASSERT_FALSE(e.empty());
-  EXPECT_NE(e.find("label"), std::string::npos) << e;
-  EXPECT_EQ(ready_error(files().a, files().labels_ok), "");
-}
-
-TEST(Element, GoodModelReachesReady) { EXPECT_EQ(ready_error(files().a), ""); }
-
-// --- stream events -------------------------------------------------------------------------
-
-TEST(Element, BufferBeforeCapsIsNotNegotiated) {
-  for (const char* batch : {"1", "2"}) {
-    Harness hx({{"batch-size", batch}});
-    GstVideoInfo info = info_of(caps_str("RGB", 16, 16));
-    // GStreamer core warns about data before a segment: expected here
-    guint handler = g_log_set_handler("GStreamer", G_LOG_LEVEL_WARNING, count_warning, nullptr);
-    GstFlowReturn r = gst_harness_push(hx.h, make_buffer(info, 1, 0));
-    g_log_remove_handler("GStreamer", handler);
-    EXPECT_EQ(r, GST_FLOW_NOT_NEGOTIATED) << "batch-size " << batch;  // upstream posts the error
-  }
-}
-
-TEST(Element, UnavailableDeviceFailsNullToReady) {
-  if (alexnet::gpu_count() > 0) GTEST_SKIP() << "a GPU is present";
-  GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
-  GstBus* bus = gst_bus_new();
-  gst_element_set_bus(el, bus);
-  g_object_set(el, "model", files().a.c_str(), "device", "gpu:0", nullptr);
-  EXPECT_EQ(gst_element_set_state(el, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
-  GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  ASSERT_NE(m, nullptr);
-  GError* err = nullptr;
-  gst_message_parse_error(m, &err, nullptr);
-  EXPECT_NE(std::string(err->message).find("gpu"), std::string::npos) << err->message;
-  g_error_free(err);
-  gst_message_unref(m);
-  gst_element_set_state(el, GST_STATE_NULL);
-  gst_element_set_bus(el, nullptr);
-  gst_object_unref(el);
-  gst_object_unref(bus);
-}
-
-TEST(Element, CapsChangeMidStream) {
-  Harness hx({{"overlay", "false"}});
-  struct Step { const char* fmt; int w, h; };
-  for (Step s : {Step{"RGB", 32, 24}, Step{"I420", 65, 47}, Step{"GRAY8", 20, 20}, Step{"BGRx", 33, 31}}) {
-    SCOPED_TRACE(s.fmt);
-    const std::string caps = caps_str(s.fmt, s.w, s.h);
-    hx.caps(caps);
-    GstVideoInfo info = info_of(caps);
-    for (int i = 0; i < 2; ++i) {
-      auto p = push_frame(hx, info, static_cast<uint32_t>(i + s.w), 0);
-      expect_meta(p->out, p->ref, "a.safetensors");
-      EXPECT_EQ(gst_buffer_get_video_region_of_interest_meta(p->out)->w, static_cast<guint>(s.w));
-    }
-  }
-}
-
-TEST(Element, FlushMidStreamAndEos) {
-  Harness hx;
-  const std::string caps = caps_str("RGBA", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
-  auto a = push_frame(hx, info, 1, 0);
-  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_start()));
-  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_stop(TRUE)));
-  GstSegment seg;
-  gst_segment_init(&seg, GST_FORMAT_TIME);
-  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_segment(&seg)));
-  auto b = push_frame(hx, info, 2, 0);
-  expect_meta(b->out, b->ref, "a.safetensors");
-  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));
-  bool eos = false;
-  while (GstEvent* e = gst_harness_try_pull_event(hx.h)) {
-    if (GST_EVENT_TYPE(e) == GST_EVENT_EOS) eos = true;
-    gst_event_unref(e);
-  }
-  EXPECT_TRUE(eos);
-}
-
-TEST(Element, ModelSwapWhileStreaming) {
-  Harness hx({{"overlay", "false"}});
-  const std::string caps = caps_str("RGB", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
-  auto a = push_frame(hx, info, 1, 0);
-  expect_meta(a->out, a->ref, "a.safetensors");
-
-  g_object_set(hx.el, "model", files().b.c_str(), nullptr);
-  bool swapped = false;
-  for (int i = 0; i < 500 && !swapped; ++i) {
-    auto p = push_frame(hx, info, 2, 0, 5, files().b);
-    GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(p->out);
-    ASSERT_NE(m, nullptr);
-    if (std::string(m->model) == "b.safetensors") {
-      swapped = true;
-      expect_meta(p->out, p->ref, "b.safetensors");
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  EXPECT_TRUE(swapped);
-
-  // a bad file keeps the running model and posts a warning naming it
-  g_object_set(hx.el, "model", files().corrupt.c_str(), nullptr);
-  GstMessage* w = hx.pop(GST_MESSAGE_WARNING, 20 * GST_SECOND);
-  ASSERT_NE(w, nullptr);
-  GError* err = nullptr;
-  gst_message_parse_warning(w, &err, nullptr);
-  EXPECT_NE(std::string(err->message).find(files().corrupt), std::string::npos) << err->message;
-  g_error_free(err);
-  gst_message_unref(w);
-  auto p = push_frame(hx, info, 3, 0, 5, files().b);
-  expect_meta(p->out, p->ref, "b.safetensors");
-}
-
-TEST(Element, FiftyNullPlayingCycles) {
-  const std::string desc = "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=64,height=48 ! "
-                           "alexnetclassify threads=1 model=\"" + files().a + "\" ! fakesink";
-  GError* err = nullptr;
-  GstElement* pipeline = gst_parse_launch(desc.c_str(), &err);
-  ASSERT_NE(pipeline, nullptr) << (err ? err->message : "");
-  GstBus* bus = gst_element_get_bus(pipeline);
-  for (int i = 0; i < 50; ++i) {
-    ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 30 * GST_SECOND,
-        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    ASSERT_NE(m, nullptr) << "cycle " << i;
-    EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS) << "cycle " << i;
-    gst_message_unref(m);
-    ASSERT_EQ(gst_element_set_state(pipeline, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
-    gst_bus_set_flushing(bus, TRUE);
-    gst_bus_set_flushing(bus, FALSE);
-  }
-  gst_object_unref(bus);
-  gst_object_unref(pipeline);
-}
 
 }  // namespace

@@ -1,0 +1,296 @@
+// Shared fixtures of the alexnetclassify tests: the GStreamer environment, generated weights
+// files, frames, a GstHarness wrapper, and checks of results against the library's own
+// classification of the same pixels.
+#pragma once
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alexnet/classifier.h"
+#include "alexnet/config.h"
+#include "alexnet/device.h"
+#include "alexnet/weights.h"
+#include "gstalexnetmeta.h"
+#include "overlay.h"
+
+namespace fs = std::filesystem;
+
+namespace element_test {
+
+inline std::string g_files_dir;  // removed at the end of the run
+
+// --- environment -------------------------------------------------------------------------
+
+class GstEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    gst_init(nullptr, nullptr);
+    g_log_set_always_fatal(static_cast<GLogLevelFlags>(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL));
+    GstElementFactory* f = gst_element_factory_find("alexnetclassify");
+    ASSERT_NE(f, nullptr) << "alexnetclassify not found (GST_PLUGIN_PATH?)";
+    gst_object_unref(f);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!g_files_dir.empty()) fs::remove_all(g_files_dir, ec);
+    // With GST_TRACERS=leaks, gst_deinit() warns about every object still alive: fatal.
+    if (g_getenv("ALEXNET_TEST_LEAKS"))
+      g_log_set_always_fatal(static_cast<GLogLevelFlags>(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL |
+                                                         G_LOG_LEVEL_WARNING));
+    gst_deinit();
+  }
+};
+
+// Weights files shared by all tests: two models with different weights and labels, a
+// corrupt file and a labels file of the wrong length.
+struct Files {
+  fs::path dir;
+  std::string a, b, corrupt, truncated, labels_ok, labels_bad;
+};
+
+inline const Files& files() {
+  static Files f = [] {
+    Files x;
+    std::string tmpl = (fs::temp_directory_path() / "alexnet-element-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
+    x.dir = tmpl;
+    g_files_dir = tmpl;
+    alexnet::NetConfig cfg = alexnet::NetConfig::by_name("small-32", 10);
+    alexnet::Model ma = alexnet::random_model(cfg, 1);
+    for (int i = 0; i < 10; ++i) ma.labels[static_cast<size_t>(i)] = "animal_" + std::to_string(i);
+    x.a = (x.dir / "a.safetensors").string();
+    alexnet::save_model(ma, x.a);
+    alexnet::Model mb = alexnet::random_model(cfg, 2);
+    x.b = (x.dir / "b.safetensors").string();
+    alexnet::save_model(mb, x.b);
+    x.corrupt = (x.dir / "corrupt.safetensors").string();
+    std::ofstream(x.corrupt, std::ios::binary) << "this is not a safetensors file at all";
+    // a real file cut short
+    x.truncated = (x.dir / "truncated.safetensors").string();
+    {
+      std::ifstream in(x.a, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::ofstream(x.truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    }
+    x.labels_ok = (x.dir / "labels.txt").string();
+    {
+      std::ofstream o(x.labels_ok);
+      for (int i = 0; i < 10; ++i) o << "thing " << i << "\n";
+    }
+    x.labels_bad = (x.dir / "labels3.txt").string();
+    std::ofstream(x.labels_bad) << "one\ntwo\nthree\n";
+    return x;
+  }();
+  return f;
+}
+
+// The library's own classification (one CPU thread, like the element in these tests).
+inline alexnet::TopK reference(const std::string& path, const alexnet::Frame& frame, int k,
+                               const std::string& labels = "") {
+  static std::map<std::string, std::unique_ptr<alexnet::Classifier>> cache;
+  auto& c = cache[path + "|" + labels];
+  if (!c)
+    c = std::make_unique<alexnet::Classifier>(alexnet::load_model(path, labels),
+                                              alexnet::ClassifierOptions{"cpu", 1});
+  return c->classify({&frame, 1}, k, 0).at(0);
+}
+
+inline int g_gobject_warnings = 0;
+inline void count_warning(const gchar*, GLogLevelFlags, const gchar*, gpointer) {
+  ++g_gobject_warnings;
+}
+
+// --- frames --------------------------------------------------------------------------------
+
+const char* const kFormats[] = {"RGB",  "BGR",  "RGBx",  "BGRx", "xRGB", "xBGR",
+                                "RGBA", "BGRA", "GRAY8", "I420", "NV12"};
+
+inline std::string caps_str(const std::string& format, int w, int h,
+                            const std::string& extra = "") {
+  return "video/x-raw,format=" + format + ",width=" + std::to_string(w) +
+         ",height=" + std::to_string(h) + ",framerate=30/1" + extra;
+}
+
+inline GstVideoInfo info_of(const std::string& caps) {
+  GstCaps* c = gst_caps_from_string(caps.c_str());
+  GstVideoInfo info;
+  gst_video_info_init(&info);
+  EXPECT_TRUE(gst_video_info_from_caps(&info, c));
+  gst_caps_unref(c);
+  return info;
+}
+
+// Random bytes; smooth-ish so that frames differ in content, not only in noise.
+inline GstBuffer* make_buffer(const GstVideoInfo& info, uint32_t seed, GstClockTime pts) {
+  GstBuffer* b = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
+  GstMapInfo map;
+  gst_buffer_map(b, &map, GST_MAP_WRITE);
+  std::mt19937 rng(seed);
+  const int base = static_cast<int>(rng() % 200);
+  for (gsize i = 0; i < map.size; ++i)
+    map.data[i] = static_cast<uint8_t>(base + static_cast<int>(rng() % 56));
+  gst_buffer_unmap(b, &map);
+  GST_BUFFER_PTS(b) = pts;
+  GST_BUFFER_DURATION(b) = GST_SECOND / 30;
+  return b;
+}
+
+// The frame descriptor of a tightly packed buffer's bytes (what the element should build).
+inline alexnet::Frame frame_of(const GstVideoInfo& info, const uint8_t* data) {
+  alexnet::Frame f;
+  f.format =
+      alexnet::pixel_format_from_name(gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&info)));
+  f.width = GST_VIDEO_INFO_WIDTH(&info);
+  f.height = GST_VIDEO_INFO_HEIGHT(&info);
+  for (guint i = 0; i < GST_VIDEO_INFO_N_PLANES(&info) && i < 3; ++i) {
+    f.planes[i] = data + GST_VIDEO_INFO_PLANE_OFFSET(&info, i);
+    f.strides[i] = GST_VIDEO_INFO_PLANE_STRIDE(&info, i);
+  }
+  f.matrix = info.colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709 ? alexnet::ColorMatrix::BT709
+                                                                     : alexnet::ColorMatrix::BT601;
+  f.range = info.colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255 ? alexnet::ColorRange::Full
+                                                                  : alexnet::ColorRange::Limited;
+  return f;
+}
+
+inline std::vector<uint8_t> bytes_of(GstBuffer* b) {
+  GstMapInfo map;
+  gst_buffer_map(b, &map, GST_MAP_READ);
+  std::vector<uint8_t> v(map.data, map.data + map.size);
+  gst_buffer_unmap(b, &map);
+  return v;
+}
+
+// --- the element ---------------------------------------------------------------------------
+
+inline GstStaticPadTemplate any_src =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+inline GstStaticPadTemplate any_sink =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+// A harnessed alexnetclassify (PLAYING) with its own bus; properties are set before it starts.
+struct Harness {
+  GstHarness* h = nullptr;
+  GstElement* el = nullptr;
+  GstBus* bus = nullptr;
+
+  explicit Harness(std::initializer_list<std::pair<const char*, std::string>> props = {},
+                   bool with_model = true) {
+    el = gst_element_factory_make("alexnetclassify", nullptr);
+    bus = gst_bus_new();
+    gst_element_set_bus(el, bus);
+    if (with_model) g_object_set(el, "model", files().a.c_str(), "threads", 1u, nullptr);
+    for (const auto& [name, value] : props)
+      gst_util_set_object_arg(G_OBJECT(el), name, value.c_str());
+    h = gst_harness_new_empty();
+    gst_harness_add_element_full(h, el, &any_src, "sink", &any_sink, "src");
+  }
+  ~Harness() {
+    gst_harness_teardown(h);
+    gst_element_set_bus(el, nullptr);
+    gst_object_unref(el);
+    gst_bus_set_flushing(bus, TRUE);
+    gst_object_unref(bus);
+  }
+  void caps(const std::string& c) { gst_harness_set_src_caps_str(h, c.c_str()); }
+  GstMessage* pop(GstMessageType type, GstClockTime timeout = 0) {
+    return gst_bus_timed_pop_filtered(bus, timeout, type);
+  }
+  guint64 stat(const char* name) {
+    guint64 v = 0;
+    g_object_get(el, name, &v, nullptr);
+    return v;
+  }
+};
+
+struct Gobj {  // unrefs a GstMiniObject
+  GstMiniObject* p;
+  ~Gobj() {
+    if (p) gst_mini_object_unref(p);
+  }
+};
+
+inline const GstStructure* roi_param(GstBuffer* b) {
+  GstVideoRegionOfInterestMeta* roi = gst_buffer_get_video_region_of_interest_meta(b);
+  if (!roi) return nullptr;
+  EXPECT_STREQ(g_quark_to_string(roi->roi_type), "classification");
+  return gst_video_region_of_interest_meta_get_param(roi, "classification");
+}
+
+// The result fields of a ROI param or a message equal the reference.
+inline void expect_result(const GstStructure* s, const alexnet::TopK& ref) {
+  ASSERT_NE(s, nullptr);
+  ASSERT_FALSE(ref.empty());
+  EXPECT_STREQ(gst_structure_get_string(s, "label"), ref[0].label.c_str());
+  gint id = -1;
+  EXPECT_TRUE(gst_structure_get_int(s, "label_id", &id));
+  EXPECT_EQ(id, ref[0].index);
+  gdouble conf = -1;
+  EXPECT_TRUE(gst_structure_get_double(s, "confidence", &conf));
+  EXPECT_NEAR(conf, ref[0].probability, 1e-5);
+  const GValue* ids = gst_structure_get_value(s, "ids");
+  const GValue* labels = gst_structure_get_value(s, "labels");
+  const GValue* scores = gst_structure_get_value(s, "scores");
+  ASSERT_TRUE(ids && labels && scores);
+  ASSERT_EQ(gst_value_array_get_size(ids), ref.size());
+  ASSERT_EQ(gst_value_array_get_size(labels), ref.size());
+  ASSERT_EQ(gst_value_array_get_size(scores), ref.size());
+  for (guint i = 0; i < ref.size(); ++i) {
+    EXPECT_EQ(g_value_get_int(gst_value_array_get_value(ids, i)), ref[i].index);
+    EXPECT_STREQ(g_value_get_string(gst_value_array_get_value(labels, i)), ref[i].label.c_str());
+    EXPECT_NEAR(g_value_get_double(gst_value_array_get_value(scores, i)), ref[i].probability, 1e-5);
+  }
+}
+
+inline void expect_meta(GstBuffer* b, const alexnet::TopK& ref, const char* model) {
+  GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(b);
+  ASSERT_NE(m, nullptr);
+  ASSERT_EQ(m->n, ref.size());
+  for (guint i = 0; i < m->n; ++i) {
+    EXPECT_EQ(m->ids[i], ref[i].index);
+    EXPECT_STREQ(m->labels[i], ref[i].label.c_str());
+    EXPECT_NEAR(m->scores[i], ref[i].probability, 1e-5);
+  }
+  EXPECT_STREQ(m->model, model);
+}
+
+// Pushes one frame of `caps` and returns the output with the reference of its input.
+struct Pushed {
+  GstBuffer* out = nullptr;
+  alexnet::TopK ref;
+  std::vector<uint8_t> in;
+  ~Pushed() {
+    if (out) gst_buffer_unref(out);
+  }
+};
+
+inline std::unique_ptr<Pushed> push_frame(Harness& hx, const GstVideoInfo& info, uint32_t seed,
+                                          GstClockTime pts, int k = 5,
+                                          const std::string& model = files().a) {
+  auto p = std::make_unique<Pushed>();
+  GstBuffer* in = make_buffer(info, seed, pts);
+  p->in = bytes_of(in);
+  alexnet::Frame f = frame_of(info, p->in.data());
+  p->ref = reference(model, f, k);
+  EXPECT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
+  p->out = gst_harness_pull(hx.h);
+  return p;
+}
+
+// --- tests -----------------------------------------------------------------------------------
+
+}  // namespace element_test

@@ -1,0 +1,296 @@
+// alexnetclassify through GstHarness: property validation and changes from another thread,
+// model loading errors, buffers before caps, caps changes, flush and EOS, model swap while
+// streaming, and state cycles.
+#include "element_harness.h"
+
+using namespace element_test;
+
+namespace {
+TEST(Element, RefusesInvalidPropertyValuesWithAWarning) {
+  GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(el, bus);
+  g_object_set(el, "device", "gpu:x", nullptr);
+  gchar* dev = nullptr;
+  g_object_get(el, "device", &dev, nullptr);
+  EXPECT_STREQ(dev, "auto");
+  g_free(dev);
+  GstMessage* w = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING);
+  ASSERT_NE(w, nullptr);
+  GError* err = nullptr;
+  gst_message_parse_warning(w, &err, nullptr);
+  EXPECT_NE(std::string(err->message).find("gpu:x"), std::string::npos) << err->message;
+  g_error_free(err);
+  gst_message_unref(w);
+
+  // out-of-range numbers: GObject refuses them with a warning and keeps the value
+  guint handler = g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING, count_warning, nullptr);
+  g_gobject_warnings = 0;
+  gst_util_set_object_arg(G_OBJECT(el), "top-k", "0");
+  gst_util_set_object_arg(G_OBJECT(el), "batch-size", "1000");
+  gst_util_set_object_arg(G_OBJECT(el), "inference-interval", "0");
+  GValue v = G_VALUE_INIT;
+  g_value_init(&v, G_TYPE_DOUBLE);
+  g_value_set_double(&v, 1.5);
+  g_object_set_property(G_OBJECT(el), "threshold", &v);
+  g_value_unset(&v);
+  g_log_remove_handler("GLib-GObject", handler);
+  EXPECT_GE(g_gobject_warnings, 1);
+  guint topk = 0, batch = 0, interval = 0;
+  gdouble threshold = -1;
+  g_object_get(el, "top-k", &topk, "batch-size", &batch, "inference-interval", &interval,
+               "threshold", &threshold, nullptr);
+  EXPECT_EQ(topk, 5u);
+  EXPECT_EQ(batch, 1u);
+  EXPECT_EQ(interval, 1u);
+  EXPECT_EQ(threshold, 0.0);
+  gst_element_set_bus(el, nullptr);
+  gst_object_unref(el);
+  gst_object_unref(bus);
+}
+
+void property_thread_test(const char* batch) {
+  SCOPED_TRACE(std::string("batch-size ") + batch);
+  Harness hx({{"batch-size", batch}, {"batch-timeout", "5"}});
+  const std::string caps = caps_str("I420", 64, 48);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    int i = 0;
+    while (!stop) {
+      g_object_set(hx.el, "top-k", 1u + static_cast<guint>(i % 7), "overlay", i % 2 == 0,
+                   "threshold", (i % 5) / 5.0, "font-scale", 0.5 + (i % 3), "overlay-position",
+                   i % 4, "inference-interval", 1u + static_cast<guint>(i % 3), "post-messages",
+                   i % 2 == 1, nullptr);
+      guint64 n;
+      g_object_get(hx.el, "frames-classified", &n, nullptr);
+      ++i;
+    }
+  });
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, static_cast<uint32_t>(i),
+                                                 static_cast<GstClockTime>(i) * GST_MSECOND)),
+              GST_FLOW_OK);
+    GstBuffer* out = gst_harness_pull(hx.h);
+    ASSERT_NE(out, nullptr);
+    EXPECT_NE(gst_buffer_get_alexnet_meta(out), nullptr);
+    gst_buffer_unref(out);
+  }
+  stop = true;
+  t.join();
+}
+
+TEST(Element, PropertyChangesFromAnotherThreadWhileStreaming) {
+  property_thread_test("1");
+}
+TEST(Concurrent, PropertyChangesFromAnotherThreadWhileStreaming) {
+  property_thread_test("3");
+}
+
+// --- model loading errors ----------------------------------------------------------------------
+
+// Takes a fresh element with `model` (and labels) to READY; returns the error text or "".
+std::string ready_error(const std::string& model, const std::string& labels = "") {
+  GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(el, bus);
+  if (!model.empty()) g_object_set(el, "model", model.c_str(), nullptr);
+  if (!labels.empty()) g_object_set(el, "labels-file", labels.c_str(), nullptr);
+  GstStateChangeReturn r = gst_element_set_state(el, GST_STATE_READY);
+  std::string text;
+  if (r == GST_STATE_CHANGE_FAILURE) {
+    GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    EXPECT_NE(m, nullptr) << "a failed state change must come with an error message";
+    if (m) {
+      GError* err = nullptr;
+      gchar* dbg = nullptr;
+      gst_message_parse_error(m, &err, &dbg);
+      text = err->message;
+      g_error_free(err);
+      g_free(dbg);
+      gst_message_unref(m);
+    }
+  }
+  gst_element_set_state(el, GST_STATE_NULL);
+  gst_element_set_bus(el, nullptr);
+  gst_object_unref(el);
+  gst_object_unref(bus);
+  return text;
+}
+
+TEST(Element, NoModelFailsNullToReady) {
+  std::string e = ready_error("");
+  EXPECT_NE(e.find("No model"), std::string::npos) << e;
+}
+
+TEST(Element, MissingModelFileIsNamed) {
+  std::string path = (files().dir / "nope.safetensors").string();
+  std::string e = ready_error(path);
+  ASSERT_FALSE(e.empty());
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+}
+
+TEST(Element, CorruptAndTruncatedModelsAreRefused) {
+  for (const std::string& path : {files().corrupt, files().truncated}) {
+    std::string e = ready_error(path);
+    ASSERT_FALSE(e.empty()) << path;
+    EXPECT_NE(e.find(path), std::string::npos) << e;
+    // the library's exact problem follows the file name
+    try {
+      alexnet::load_model(path);
+      ADD_FAILURE() << "library accepted " << path;
+    } catch (const std::exception& ex) {
+      EXPECT_NE(e.find(ex.what()), std::string::npos) << e << "\nvs\n" << ex.what();
+    }
+  }
+}
+
+TEST(Element, MismatchedLabelsAreRefused) {
+  std::string e = ready_error(files().a, files().labels_bad);
+  ASSERT_FALSE(e.empty());
+  EXPECT_NE(e.find("label"), std::string::npos) << e;
+  EXPECT_EQ(ready_error(files().a, files().labels_ok), "");
+}
+
+TEST(Element, GoodModelReachesReady) {
+  EXPECT_EQ(ready_error(files().a), "");
+}
+
+// --- stream events -------------------------------------------------------------------------
+
+TEST(Element, BufferBeforeCapsIsNotNegotiated) {
+  for (const char* batch : {"1", "2"}) {
+    Harness hx({{"batch-size", batch}});
+    GstVideoInfo info = info_of(caps_str("RGB", 16, 16));
+    // GStreamer core warns about data before a segment: expected here
+    guint handler = g_log_set_handler("GStreamer", G_LOG_LEVEL_WARNING, count_warning, nullptr);
+    GstFlowReturn r = gst_harness_push(hx.h, make_buffer(info, 1, 0));
+    g_log_remove_handler("GStreamer", handler);
+    EXPECT_EQ(r, GST_FLOW_NOT_NEGOTIATED) << "batch-size " << batch;  // upstream posts the error
+  }
+}
+
+TEST(Element, UnavailableDeviceFailsNullToReady) {
+  if (alexnet::gpu_count() > 0) GTEST_SKIP() << "a GPU is present";
+  GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(el, bus);
+  g_object_set(el, "model", files().a.c_str(), "device", "gpu:0", nullptr);
+  EXPECT_EQ(gst_element_set_state(el, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  ASSERT_NE(m, nullptr);
+  GError* err = nullptr;
+  gst_message_parse_error(m, &err, nullptr);
+  EXPECT_NE(std::string(err->message).find("gpu"), std::string::npos) << err->message;
+  g_error_free(err);
+  gst_message_unref(m);
+  gst_element_set_state(el, GST_STATE_NULL);
+  gst_element_set_bus(el, nullptr);
+  gst_object_unref(el);
+  gst_object_unref(bus);
+}
+
+TEST(Element, CapsChangeMidStream) {
+  Harness hx({{"overlay", "false"}});
+  struct Step {
+    const char* fmt;
+    int w, h;
+  };
+  for (Step s :
+       {Step{"RGB", 32, 24}, Step{"I420", 65, 47}, Step{"GRAY8", 20, 20}, Step{"BGRx", 33, 31}}) {
+    SCOPED_TRACE(s.fmt);
+    const std::string caps = caps_str(s.fmt, s.w, s.h);
+    hx.caps(caps);
+    GstVideoInfo info = info_of(caps);
+    for (int i = 0; i < 2; ++i) {
+      auto p = push_frame(hx, info, static_cast<uint32_t>(i + s.w), 0);
+      expect_meta(p->out, p->ref, "a.safetensors");
+      EXPECT_EQ(gst_buffer_get_video_region_of_interest_meta(p->out)->w, static_cast<guint>(s.w));
+    }
+  }
+}
+
+TEST(Element, FlushMidStreamAndEos) {
+  Harness hx;
+  const std::string caps = caps_str("RGBA", 32, 32);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  auto a = push_frame(hx, info, 1, 0);
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_start()));
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_stop(TRUE)));
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_segment(&seg)));
+  auto b = push_frame(hx, info, 2, 0);
+  expect_meta(b->out, b->ref, "a.safetensors");
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));
+  bool eos = false;
+  while (GstEvent* e = gst_harness_try_pull_event(hx.h)) {
+    if (GST_EVENT_TYPE(e) == GST_EVENT_EOS) eos = true;
+    gst_event_unref(e);
+  }
+  EXPECT_TRUE(eos);
+}
+
+TEST(Element, ModelSwapWhileStreaming) {
+  Harness hx({{"overlay", "false"}});
+  const std::string caps = caps_str("RGB", 32, 32);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  auto a = push_frame(hx, info, 1, 0);
+  expect_meta(a->out, a->ref, "a.safetensors");
+
+  g_object_set(hx.el, "model", files().b.c_str(), nullptr);
+  bool swapped = false;
+  for (int i = 0; i < 500 && !swapped; ++i) {
+    auto p = push_frame(hx, info, 2, 0, 5, files().b);
+    GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(p->out);
+    ASSERT_NE(m, nullptr);
+    if (std::string(m->model) == "b.safetensors") {
+      swapped = true;
+      expect_meta(p->out, p->ref, "b.safetensors");
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  EXPECT_TRUE(swapped);
+
+  // a bad file keeps the running model and posts a warning naming it
+  g_object_set(hx.el, "model", files().corrupt.c_str(), nullptr);
+  GstMessage* w = hx.pop(GST_MESSAGE_WARNING, 20 * GST_SECOND);
+  ASSERT_NE(w, nullptr);
+  GError* err = nullptr;
+  gst_message_parse_warning(w, &err, nullptr);
+  EXPECT_NE(std::string(err->message).find(files().corrupt), std::string::npos) << err->message;
+  g_error_free(err);
+  gst_message_unref(w);
+  auto p = push_frame(hx, info, 3, 0, 5, files().b);
+  expect_meta(p->out, p->ref, "b.safetensors");
+}
+
+TEST(Element, FiftyNullPlayingCycles) {
+  const std::string desc =
+      "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=64,height=48 ! "
+      "alexnetclassify threads=1 model=\"" +
+      files().a + "\" ! fakesink";
+  GError* err = nullptr;
+  GstElement* pipeline = gst_parse_launch(desc.c_str(), &err);
+  ASSERT_NE(pipeline, nullptr) << (err ? err->message : "");
+  GstBus* bus = gst_element_get_bus(pipeline);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    GstMessage* m = gst_bus_timed_pop_filtered(
+        bus, 30 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    ASSERT_NE(m, nullptr) << "cycle " << i;
+    EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS) << "cycle " << i;
+    gst_message_unref(m);
+    ASSERT_EQ(gst_element_set_state(pipeline, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    gst_bus_set_flushing(bus, TRUE);
+    gst_bus_set_flushing(bus, FALSE);
+  }
+  gst_object_unref(bus);
+  gst_object_unref(pipeline);
+}
+
+}  // namespace
