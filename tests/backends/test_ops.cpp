@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "../reference/test_util.h"
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
 #include "alexnet/error.h"
@@ -111,66 +112,14 @@ void expect_equal(const Tensor& got, const Tensor& ref, const std::string& what)
     ASSERT_EQ(got.data()[i], ref.data()[i]) << what << " at flat index " << i;
 }
 
-// --- layer specs -------------------------------------------------------------------------
-
-LayerSpec conv(int in, int out, int k, int stride, int pad, int groups, bool relu) {
-  LayerSpec s;
-  s.kind = LayerKind::Conv;
-  s.name = "conv";
-  s.in_channels = in;
-  s.out_channels = out;
-  s.kernel = k;
-  s.stride = stride;
-  s.pad = pad;
-  s.groups = groups;
-  s.fused_relu = relu;
-  return s;
-}
-
-LayerSpec linear(int in, int out, bool relu) {
-  LayerSpec s;
-  s.kind = LayerKind::Linear;
-  s.name = "fc";
-  s.in_channels = in;
-  s.out_channels = out;
-  s.fused_relu = relu;
-  return s;
-}
-
-LayerSpec lrn(int size, double alpha, double beta, double k) {
-  LayerSpec s;
-  s.kind = LayerKind::Lrn;
-  s.name = "lrn";
-  s.lrn_size = size;
-  s.lrn_alpha = alpha;
-  s.lrn_beta = beta;
-  s.lrn_k = k;
-  return s;
-}
-
-LayerSpec maxpool(int k, int stride) {
-  LayerSpec s;
-  s.kind = LayerKind::MaxPool;
-  s.name = "pool";
-  s.kernel = k;
-  s.stride = stride;
-  return s;
-}
-
-LayerSpec avgpool(int out) {
-  LayerSpec s;
-  s.kind = LayerKind::AdaptiveAvgPool;
-  s.name = "avgpool";
-  s.out_size = out;
-  return s;
-}
-
-LayerSpec simple(LayerKind kind, const char* name) {
-  LayerSpec s;
-  s.kind = kind;
-  s.name = name;
-  return s;
-}
+// Layer specs: conv_spec, linear_spec, lrn_spec, pool_spec, avgpool_spec, simple_spec
+// come from tests/reference/test_util.h, shared with the reference tests.
+using testutil::avgpool_spec;
+using testutil::conv_spec;
+using testutil::linear_spec;
+using testutil::lrn_spec;
+using testutil::pool_spec;
+using testutil::simple_spec;
 
 struct Tol {
   double fwd = 1e-4, dx = 1e-4, dw = 2e-4;
@@ -251,37 +200,38 @@ void run_case(const BackendMaker& maker, const Case& c, uint64_t seed) {
 // Small, odd and edge shapes of every kind of op.
 std::vector<Case> small_cases() {
   std::vector<Case> v;
-  v.push_back({"small relu", conv(3, 4, 3, 1, 0, 1, true), {2, 3, 9, 9}});
+  v.push_back({"small relu", conv_spec(3, 4, 3, 1, 0, 1, true), {2, 3, 9, 9}});
   v.push_back(
-      {"odd sizes, stride 2, pad 2, no relu", conv(5, 7, 5, 2, 2, 1, false), {3, 5, 13, 11}});
-  v.push_back({"groups 2, pad 1", conv(6, 8, 3, 1, 1, 2, true), {2, 6, 10, 10}});
-  v.push_back({"groups 2, 16 channels, no relu", conv(16, 12, 3, 1, 1, 2, false), {1, 16, 7, 7}});
-  v.push_back({"stride 4, 11x11", conv(3, 16, 11, 4, 0, 1, true), {2, 3, 35, 35}});
-  v.push_back({"stride 4, pad 2, odd input", conv(3, 10, 11, 4, 2, 1, true), {1, 3, 30, 29}});
+      {"odd sizes, stride 2, pad 2, no relu", conv_spec(5, 7, 5, 2, 2, 1, false), {3, 5, 13, 11}});
+  v.push_back({"groups 2, pad 1", conv_spec(6, 8, 3, 1, 1, 2, true), {2, 6, 10, 10}});
+  v.push_back(
+      {"groups 2, 16 channels, no relu", conv_spec(16, 12, 3, 1, 1, 2, false), {1, 16, 7, 7}});
+  v.push_back({"stride 4, 11x11", conv_spec(3, 16, 11, 4, 0, 1, true), {2, 3, 35, 35}});
+  v.push_back({"stride 4, pad 2, odd input", conv_spec(3, 10, 11, 4, 2, 1, true), {1, 3, 30, 29}});
   // torchvision's conv1 in small: the cpu backend pads explicitly for its jit kernel.
-  v.push_back({"stride 4, pad 2, 16 out", conv(3, 16, 11, 4, 2, 1, true), {2, 3, 35, 35}});
-  v.push_back({"1x1", conv(8, 9, 1, 1, 0, 1, false), {2, 8, 5, 5}});
-  v.push_back({"2-D input, relu", linear(10, 7, true), {3, 10}});
-  v.push_back({"4-D input, no relu", linear(144, 5, false), {2, 16, 3, 3}});
-  v.push_back({"4-D odd input, relu", linear(45, 9, true), {2, 5, 3, 3}});
-  v.push_back({"batch 1", linear(33, 17, true), {1, 33}});
-  v.push_back({"4-D", simple(LayerKind::Relu, "relu"), {2, 5, 7, 7}});
-  v.push_back({"2-D", simple(LayerKind::Relu, "relu"), {3, 11}});
-  v.push_back({"small params, strong", lrn(3, 0.2, 0.75, 1.0), {2, 7, 5, 5}, 2});
-  v.push_back({"size 5, beta 1", lrn(5, 0.05, 1.0, 1.5), {2, 9, 4, 3}, 2});
+  v.push_back({"stride 4, pad 2, 16 out", conv_spec(3, 16, 11, 4, 2, 1, true), {2, 3, 35, 35}});
+  v.push_back({"1x1", conv_spec(8, 9, 1, 1, 0, 1, false), {2, 8, 5, 5}});
+  v.push_back({"2-D input, relu", linear_spec(10, 7, true), {3, 10}});
+  v.push_back({"4-D input, no relu", linear_spec(144, 5, false), {2, 16, 3, 3}});
+  v.push_back({"4-D odd input, relu", linear_spec(45, 9, true), {2, 5, 3, 3}});
+  v.push_back({"batch 1", linear_spec(33, 17, true), {1, 33}});
+  v.push_back({"4-D", simple_spec(LayerKind::Relu, "relu"), {2, 5, 7, 7}});
+  v.push_back({"2-D", simple_spec(LayerKind::Relu, "relu"), {3, 11}});
+  v.push_back({"small params, strong", lrn_spec(3, 0.2, 0.75, 1.0), {2, 7, 5, 5}, 2});
+  v.push_back({"size 5, beta 1", lrn_spec(5, 0.05, 1.0, 1.5), {2, 9, 4, 3}, 2});
   // The paper's: k = 2, n = 5, alpha = 1e-4, beta = 0.75, on inputs large enough (±20) for
   // alpha·Σx² to matter next to k.
-  v.push_back({"paper params", lrn(5, 1e-4, 0.75, 2.0), {2, 16, 6, 6}, 20});
-  v.push_back({"paper params, 96 channels", lrn(5, 1e-4, 0.75, 2.0), {2, 96, 5, 5}, 20});
-  v.push_back({"3/2 overlapping", maxpool(3, 2), {2, 5, 9, 9}});
-  v.push_back({"3/2, 8 channels", maxpool(3, 2), {1, 8, 13, 13}});
-  v.push_back({"2/2", maxpool(2, 2), {2, 3, 8, 8}});
-  v.push_back({"3/3, partial window dropped, non-square", maxpool(3, 3), {2, 4, 10, 7}});
-  v.push_back({"identity 6 -> 6", avgpool(6), {2, 5, 6, 6}});
-  v.push_back({"divisible 12 -> 6", avgpool(6), {2, 8, 12, 12}});
-  v.push_back({"divisible, different strides 12x8 -> 4", avgpool(4), {2, 4, 12, 8}});
-  v.push_back({"overlapping 13 -> 6", avgpool(6), {2, 3, 13, 13}});
-  v.push_back({"upsampling 3 -> 6", avgpool(6), {1, 2, 3, 3}});
+  v.push_back({"paper params", lrn_spec(5, 1e-4, 0.75, 2.0), {2, 16, 6, 6}, 20});
+  v.push_back({"paper params, 96 channels", lrn_spec(5, 1e-4, 0.75, 2.0), {2, 96, 5, 5}, 20});
+  v.push_back({"3/2 overlapping", pool_spec(3, 2), {2, 5, 9, 9}});
+  v.push_back({"3/2, 8 channels", pool_spec(3, 2), {1, 8, 13, 13}});
+  v.push_back({"2/2", pool_spec(2, 2), {2, 3, 8, 8}});
+  v.push_back({"3/3, partial window dropped, non-square", pool_spec(3, 3), {2, 4, 10, 7}});
+  v.push_back({"identity 6 -> 6", avgpool_spec(6), {2, 5, 6, 6}});
+  v.push_back({"divisible 12 -> 6", avgpool_spec(6), {2, 8, 12, 12}});
+  v.push_back({"divisible, different strides 12x8 -> 4", avgpool_spec(4), {2, 4, 12, 8}});
+  v.push_back({"overlapping 13 -> 6", avgpool_spec(6), {2, 3, 13, 13}});
+  v.push_back({"upsampling 3 -> 6", avgpool_spec(6), {1, 2, 3, 3}});
   return v;
 }
 
@@ -325,7 +275,7 @@ TEST_P(Ops, DropoutMaskEqualsReference) {
   auto ref = make_reference_backend();
   auto dev = GetParam().make();
   for (double p : {0.5, 0.3}) {
-    LayerSpec s = simple(LayerKind::Dropout, "drop");
+    LayerSpec s = simple_spec(LayerKind::Dropout, "drop");
     s.drop_p = p;
     for (Shape shape : {Shape{4, 100}, Shape{2, 3, 5, 5}}) {
       SCOPED_TRACE("p " + std::to_string(p) + " " + shape_str(shape));
@@ -350,7 +300,7 @@ TEST_P(Ops, DropoutMaskEqualsReference) {
     }
   }
   // Native input: conv output (16 channels: a blocked layout on the cpu backend).
-  LayerSpec cs = conv(3, 16, 3, 1, 1, 1, true);
+  LayerSpec cs = conv_spec(3, 16, 3, 1, 1, 1, true);
   Params prm(cs, 21);
   Tensor x = random_tensor({2, 3, 6, 6}, 22);
   OpParams cp{&prm.w, &prm.b, nullptr, nullptr, 1, 0};
@@ -360,7 +310,7 @@ TEST_P(Ops, DropoutMaskEqualsReference) {
   OpParams dcp{&w, &b, nullptr, nullptr, 1, 0};
   const Tensor& rx = rconv->forward(x, cp, true);
   const Tensor& dx_native = dconv->forward(dev->from_host(x), dcp, true);
-  LayerSpec s = simple(LayerKind::Dropout, "drop");
+  LayerSpec s = simple_spec(LayerKind::Dropout, "drop");
   auto rop = ref->make_op(s);
   auto dop = dev->make_op(s);
   OpParams params;
@@ -387,9 +337,14 @@ struct Chain {
   std::vector<Params> params;
   Shape in{2, 3, 32, 32};
   Chain() {
-    specs = {conv(3, 16, 5, 1, 2, 1, true),  lrn(5, 1e-4, 0.75, 2.0), maxpool(3, 2),
-             conv(16, 32, 3, 1, 1, 2, true), maxpool(3, 2),           avgpool(7),
-             linear(32 * 7 * 7, 32, true),   linear(32, 10, false)};
+    specs = {conv_spec(3, 16, 5, 1, 2, 1, true),
+             lrn_spec(5, 1e-4, 0.75, 2.0),
+             pool_spec(3, 2),
+             conv_spec(16, 32, 3, 1, 1, 2, true),
+             pool_spec(3, 2),
+             avgpool_spec(7),
+             linear_spec(32 * 7 * 7, 32, true),
+             linear_spec(32, 10, false)};
     for (size_t i = 0; i < specs.size(); ++i) params.emplace_back(specs[i], 300 + i);
   }
 };
@@ -489,7 +444,8 @@ TEST_P(Ops, NativeLayoutChainMatchesReference) {
 TEST_P(Ops, WeightVersionBumpInvalidatesCachedReorder) {
   auto ref = make_reference_backend();
   auto dev = GetParam().make();
-  for (const LayerSpec& s : {conv(8, 16, 3, 1, 1, 1, true), linear(8 * 5 * 5, 12, false)}) {
+  for (const LayerSpec& s :
+       {conv_spec(8, 16, 3, 1, 1, 1, true), linear_spec(8 * 5 * 5, 12, false)}) {
     SCOPED_TRACE(layer_kind_name(s.kind));
     Params prm(s, 500);
     Tensor x = random_tensor({2, 8, 5, 5}, 501);
@@ -587,7 +543,7 @@ TEST_P(Ops, BadInputsThrowErrorsNamingTheLayer) {
       ADD_FAILURE() << what << ": not an alexnet::Error: " << e.what();
     }
   };
-  LayerSpec s = conv(4, 8, 3, 1, 1, 1, true);
+  LayerSpec s = conv_spec(4, 8, 3, 1, 1, 1, true);
   s.name = "conv7";
   auto op = dev->make_op(s);
   Params prm(s, 1);
