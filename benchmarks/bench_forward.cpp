@@ -9,8 +9,13 @@
 // median and the minimum of those runs. ms_per_image and images_per_s come from the median.
 //
 //   bench_forward [--config torchvision|paper|all] [--batch 1,8,32] [--threads N]
-//                 [--backend cpu|reference] [--model FILE] [--seed S] [--warmup W]
+//                 [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16]
+//                 [--mode forward|train] [--model FILE] [--seed S] [--warmup W]
 //                 [--min-runs R] [--max-runs R] [--min-time SECONDS]
+//
+// --mode train times one training step instead (forward with dropout, softmax
+// cross-entropy, backward, the SGD update; labels i % classes): the trainer's inner loop.
+// --precision applies to the cuda backend's inference (training is always fp32).
 //
 // --model loads a weights file (its config is used; --config is then ignored) so the peers
 // can run the very same weights; without it each config gets random_model(cfg, seed).
@@ -20,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -27,6 +33,7 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
+#include "alexnet/device.h"
 #include "alexnet/network.h"
 #include "alexnet/weights.h"
 
@@ -37,6 +44,8 @@ struct Options {
   std::vector<int> batches{1, 8, 32};
   int threads = 0;
   std::string backend = "cpu";
+  std::string precision = "fp32";
+  std::string mode = "forward";
   std::string model;
   uint64_t seed = 1;
   int warmup = 3;
@@ -49,7 +58,8 @@ struct Options {
   if (!msg.empty()) std::fprintf(stderr, "bench_forward: %s\n", msg.c_str());
   std::fprintf(code ? stderr : stdout,
                "usage: bench_forward [--config torchvision|paper|all] [--batch 1,8,32] "
-               "[--threads N] [--backend cpu|reference] [--model FILE] [--seed S] [--warmup W] "
+               "[--threads N] [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16] "
+               "[--mode forward|train] [--model FILE] [--seed S] [--warmup W] "
                "[--min-runs R] [--max-runs R] [--min-time SECONDS]\n");
   std::exit(code);
 }
@@ -95,6 +105,12 @@ Options parse(int argc, char** argv) {
       o.threads = static_cast<int>(to_long(a, v, 0, 4096));
     } else if (a == "--backend") {
       o.backend = v;
+    } else if (a == "--precision") {
+      o.precision = v;
+      if (v != "fp32" && v != "fp16" && v != "bf16") usage("--precision: fp32, fp16 or bf16");
+    } else if (a == "--mode") {
+      o.mode = v;
+      if (v != "forward" && v != "train") usage("--mode: forward or train");
     } else if (a == "--model") {
       o.model = v;
     } else if (a == "--seed") {
@@ -126,39 +142,56 @@ double median(std::vector<double> v) {
 void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
   using clock = std::chrono::steady_clock;
   const alexnet::NetConfig& cfg = model.config;
-  alexnet::Network net(cfg, alexnet::make_backend(o.backend, o.threads));
+  std::unique_ptr<alexnet::Backend> backend;
+  alexnet::Precision precision = alexnet::parse_precision(o.precision);
+  if (o.backend.rfind("cuda", 0) == 0)
+    backend = alexnet::make_backend(
+        alexnet::Device{alexnet::DeviceKind::Gpu,
+                        o.backend.size() > 5 ? std::stoi(o.backend.substr(5)) : 0},
+        o.threads, precision);
+  else
+    backend = alexnet::make_backend(o.backend, o.threads);
+  alexnet::Network net(cfg, std::move(backend));
   net.load(model);
+  const bool train = o.mode == "train";
   for (int batch : o.batches) {
     alexnet::Tensor x({batch, cfg.in_channels, cfg.input_size, cfg.input_size});
     std::mt19937 rng(12345);
     std::normal_distribution<float> nd(0.f, 1.f);
     for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = nd(rng);
 
+    std::vector<int> labels(static_cast<size_t>(batch));
+    for (int i = 0; i < batch; ++i) labels[static_cast<size_t>(i)] = i % cfg.classes;
+    // One timed unit: an inference forward (host in, host logits out), or a training step
+    // (forward_backward returns the loss to the host, so the step is complete when timed).
+    auto run_once = [&]() -> double {
+      if (!train) return net.forward(x).data()[0];
+      double loss = net.forward_backward(x, labels);
+      net.sgd_step(1e-4f, 0.9f, 5e-4f);
+      return loss;
+    };
     double checksum = 0;
-    for (int i = 0; i < o.warmup; ++i) {
-      alexnet::Tensor y = net.forward(x);
-      checksum = y.data()[0];
-    }
+    for (int i = 0; i < o.warmup; ++i) checksum = run_once();
     std::vector<double> ms;
     double total = 0;
     while (static_cast<int>(ms.size()) < o.max_runs &&
            (static_cast<int>(ms.size()) < o.min_runs || total < o.min_time)) {
       auto t0 = clock::now();
-      alexnet::Tensor y = net.forward(x);
+      checksum = run_once();
+      if (train) net.backend().synchronize();  // the SGD update is asynchronous on a GPU
       auto t1 = clock::now();
-      checksum = y.data()[0];
       double s = std::chrono::duration<double>(t1 - t0).count();
       ms.push_back(s * 1e3);
       total += s;
     }
-    if (!std::isfinite(checksum)) throw std::runtime_error("non-finite logits");
+    if (!std::isfinite(checksum)) throw std::runtime_error("non-finite logits/loss");
     double med = median(ms);
     double mn = *std::min_element(ms.begin(), ms.end());
     std::printf(
-        "RESULT impl=alexnet backend=%s config=%s batch=%d threads=%d warmup=%d runs=%zu "
-        "median_ms=%.3f min_ms=%.3f ms_per_image=%.3f images_per_s=%.2f\n",
-        o.backend.c_str(), cfg.variant.c_str(), batch, threads_shown, o.warmup, ms.size(), med, mn,
-        med / batch, 1e3 * batch / med);
+        "RESULT impl=alexnet backend=%s precision=%s mode=%s config=%s batch=%d threads=%d "
+        "warmup=%d runs=%zu median_ms=%.3f min_ms=%.3f ms_per_image=%.3f images_per_s=%.2f\n",
+        o.backend.c_str(), o.precision.c_str(), o.mode.c_str(), cfg.variant.c_str(), batch,
+        threads_shown, o.warmup, ms.size(), med, mn, med / batch, 1e3 * batch / med);
     std::fflush(stdout);
   }
 }

@@ -32,7 +32,8 @@ Options:
   -l, --labels FILE     labels file, one per line; overrides the labels in the model
   -k, --top-k K         how many classes to print per input, >= 1            [default: 5]
   -d, --device LIST     auto, or a comma-separated list of cpu and gpu:N,
-                        e.g. cpu or cpu,cpu                                  [default: auto]
+                        e.g. cpu, cpu,cpu, gpu:0 or gpu:0,gpu:1             [default: auto]
+      --precision P     GPU arithmetic: fp32, fp16 or bf16 (CPU always fp32) [default: fp32]
   -t, --threads N       CPU threads in all, split among CPU workers; 0 = all [default: 0]
   -b, --batch-size N    images classified together, >= 1                    [default: 16]
   -j, --json            print JSON Lines: {"input": ..., "top": [{"index", "label",
@@ -67,13 +68,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 struct Options {
   std::string model, labels, device = "auto", logits;
+  alexnet::Precision precision = alexnet::Precision::F32;
   int top_k = 5, threads = 0, batch = 16;
   bool json = false, verbose = false;
   std::vector<std::string> inputs;
 };
 
 Options parse_args(int argc, char** argv) {
-  enum { kLogits = 1000 };
+  enum { kLogits = 1000, kPrecision };
   static const option long_opts[] = {{"model", required_argument, nullptr, 'm'},
                                      {"labels", required_argument, nullptr, 'l'},
                                      {"top-k", required_argument, nullptr, 'k'},
@@ -82,6 +84,7 @@ Options parse_args(int argc, char** argv) {
                                      {"batch-size", required_argument, nullptr, 'b'},
                                      {"json", no_argument, nullptr, 'j'},
                                      {"logits", required_argument, nullptr, kLogits},
+                                     {"precision", required_argument, nullptr, kPrecision},
                                      {"verbose", no_argument, nullptr, 'v'},
                                      {"help", no_argument, nullptr, 'h'},
                                      {nullptr, 0, nullptr, 0}};
@@ -116,6 +119,13 @@ Options parse_args(int argc, char** argv) {
         break;
       case kLogits:
         o.logits = optarg;
+        break;
+      case kPrecision:
+        try {
+          o.precision = alexnet::parse_precision(optarg);
+        } catch (const alexnet::Error& e) {
+          usage_error(std::string("--precision: ") + e.what());
+        }
         break;
       case 'h':
         std::cout << kUsage;
@@ -161,7 +171,7 @@ int main(int argc, char** argv) {
     if (o.verbose)
       std::cerr << "model: " << o.model << " (" << model.config.variant << ", " << classes
                 << " classes)\n";
-    alexnet::Classifier clf(std::move(model), {o.device, o.threads});
+    alexnet::Classifier clf(std::move(model), {o.device, o.threads, o.precision});
     if (o.verbose) std::cerr << "devices: " << clf.describe() << "\n";
 
     std::vector<alexnet::Tensor> all_logits;

@@ -4,15 +4,37 @@
 
 namespace alexnet {
 
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::F16:
+      return "fp16";
+    case Precision::BF16:
+      return "bf16";
+    default:
+      return "fp32";
+  }
+}
+
+Precision parse_precision(const std::string& text) {
+  if (text == "fp32") return Precision::F32;
+  if (text == "fp16") return Precision::F16;
+  if (text == "bf16") return Precision::BF16;
+  throw Error("precision \"" + text + "\": unknown (expected fp32, fp16 or bf16)");
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
   if (name == "reference") return make_reference_backend();
   if (name == "cpu") return make_cpu_backend(threads);
-  throw Error("unknown backend '" + name + "' (known: reference, cpu)");
+  if (name == "cuda") return make_cuda_backend(0);
+  if (name.rfind("cuda:", 0) == 0 && name.size() > 5 && name.size() < 9 &&
+      name.find_first_not_of("0123456789", 5) == std::string::npos)
+    return make_cuda_backend(std::stoi(name.substr(5)));
+  throw Error("unknown backend '" + name + "' (known: reference, cpu, cuda, cuda:N)");
 }
 
-std::unique_ptr<Backend> make_backend(const Device& device, int threads) {
+std::unique_ptr<Backend> make_backend(const Device& device, int threads, Precision precision) {
   if (device.kind == DeviceKind::Cpu) return make_cpu_backend(threads);
-  throw Error("device " + device.str() + " is not available: " + gpu_unavailable_reason());
+  return make_cuda_backend(device.index, precision);
 }
 
 }  // namespace alexnet

@@ -59,7 +59,7 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
       if (cpu_seen++) threads_desc.append("+");
       threads_desc.append(std::to_string(w->threads));
     }
-    w->net = std::make_unique<Network>(cfg, make_backend(d, w->threads));
+    w->net = std::make_unique<Network>(cfg, make_backend(d, w->threads, options.precision));
     w->net->load(impl_->model);
     impl_->workers.push_back(std::move(w));
   }
@@ -70,6 +70,10 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
   }
   impl_->description = list;
   if (cpu_workers) impl_->description += " (" + threads_desc + " CPU threads)";
+  if (options.precision != Precision::F32) {
+    impl_->description += std::string(", ") + precision_name(options.precision) + " on GPUs";
+    if (cpu_workers) impl_->description += ", fp32 on CPU";
+  }
   if (options.devices == "auto") {
     std::string why = gpu_unavailable_reason();
     impl_->description = "auto → " + impl_->description + (why.empty() ? "" : "; no GPU: " + why);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "alexnet/backend.h"
 #include "alexnet/error.h"
 
 namespace alexnet {
@@ -20,6 +21,11 @@ namespace {
 struct GpuProbe {
   int count = 0;
   std::string reason;
+  std::string path;  // the module that was loaded
+  using MakeFn = Backend* (*)(int device, int precision, char* error, int error_size);
+  using DescribeFn = int (*)(int device, char* out, int size);
+  MakeFn make = nullptr;
+  DescribeFn describe = nullptr;
 };
 
 GpuProbe probe_gpus() {
@@ -41,6 +47,13 @@ GpuProbe probe_gpus() {
     auto fn = reinterpret_cast<CountFn>(dlsym(handle, "alexnet_cuda_device_count"));
     if (!fn) {
       probe.reason = path + ": not an alexnet CUDA module (no alexnet_cuda_device_count)";
+      return probe;
+    }
+    probe.path = path;
+    probe.make = reinterpret_cast<GpuProbe::MakeFn>(dlsym(handle, "alexnet_cuda_make_backend"));
+    probe.describe = reinterpret_cast<GpuProbe::DescribeFn>(dlsym(handle, "alexnet_cuda_describe"));
+    if (!probe.make || !probe.describe) {
+      probe.reason = path + ": an incomplete alexnet CUDA module (no alexnet_cuda_make_backend)";
       return probe;
     }
     char why[512] = {0};
@@ -67,9 +80,30 @@ int gpu_count() {
 }
 
 std::string gpu_unavailable_reason() {
-  if (gpus().count > 0)
-    return "GPUs are present, but the CUDA backend is not implemented yet in this version";
+  if (gpus().count > 0) return "";
   return gpus().reason;
+}
+
+std::string gpu_describe(int index) {
+  const GpuProbe& probe = gpus();
+  if (probe.count <= 0) return "no GPU: " + probe.reason;
+  char text[512] = {0};
+  probe.describe(index, text, sizeof text);
+  return text;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int index, Precision precision) {
+  const GpuProbe& probe = gpus();
+  std::string device = "gpu:" + std::to_string(index);
+  if (probe.count <= 0) throw Error("device " + device + " is not available: " + probe.reason);
+  if (index < 0 || index >= probe.count)
+    throw Error("device " + device + " is not available: this machine has " +
+                std::to_string(probe.count) + " GPU" + (probe.count == 1 ? "" : "s") + " (gpu:0" +
+                (probe.count > 1 ? "..gpu:" + std::to_string(probe.count - 1) : "") + ")");
+  char error[1024] = {0};
+  Backend* backend = probe.make(index, static_cast<int>(precision), error, sizeof error);
+  if (!backend) throw Error("device " + device + ": the CUDA backend failed to start: " + error);
+  return std::unique_ptr<Backend>(backend);
 }
 
 std::vector<Device> parse_devices(const std::string& text) {
@@ -79,8 +113,13 @@ std::vector<Device> parse_devices(const std::string& text) {
   };
   if (text.empty()) return bad("empty");
   if (text == "auto") {
-    // GPUs when the CUDA backend can use them; today that is never, so one CPU worker.
-    return {Device{DeviceKind::Cpu, 0}};
+    // Every GPU the CUDA backend sees, else one CPU worker (callers say why, with
+    // gpu_unavailable_reason()).
+    int count = gpu_count();
+    if (count <= 0) return {Device{DeviceKind::Cpu, 0}};
+    std::vector<Device> all;
+    for (int i = 0; i < count && i < 16; ++i) all.push_back({DeviceKind::Gpu, i});
+    return all;
   }
   std::vector<Device> out;
   size_t start = 0;

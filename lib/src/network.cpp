@@ -97,7 +97,8 @@ static void check_input(const NetConfig& cfg, const Tensor& x) {
 
 Tensor Network::forward(const Tensor& x, bool training) {
   check_input(cfg_, x);
-  Tensor logits = backend_->to_host(run_forward(backend_->from_host(x), training));
+  backend_->upload(x, input_);
+  Tensor logits = backend_->to_host(run_forward(input_, training));
   if (!training) acts_.clear();  // inference keeps no activations alive
   return logits;
 }
@@ -107,7 +108,8 @@ float Network::forward_backward(const Tensor& x, std::span<const int> labels, Te
   if (static_cast<int64_t>(labels.size()) != x.dim(0))
     throw Error("forward_backward: " + std::to_string(labels.size()) + " labels for a batch of " +
                 std::to_string(x.dim(0)));
-  const Tensor& logits = run_forward(backend_->from_host(x), /*training=*/true);
+  backend_->upload(x, input_);
+  const Tensor& logits = run_forward(input_, /*training=*/true);
   if (dlogits_.shape() != logits.shape()) dlogits_ = backend_->zeros(logits.shape());
   float loss = backend_->softmax_cross_entropy(logits, labels, &dlogits_);
   if (logits_out) *logits_out = backend_->to_host(logits);

@@ -32,6 +32,9 @@ static std::shared_ptr<Engine> make_engine(const Settings& s) {
   alexnet::ClassifierOptions options;
   options.devices = s.device;
   options.threads = static_cast<int>(s.threads);
+  options.precision = s.precision == GST_ALEXNET_PRECISION_FP16   ? alexnet::Precision::F16
+                      : s.precision == GST_ALEXNET_PRECISION_BF16 ? alexnet::Precision::BF16
+                                                                  : alexnet::Precision::F32;
   auto engine = std::make_shared<Engine>();
   engine->classifier = std::make_unique<alexnet::Classifier>(std::move(model), options);
   engine->model_name = basename_of(s.model);

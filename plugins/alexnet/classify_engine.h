@@ -26,6 +26,7 @@ struct Settings {
   std::string labels_file;
   std::string device;
   guint threads = 0;
+  GstAlexNetPrecision precision = GST_ALEXNET_PRECISION_FP32;
   guint batch_size = 0;
   guint batch_timeout = 0;
   guint inference_interval = 0;

@@ -23,4 +23,14 @@ typedef enum {
 #define GST_TYPE_ALEXNET_OVERLAY_POSITION (gst_alexnet_overlay_position_get_type())
 GType gst_alexnet_overlay_position_get_type(void);
 
+/* GPU inference arithmetic (alexnet::Precision); CPU devices always run fp32. */
+typedef enum {
+  GST_ALEXNET_PRECISION_FP32,
+  GST_ALEXNET_PRECISION_FP16,
+  GST_ALEXNET_PRECISION_BF16,
+} GstAlexNetPrecision;
+
+#define GST_TYPE_ALEXNET_PRECISION (gst_alexnet_precision_get_type())
+GType gst_alexnet_precision_get_type(void);
+
 G_END_DECLS

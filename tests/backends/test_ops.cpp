@@ -39,6 +39,7 @@
 #include "../reference/test_util.h"
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
+#include "alexnet/device.h"
 #include "alexnet/error.h"
 #include "alexnet/tensor.h"
 #include "cpu/cpu_debug.h"
@@ -59,9 +60,12 @@ void PrintTo(const BackendMaker& m, std::ostream* os) {
   *os << m.name;
 }
 
-// Every non-reference backend. CUDA adds itself here (skipping where no GPU is present).
+// Every non-reference backend. CUDA joins where a GPU is present; elsewhere the
+// CudaBackend.Available test below skips and says why.
 std::vector<BackendMaker> fast_backends() {
-  return {{"cpu", [] { return make_cpu_backend(0); }}};
+  std::vector<BackendMaker> v{{"cpu", [] { return make_cpu_backend(0); }}};
+  if (gpu_count() > 0) v.push_back({"cuda", [] { return make_cuda_backend(0); }});
+  return v;
 }
 
 // --- data and comparison -----------------------------------------------------------------
@@ -565,6 +569,15 @@ std::string backend_name(const ::testing::TestParamInfo<BackendMaker>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Ops, ::testing::ValuesIn(fast_backends()), backend_name);
+
+// Where no GPU can run the cuda cases above, say so in the test log instead of silently
+// testing less.
+TEST(CudaBackend, Available) {
+  if (gpu_count() == 0)
+    GTEST_SKIP() << "no GPU: the cuda backend's cases did not run (" << gpu_unavailable_reason()
+                 << ")";
+  std::printf("cuda cases ran on %s\n", gpu_describe(0).c_str());
+}
 
 // --- cpu backend specifics ---------------------------------------------------------------
 

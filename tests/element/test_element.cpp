@@ -255,6 +255,54 @@ TEST(Element, TwoCpuWorkersKeepTheOrder) {
   g_free(dev);
 }
 
+// On a GPU (skipped without one): one device and two replicas on one GPU, single frames and
+// batches; the results equal the CPU library's (fp32) and frames keep their order. fp16 runs
+// and gives valid results (its agreement with fp32 is measured in tests/gpu).
+TEST(Element, GpuDevicesKeepTheOrderAndMatchTheLibrary) {
+  if (alexnet::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << alexnet::gpu_unavailable_reason();
+  struct Run {
+    const char* device;
+    const char* batch;
+    const char* precision;
+  };
+  for (Run r : {Run{"gpu:0", "1", "fp32"}, Run{"gpu:0,gpu:0", "1", "fp32"},
+                Run{"gpu:0,gpu:0", "4", "fp32"}, Run{"gpu:0", "4", "fp16"}}) {
+    SCOPED_TRACE(std::string(r.device) + " batch-size " + r.batch + " " + r.precision);
+    Harness hx({{"device", r.device},
+                {"batch-size", r.batch},
+                {"precision", r.precision},
+                {"overlay", "false"}});
+    const std::string caps = caps_str("I420", 64, 48);
+    hx.caps(caps);
+    GstVideoInfo info = info_of(caps);
+    std::vector<alexnet::TopK> refs;
+    for (int i = 0; i < 12; ++i) {
+      GstBuffer* in = make_buffer(info, 900 + static_cast<uint32_t>(i),
+                                  static_cast<GstClockTime>(i) * GST_MSECOND);
+      auto bytes = bytes_of(in);
+      alexnet::Frame f = frame_of(info, bytes.data());
+      refs.push_back(reference(files().a, f, 5));
+      ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
+    }
+    ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));
+    for (int i = 0; i < 12; ++i) {
+      GstBuffer* out = gst_harness_pull(hx.h);
+      ASSERT_NE(out, nullptr);
+      EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(i) * GST_MSECOND);
+      if (std::string(r.precision) == "fp32") {
+        expect_meta(out, refs[static_cast<size_t>(i)], "a.safetensors");
+      } else {
+        GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(out);
+        ASSERT_NE(m, nullptr);
+        ASSERT_EQ(m->n, 5u);
+        EXPECT_GE(m->scores[0], m->scores[4]);
+        EXPECT_LE(m->scores[0], 1.0f);
+      }
+      gst_buffer_unref(out);
+    }
+  }
+}
+
 // A serialized event: the element pushes every frame it holds before it.
 void drain(Harness& hx) {
   ASSERT_TRUE(gst_harness_push_event(

@@ -54,6 +54,9 @@ class Backend {
   // plain host tensor.
   virtual Tensor from_host(const Tensor& host) = 0;
   virtual Tensor to_host(const Tensor& t) = 0;
+  // Host (plain) → `dst` on this device, reusing dst's memory when it is already a device
+  // tensor of this shape (no allocation per call on the hot path); else dst = from_host(host).
+  virtual void upload(const Tensor& host, Tensor& dst) { dst = from_host(host); }
   virtual void synchronize() = 0;
 
   virtual std::unique_ptr<Op> make_op(const LayerSpec& spec) = 0;
@@ -71,14 +74,27 @@ class Backend {
                           float weight_decay) = 0;
 };
 
+// The arithmetic a backend uses for inference. Training always runs in fp32. The CPU
+// backends run fp32 whatever is asked (fp16/bf16 are GPU precisions; the caller may say so);
+// the CUDA backend keeps activations and weights in fp16/bf16 for inference when asked,
+// accumulating in fp32.
+enum class Precision { F32, F16, BF16 };
+const char* precision_name(Precision p);  // "fp32", "fp16", "bf16"
+// "fp32" | "fp16" | "bf16"; throws alexnet::Error quoting the text otherwise.
+Precision parse_precision(const std::string& text);
+
 // threads: 0 = all cores. The cpu backend uses exactly that many OpenMP threads for its
 // primitives, so several CPU workers can share the cores without oversubscription.
 std::unique_ptr<Backend> make_reference_backend();
 std::unique_ptr<Backend> make_cpu_backend(int threads);
-// "reference" or "cpu" by name (tests, benchmarks).
+// The CUDA backend on GPU `index` (loaded from the CUDA module on first use); an Error that
+// says why when the module, the driver or the device is missing.
+std::unique_ptr<Backend> make_cuda_backend(int index, Precision precision = Precision::F32);
+// "reference", "cpu", "cuda" (= cuda:0) or "cuda:N" by name (tests, benchmarks).
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads);
 // The backend for one device of the grammar; a GPU without the CUDA backend is an Error
 // that says why.
-std::unique_ptr<Backend> make_backend(const Device& device, int threads);
+std::unique_ptr<Backend> make_backend(const Device& device, int threads,
+                                      Precision precision = Precision::F32);
 
 }  // namespace alexnet

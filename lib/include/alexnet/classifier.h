@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "alexnet/backend.h"
 #include "alexnet/device.h"
 #include "alexnet/preprocess.h"
 #include "alexnet/weights.h"
@@ -23,6 +24,8 @@ using TopK = std::vector<Prediction>;  // best first
 struct ClassifierOptions {
   std::string devices = "auto";
   int threads = 0;  // CPU threads in all, 0 = all cores; split evenly among CPU workers
+  // GPU inference arithmetic; CPU workers always run fp32 (describe() says so).
+  Precision precision = Precision::F32;
 };
 
 class Classifier {

@@ -24,5 +24,8 @@ std::vector<Device> parse_devices(const std::string& text);
 // Why GPUs are not available in this build / on this machine ("" if they are).
 std::string gpu_unavailable_reason();
 int gpu_count();
+// One line of facts about GPU `index`: name, compute capability, memory, driver, CUDA
+// runtime, cuDNN and cuBLAS versions (or why there is no GPU).
+std::string gpu_describe(int index);
 
 }  // namespace alexnet

@@ -65,6 +65,7 @@ class Network {
   uint64_t version_ = 1;
   uint64_t seed_ = 0;
   uint64_t step_ = 0;
+  Tensor input_;              // the device copy of the batch, reused from call to call
   std::vector<Tensor> acts_;  // acts_[i] = input of layer i; acts_.back() = logits
   Tensor dlogits_;
 

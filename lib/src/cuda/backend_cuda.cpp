@@ -1,0 +1,275 @@
+// The "cuda" backend: cuDNN for convolution, pooling and LRN, cuBLAS for the fully connected
+// layers, own kernels (kernels.cu) for the rest. One backend = one context = one stream on
+// one GPU; gpu:0,gpu:0 makes two independent backends on the same GPU.
+//
+// This file is the module's entry point too: libalexnet dlopens libalexnet-cuda.so and
+// calls the extern "C" functions at the bottom (lib/src/device.cpp).
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "kernels.h"
+#include "ops.h"
+
+namespace alexnet::cuda {
+namespace {
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int device, Precision precision)
+      : ctx_(std::make_shared<Context>(device, precision)) {}
+
+  std::string name() const override { return ctx_->name; }
+  DeviceKind device() const override { return DeviceKind::Gpu; }
+
+  Tensor zeros(const Shape& shape) override {
+    DeviceScope scope(ctx_->device);
+    Tensor t = device_tensor(*ctx_, shape);
+    ALEXNET_CUDA(
+        cudaMemsetAsync(t.data(), 0, static_cast<size_t>(t.numel()) * sizeof(float), ctx_->stream));
+    return t;
+  }
+
+  Tensor from_host(const Tensor& host) override {
+    if (host.empty() || host.device() != DeviceKind::Cpu || !host.is_plain())
+      throw Error(ctx_->name + ": from_host needs a plain host tensor, got " +
+                  shape_str(host.shape()));
+    DeviceScope scope(ctx_->device);
+    Tensor t = device_tensor(*ctx_, host.shape());
+    copy_in(host, t);
+    return t;
+  }
+
+  void upload(const Tensor& host, Tensor& dst) override {
+    if (host.empty() || host.device() != DeviceKind::Cpu || !host.is_plain())
+      throw Error(ctx_->name + ": upload needs a plain host tensor, got " +
+                  shape_str(host.shape()));
+    DeviceScope scope(ctx_->device);
+    if (dst.empty() || dst.device() != DeviceKind::Gpu || dtype_of(dst) != DType::F32 ||
+        dst.shape() != host.shape())
+      dst = device_tensor(*ctx_, host.shape());
+    copy_in(host, dst);
+  }
+
+  Tensor to_host(const Tensor& t) override {
+    if (t.empty()) throw Error(ctx_->name + ": to_host of an empty tensor");
+    if (t.device() != DeviceKind::Gpu) return t.clone();
+    DeviceScope scope(ctx_->device);
+    DType type = dtype_of(t);
+    const void* src = t.data();
+    if (type != DType::F32) {  // fp16/bf16 activations come back as fp32
+      Tensor& converted = reuse(*ctx_, converted_, t.shape());
+      kernels::convert(t.data(), int(type), converted.data(), int(DType::F32), t.numel(),
+                       ctx_->stream);
+      ALEXNET_CUDA_LAUNCHED();
+      src = converted.data();
+    }
+    Tensor out(t.shape());
+    size_t bytes = static_cast<size_t>(t.numel()) * sizeof(float);
+    void* staging = ctx_->pinned(bytes);
+    ALEXNET_CUDA(cudaMemcpyAsync(staging, src, bytes, cudaMemcpyDeviceToHost, ctx_->stream));
+    ALEXNET_CUDA(cudaStreamSynchronize(ctx_->stream));
+    std::memcpy(out.data(), staging, bytes);
+    return out;
+  }
+
+  void synchronize() override {
+    DeviceScope scope(ctx_->device);
+    ALEXNET_CUDA(cudaStreamSynchronize(ctx_->stream));
+  }
+
+  std::unique_ptr<Op> make_op(const LayerSpec& spec) override {
+    DeviceScope scope(ctx_->device);
+    switch (spec.kind) {
+      case LayerKind::Conv:
+        return make_conv_op(ctx_, spec);
+      case LayerKind::Relu:
+        return make_relu_op(ctx_, spec);
+      case LayerKind::Lrn:
+        return make_lrn_op(ctx_, spec);
+      case LayerKind::MaxPool:
+        return make_maxpool_op(ctx_, spec);
+      case LayerKind::AdaptiveAvgPool:
+        return make_avgpool_op(ctx_, spec);
+      case LayerKind::Linear:
+        return make_linear_op(ctx_, spec);
+      case LayerKind::Dropout:
+        return make_dropout_op(ctx_, spec);
+    }
+    throw Error(ctx_->name + ": unknown layer kind for " + spec.name);
+  }
+
+  float softmax_cross_entropy(const Tensor& logits, std::span<const int> labels,
+                              Tensor* dlogits) override {
+    const std::string who = ctx_->name + " softmax_cross_entropy";
+    require_device(logits, who, "logits");
+    if (dtype_of(logits) != DType::F32) throw Error(who + ": logits must be fp32 (training)");
+    if (logits.rank() != 2 || logits.dim(1) < 1)
+      throw Error(who + ": logits " + shape_str(logits.shape()) + " must be (N, K) with K >= 1");
+    const int64_t N = logits.dim(0), K = logits.dim(1);
+    if (static_cast<int64_t>(labels.size()) != N)
+      throw Error(who + ": " + std::to_string(labels.size()) + " labels for a batch of " +
+                  std::to_string(N));
+    for (size_t n = 0; n < labels.size(); ++n)
+      if (labels[n] < 0 || labels[n] >= K)
+        throw Error(who + ": label " + std::to_string(labels[n]) + " of sample " +
+                    std::to_string(n) + " is outside [0, " + std::to_string(K) + ")");
+    if (N == 0) return 0.0f;
+    DeviceScope scope(ctx_->device);
+    if (labels_capacity_ < N) {
+      labels_ = device_tensor(*ctx_, {N});        // int32 and float are both 4 bytes
+      row_loss_ = device_tensor(*ctx_, {2 * N});  // N doubles
+      labels_capacity_ = N;
+    }
+    float* d = nullptr;
+    if (dlogits) {
+      if (dlogits->empty() || dlogits->shape() != logits.shape() ||
+          dlogits->device() != DeviceKind::Gpu)
+        *dlogits = device_tensor(*ctx_, logits.shape());
+      d = dlogits->data();
+    }
+    size_t label_bytes = static_cast<size_t>(N) * sizeof(int);
+    size_t loss_bytes = static_cast<size_t>(N) * sizeof(double);
+    char* staging = static_cast<char*>(ctx_->pinned(label_bytes + loss_bytes));
+    std::memcpy(staging, labels.data(), label_bytes);
+    ALEXNET_CUDA(cudaMemcpyAsync(labels_.data(), staging, label_bytes, cudaMemcpyHostToDevice,
+                                 ctx_->stream));
+    auto* row_loss = reinterpret_cast<double*>(row_loss_.data());
+    kernels::softmax_cross_entropy(logits.data(), reinterpret_cast<const int*>(labels_.data()), N,
+                                   K, row_loss, d, ctx_->stream);
+    ALEXNET_CUDA_LAUNCHED();
+    ALEXNET_CUDA(cudaMemcpyAsync(staging + label_bytes, row_loss, loss_bytes,
+                                 cudaMemcpyDeviceToHost, ctx_->stream));
+    ALEXNET_CUDA(cudaStreamSynchronize(ctx_->stream));
+    // Summed on the host in sample order, like the reference.
+    const auto* losses = reinterpret_cast<const double*>(staging + label_bytes);
+    double total = 0;
+    for (int64_t n = 0; n < N; ++n) total += losses[n];
+    return static_cast<float>(total / double(N));
+  }
+
+  Tensor softmax(const Tensor& logits) override {
+    const std::string who = ctx_->name + " softmax";
+    if (logits.rank() != 2)
+      throw Error(who + ": needs (N, K) logits, got " + shape_str(logits.shape()));
+    if (logits.device() != DeviceKind::Gpu) return softmax(from_host(logits));
+    require_device(logits, who, "logits");
+    DeviceScope scope(ctx_->device);
+    Tensor& probs = reuse(*ctx_, probs_, logits.shape());
+    kernels::softmax_rows(logits.data(), probs.data(), logits.dim(0), logits.dim(1),
+                          int(dtype_of(logits)), ctx_->stream);
+    ALEXNET_CUDA_LAUNCHED();
+    return to_host(probs);
+  }
+
+  void sgd_update(Tensor& w, const Tensor& g, Tensor& v, float lr, float momentum,
+                  float weight_decay) override {
+    const std::string who = ctx_->name + " sgd_update";
+    require_device(w, who, "weight");
+    require_device(g, who, "gradient");
+    require_device(v, who, "momentum");
+    require_shape(g, w.shape(), who, "gradient");
+    require_shape(v, w.shape(), who, "momentum");
+    if (dtype_of(w) != DType::F32 || dtype_of(g) != DType::F32 || dtype_of(v) != DType::F32)
+      throw Error(who + ": training tensors must be fp32");
+    DeviceScope scope(ctx_->device);
+    kernels::sgd_update(w.data(), g.data(), v.data(), w.numel(), lr, momentum, weight_decay,
+                        ctx_->stream);
+    ALEXNET_CUDA_LAUNCHED();
+  }
+
+ private:
+  // host → dst through the pinned staging buffer: one DMA at full speed. Synchronous: the
+  // staging buffer is reused by the next call, and the caller may reuse `host` at once.
+  void copy_in(const Tensor& host, Tensor& dst) {
+    size_t bytes = static_cast<size_t>(host.numel()) * sizeof(float);
+    void* staging = ctx_->pinned(bytes);
+    std::memcpy(staging, host.data(), bytes);
+    ALEXNET_CUDA(
+        cudaMemcpyAsync(dst.data(), staging, bytes, cudaMemcpyHostToDevice, ctx_->stream));
+    ALEXNET_CUDA(cudaStreamSynchronize(ctx_->stream));
+  }
+
+  std::shared_ptr<Context> ctx_;
+  Tensor labels_, row_loss_, probs_, converted_;
+  int64_t labels_capacity_ = 0;
+};
+
+void copy_message(const std::string& text, char* out, int size) {
+  if (!out || size <= 0) return;
+  std::snprintf(out, static_cast<size_t>(size), "%s", text.c_str());
+}
+
+}  // namespace
+}  // namespace alexnet::cuda
+
+// --- the module's entry points (C, looked up with dlsym) --------------------------------
+
+#define ALEXNET_CUDA_EXPORT extern "C" __attribute__((visibility("default")))
+
+// How many GPUs the runtime sees; 0 with the reason (no driver, no device …) otherwise.
+ALEXNET_CUDA_EXPORT int alexnet_cuda_device_count(char* reason, int reason_size) {
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    alexnet::cuda::copy_message(std::string("cudaGetDeviceCount: ") + cudaGetErrorName(err) + " (" +
+                                    cudaGetErrorString(err) + ")",
+                                reason, reason_size);
+    return 0;
+  }
+  if (count == 0) alexnet::cuda::copy_message("no CUDA device present", reason, reason_size);
+  return count;
+}
+
+// "NVIDIA H100 80GB HBM3, sm_90, 80 GiB; driver 13.0, runtime 13.0, cuDNN 9.19.0, cuBLAS 13.1.0"
+ALEXNET_CUDA_EXPORT int alexnet_cuda_describe(int device, char* out, int size) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    alexnet::cuda::copy_message("gpu:" + std::to_string(device) + " not present", out, size);
+    return 0;
+  }
+  int driver = 0, runtime = 0, cublas_version = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  cublasHandle_t h = nullptr;
+  int previous = 0;
+  cudaGetDevice(&previous);
+  cudaSetDevice(device);
+  if (cublasCreate(&h) == CUBLAS_STATUS_SUCCESS) {
+    cublasGetVersion(h, &cublas_version);
+    cublasDestroy(h);
+  }
+  cudaSetDevice(previous);
+  size_t cudnn = cudnnGetVersion();
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "%s, sm_%d%d, %zu MiB; driver %d.%d, runtime %d.%d, cuDNN %zu.%zu.%zu, "
+                "cuBLAS %d.%d.%d",
+                prop.name, prop.major, prop.minor, prop.totalGlobalMem >> 20, driver / 1000,
+                (driver % 1000) / 10, runtime / 1000, (runtime % 1000) / 10, cudnn / 10000,
+                (cudnn % 10000) / 100, cudnn % 100, cublas_version / 10000,
+                (cublas_version % 10000) / 100, cublas_version % 100);
+  alexnet::cuda::copy_message(text, out, size);
+  return 1;
+}
+
+// A new backend on `device` with precision 0 = fp32, 1 = fp16, 2 = bf16; null and the
+// reason in `error` on failure. The caller owns the backend.
+ALEXNET_CUDA_EXPORT alexnet::Backend* alexnet_cuda_make_backend(int device, int precision,
+                                                                char* error, int error_size) {
+  try {
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess)
+      throw alexnet::Error(std::string("cudaGetDeviceCount: ") + cudaGetErrorString(err));
+    if (device < 0 || device >= count)
+      throw alexnet::Error("gpu:" + std::to_string(device) + " does not exist (" +
+                           std::to_string(count) + " GPU" + (count == 1 ? "" : "s") + " present)");
+    if (precision < 0 || precision > 2)
+      throw alexnet::Error("unknown precision code " + std::to_string(precision));
+    return new alexnet::cuda::CudaBackend(device, static_cast<alexnet::Precision>(precision));
+  } catch (const std::exception& e) {
+    alexnet::cuda::copy_message(e.what(), error, error_size);
+    return nullptr;
+  }
+}

@@ -1,0 +1,74 @@
+// Inverted dropout with the mask every backend shares (lib/src/dropout_mask.h): element i of
+// the plain (N, C, H, W) layout is kept iff dropout_keep(OpParams::seed, i, p) and scaled by
+// dropout_scale(p), so y and dx are bit-identical to the reference's.
+//   training:  y = x · mask · scale (fp32; the seed is remembered for backward)
+//   inference: the identity — y is x itself (shares its buffer, any dtype), as on the cpu
+//              backend: valid as long as x's contents are, which is what the next layer needs.
+#include <string>
+
+#include "kernels.h"
+#include "ops.h"
+
+namespace alexnet::cuda {
+namespace {
+
+class DropoutOp final : public Op {
+ public:
+  DropoutOp(ContextPtr ctx, const LayerSpec& spec) : ctx_(std::move(ctx)), spec_(spec) {
+    if (!(spec.drop_p >= 0 && spec.drop_p < 1))
+      throw Error(who_ + ": dropout probability must be in [0, 1)");
+  }
+
+  const Tensor& forward(const Tensor& x, const OpParams& p, bool training) override {
+    DeviceScope scope(ctx_->device);
+    require_device(x, who_, "input x");
+    spec_.output_shape(x.shape());
+    if (!training) {
+      alias_ = x;
+      return alias_;
+    }
+    if (dtype_of(x) != DType::F32)
+      throw Error(who_ + ": training needs an fp32 input, got " + dtype_name(dtype_of(x)));
+    Tensor& y = reuse(*ctx_, y_, x.shape());
+    kernels::dropout_forward(x.data(), y.data(), x.numel(), p.seed, spec_.drop_p, ctx_->stream);
+    ALEXNET_CUDA_LAUNCHED();
+    seed_ = p.seed;  // backward must use this call's mask
+    have_mask_ = true;
+    return y;
+  }
+
+  // Only x's shape is read (the mask depends on the seed and the index alone), so x may be
+  // anywhere, even a host tensor.
+  const Tensor& backward(const Tensor& x, const Tensor& /*y*/, const Tensor& dy,
+                         const OpParams& /*p*/, bool need_dx) override {
+    DeviceScope scope(ctx_->device);
+    require_device(dy, who_, "gradient dy");
+    require_shape(dy, spec_.output_shape(x.shape()), who_, "gradient dy");
+    if (dtype_of(dy) != DType::F32) throw Error(who_ + ": backward needs an fp32 dy");
+    if (!have_mask_) throw Error(who_ + ": backward without a training forward");
+    if (!need_dx) {
+      dx_ = Tensor();
+      return dx_;
+    }
+    Tensor& dx = reuse(*ctx_, dx_, x.shape());
+    kernels::dropout_backward(dy.data(), dx.data(), dy.numel(), seed_, spec_.drop_p, ctx_->stream);
+    ALEXNET_CUDA_LAUNCHED();
+    return dx;
+  }
+
+ private:
+  ContextPtr ctx_;
+  LayerSpec spec_;
+  std::string who_ = "layer " + spec_.name;  // starts error messages
+  Tensor alias_, y_, dx_;
+  uint64_t seed_ = 0;
+  bool have_mask_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_dropout_op(ContextPtr ctx, const LayerSpec& spec) {
+  return std::make_unique<DropoutOp>(std::move(ctx), spec);
+}
+
+}  // namespace alexnet::cuda

@@ -1,0 +1,179 @@
+#include "alexnet/data_parallel.h"
+
+#include <algorithm>
+#include <cstring>
+#include <future>
+#include <thread>
+
+#include "alexnet/backend.h"
+#include "alexnet/error.h"
+
+namespace alexnet {
+
+namespace {
+
+uint64_t mix(uint64_t x) {  // splitmix64: replica seeds from (seed, replica)
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Rows [begin, end) of a host tensor whose first dimension is the batch (a copy).
+Tensor slice_rows(const Tensor& t, int64_t begin, int64_t end) {
+  Shape s = t.shape();
+  const int64_t per = t.numel() / s[0];
+  s[0] = end - begin;
+  Tensor out(s);
+  std::memcpy(out.data(), t.data() + begin * per, static_cast<size_t>((end - begin) * per) * 4);
+  return out;
+}
+
+}  // namespace
+
+DataParallel::DataParallel(const NetConfig& cfg, const std::vector<Device>& devices, int threads)
+    : devices_(devices) {
+  if (devices_.empty()) throw Error("DataParallel: empty device list");
+  if (threads < 0) throw Error("DataParallel: threads must be >= 0 (0 = all cores)");
+  int cores =
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int cpu = static_cast<int>(std::count_if(
+      devices_.begin(), devices_.end(), [](const Device& d) { return d.kind == DeviceKind::Cpu; }));
+  int cpu_seen = 0;
+  for (const Device& d : devices_) {
+    int t = 0;
+    if (d.kind == DeviceKind::Cpu)
+      t = std::max(1, cores / cpu + (cpu_seen++ < cores % cpu ? 1 : 0));
+    nets_.push_back(std::make_unique<Network>(cfg, make_backend(d, t)));
+  }
+  set_seed(0);
+}
+
+DataParallel::~DataParallel() = default;
+
+std::string DataParallel::describe() const {
+  std::string s;
+  for (const Device& d : devices_) {
+    if (!s.empty()) s.append(",");
+    s.append(d.str());
+  }
+  s.append(" (").append(std::to_string(nets_.size())).append(" replica");
+  s.append(nets_.size() == 1 ? ")" : "s)");
+  return s;
+}
+
+void DataParallel::load(const Model& model) {
+  for (auto& n : nets_) n->load(model);
+}
+
+void DataParallel::set_params(const std::vector<NamedTensor>& host) {
+  for (auto& n : nets_) n->set_params(host);
+}
+
+std::vector<NamedTensor> DataParallel::get_params() {
+  return nets_.front()->get_params();
+}
+
+void DataParallel::set_seed(uint64_t seed) {
+  // Replica 0 keeps the seed itself, so one replica is exactly one Network.
+  for (size_t r = 0; r < nets_.size(); ++r) nets_[r]->set_seed(r == 0 ? seed : mix(seed + r));
+}
+
+void DataParallel::set_step(uint64_t step) {
+  for (auto& n : nets_) n->set_step(step);
+}
+
+float DataParallel::forward_backward(const Tensor& x, std::span<const int> labels,
+                                     Tensor* logits_out) {
+  if (nets_.size() == 1) return nets_.front()->forward_backward(x, labels, logits_out);
+  if (x.rank() != 4 || x.dim(0) < 1)
+    throw Error("DataParallel: input " + shape_str(x.shape()) + " must be (N, C, H, W)");
+  const int64_t N = x.dim(0);
+  if (static_cast<int64_t>(labels.size()) != N)
+    throw Error("DataParallel: " + std::to_string(labels.size()) + " labels for a batch of " +
+                std::to_string(N));
+  const int64_t R = static_cast<int64_t>(nets_.size());
+  slice_sizes_.assign(static_cast<size_t>(R), 0);
+  std::vector<std::future<float>> losses(static_cast<size_t>(R));
+  std::vector<Tensor> logits(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) {
+    int64_t begin = N * r / R, end = N * (r + 1) / R;
+    slice_sizes_[static_cast<size_t>(r)] = end - begin;
+    if (end == begin) continue;
+    Network* net = nets_[static_cast<size_t>(r)].get();
+    Tensor* lo = logits_out ? &logits[static_cast<size_t>(r)] : nullptr;
+    losses[static_cast<size_t>(r)] =
+        std::async(std::launch::async,
+                   [net, lo, xs = slice_rows(x, begin, end),
+                    ls = std::vector<int>(labels.begin() + begin, labels.begin() + end)]() {
+                     return net->forward_backward(xs, ls, lo);
+                   });
+  }
+  // Wait for every replica before rethrowing, so none is left running on our data.
+  double loss = 0;
+  std::exception_ptr failure;
+  for (int64_t r = 0; r < R; ++r) {
+    auto& f = losses[static_cast<size_t>(r)];
+    if (!f.valid()) continue;
+    try {
+      loss += double(f.get()) * double(slice_sizes_[static_cast<size_t>(r)]);
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+
+  // g = sum_r (n_r / N) g_r, in double, then the same tensor into every replica.
+  const size_t P = nets_.front()->params().size();
+  for (size_t p = 0; p < P; ++p) {
+    Tensor sum;
+    std::vector<double> acc;
+    for (int64_t r = 0; r < R; ++r) {
+      int64_t n = slice_sizes_[static_cast<size_t>(r)];
+      if (n == 0) continue;
+      Network& net = *nets_[static_cast<size_t>(r)];
+      Tensor g = net.backend().to_host(net.params()[p].grad);
+      if (acc.empty()) acc.assign(static_cast<size_t>(g.numel()), 0.0), sum = Tensor(g.shape());
+      const double w = double(n) / double(N);
+      for (int64_t i = 0; i < g.numel(); ++i) acc[static_cast<size_t>(i)] += w * g.data()[i];
+    }
+    for (int64_t i = 0; i < sum.numel(); ++i)
+      sum.data()[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+    for (auto& net : nets_) net->backend().upload(sum, net->params()[p].grad);
+  }
+  if (logits_out) {
+    int64_t K = 0;
+    for (const Tensor& l : logits)
+      if (!l.empty()) K = l.dim(1);
+    Tensor all({N, K});
+    int64_t row = 0;
+    for (const Tensor& l : logits) {
+      if (l.empty()) continue;
+      std::memcpy(all.data() + row * K, l.data(), static_cast<size_t>(l.numel()) * 4);
+      row += l.dim(0);
+    }
+    *logits_out = std::move(all);
+  }
+  return static_cast<float>(loss / double(N));
+}
+
+void DataParallel::sgd_step(float lr, float momentum, float weight_decay) {
+  // Replicas with no slice still take the step: every replica holds the reduced gradient.
+  std::vector<std::future<void>> done;
+  for (auto& n : nets_) {
+    Network* net = n.get();
+    done.push_back(
+        std::async(std::launch::async, [=] { net->sgd_step(lr, momentum, weight_decay); }));
+  }
+  std::exception_ptr failure;
+  for (auto& f : done) {
+    try {
+      f.get();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace alexnet

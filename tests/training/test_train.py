@@ -1,0 +1,379 @@
+"""alexnet-train end to end, on CPU: learning, exact resume, crash safety, NaN refusal, bad
+images, bad arguments and headers, and agreement with alexnet-classify.
+
+Usage: test_train.py CASE ALEXNET_TRAIN ALEXNET_CLASSIFY
+CASE: learn | resume | checkpoint-kill | nan | folder | errors | classify
+Exit 0 = pass, 1 = fail, 77 = skipped (meson's convention).
+"""
+import csv
+import gzip
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+
+try:
+    import cv2
+    import numpy as np
+except ImportError as e:
+    print(f"SKIP: needs python3-numpy and python3-opencv ({e})")
+    sys.exit(77)
+
+CASE, TRAIN, CLASSIFY = sys.argv[1], sys.argv[2], sys.argv[3]
+FASHION = "/usr/share/datasets/fashion-mnist"
+failures = []
+
+
+def check(name, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f"\n     {detail}"))
+    if not cond:
+        failures.append(name)
+
+
+def run(*args, timeout=600):
+    p = subprocess.run([TRAIN, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def need_fashion():
+    if not os.path.exists(os.path.join(FASHION, "train-images-idx3-ubyte.gz")):
+        print(f"SKIP: {FASHION} is absent (Debian package dataset-fashion-mnist)")
+        sys.exit(77)
+
+
+def read_safetensors(path):
+    """{name: (dtype, shape, bytes)} and the metadata of a safetensors file."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    tensors = {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]])
+               for k, v in header.items()}
+    return tensors, meta
+
+
+def floats(t):
+    return np.frombuffer(t[2], dtype="<f4")
+
+
+def metrics(run_dir):
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+# Small, quick runs: the small-28 network on a Fashion-MNIST subset, two threads, fixed seed.
+def fashion_args(run_dir, *extra):
+    return ["--data", FASHION, "--val", FASHION, "--config", "small-28", "--threads", "2",
+            "--workers", "2", "--seed", "7", "--run-dir", run_dir, "--init", "kaiming",
+            "--checkpoint-minutes", "0", *extra]
+
+
+def case_learn(tmp):
+    """600 steps (4 epochs of 9,600 images, batches of 64) reach >= 80% on 1,000 test images.
+
+    Measured: 83.8% (seed 7), about a minute on one or two cores. No augmentation (it slows
+    the first epochs down), dropout 0.5, the plateau schedule with patience 1."""
+    need_fashion()
+    run_dir = os.path.join(tmp, "run")
+    rc, out, err = run(*fashion_args(run_dir, "--limit-train", "9600", "--limit-val", "1000",
+                                     "--batch-size", "64", "--lr", "0.02", "--epochs", "4",
+                                     "--augment", "none", "--dropout", "0.5",
+                                     "--lr-patience", "1"))
+    check("trains and exits 0", rc == 0, out[-2000:] + err)
+    if rc != 0:
+        return
+    rows = metrics(run_dir)
+    acc = 1 - float(rows[-1]["val_top1_error"])
+    print(f"     steps {rows[-1]['step']}, test accuracy {acc:.3f}, "
+          f"{float(rows[-1]['images_per_second']):.0f} img/s")
+    check("accuracy >= 80% on 1,000 test images", acc >= 0.80, f"{acc:.3f}\n{out}")
+    model = os.path.join(run_dir, "alexnet.safetensors")
+    t, meta = read_safetensors(model)
+    prov = json.loads(meta.get("alexnet.provenance", "{}"))
+    check("provenance names the data set, epochs, errors, date, seed",
+          "fashion" in prov.get("dataset", "") and prov.get("epochs") == 4 and
+          "val_top1_error" in prov and "date" in prov and prov.get("seed") == 7, str(prov))
+    labels = json.loads(meta.get("alexnet.labels", "[]"))
+    check("labels are Fashion-MNIST's", labels[:2] == ["T-shirt/top", "Trouser"], str(labels))
+    for f in ["curves.png", "conv1_filters.png", "metrics.csv", "train.log",
+              "checkpoint.safetensors"]:
+        path = os.path.join(run_dir, f)
+        check(f"run folder has {f}", os.path.getsize(path) > 0 if os.path.exists(path) else False)
+    img = cv2.imread(os.path.join(run_dir, "curves.png"))
+    check("curves.png decodes", img is not None and img.shape[0] > 100)
+    # The weights loader refuses a checkpoint.
+    p = subprocess.run([CLASSIFY, "--model", os.path.join(run_dir, "checkpoint.safetensors"),
+                        os.path.join(run_dir, "curves.png")], capture_output=True, text=True)
+    check("alexnet-classify refuses a checkpoint as weights",
+          p.returncode == 1 and "checkpoint" in p.stderr, p.stderr)
+
+
+def short_run(run_dir, *extra):
+    # 640 images, batches of 32: 20 steps an epoch; 50 steps cross two epoch ends.
+    return fashion_args(run_dir, "--limit-train", "640", "--limit-val", "200", "--batch-size",
+                        "32", "--epochs", "10", "--max-steps", "50", "--checkpoint-steps", "10",
+                        "--lr-patience", "1", *extra)
+
+
+def same_weights(a, b):
+    ta, _ = read_safetensors(a)
+    tb, _ = read_safetensors(b)
+    names = [n for n in ta if not n.startswith("optimizer.") and not n.startswith("state.")]
+    return set(ta) == set(tb) and all(ta[n][2] == tb[n][2] for n in ta), names
+
+
+def case_resume(tmp):
+    """Killed with SIGKILL after a checkpoint and resumed: bit-identical to an uninterrupted run."""
+    need_fashion()
+    a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+    rc, out, err = run(*short_run(a))
+    check("uninterrupted run exits 0", rc == 0, out[-2000:] + err)
+    rc, out, err = run(*short_run(b, "--debug-kill-after-step", "33"))
+    check("run B dies of SIGKILL after step 33", rc == -signal.SIGKILL, f"{rc}\n{out[-2000:]}{err}")
+    _, meta = read_safetensors(os.path.join(b, "checkpoint.safetensors"))
+    state = json.loads(meta["alexnet.checkpoint"])
+    check("B's last checkpoint is step 30 (mid epoch 2)",
+          state["step"] == 30 and state["epoch"] == 1 and state["batch"] == 10, str(state)[:300])
+    rc, out, err = run("--resume", b)
+    check("resume exits 0", rc == 0, out[-2000:] + err)
+    for f in ["alexnet.safetensors", "checkpoint.safetensors"]:
+        same, names = same_weights(os.path.join(a, f), os.path.join(b, f))
+        check(f"{f}: every tensor bit-identical", same)
+    check("metrics of the resumed run equal the uninterrupted run's",
+          [(r["epoch"], r["step"], r["train_loss"], r["val_top1_error"]) for r in metrics(a)] ==
+          [(r["epoch"], r["step"], r["train_loss"], r["val_top1_error"]) for r in metrics(b)],
+          f"{metrics(a)}\n{metrics(b)}")
+    rc, out, err = run("--resume", b, "--lr", "0.5")
+    check("--resume refuses a changed --lr (exit 2, one line)",
+          rc == 2 and len(err.strip().splitlines()) == 1 and "--lr" in err, err)
+
+
+def case_checkpoint_kill(tmp):
+    """A checkpoint write killed midway leaves the previous checkpoint whole and resumable."""
+    need_fashion()
+    a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+    rc, out, err = run(*short_run(b, "--debug-kill-in-checkpoint", "2"))
+    check("run dies of SIGKILL in its 2nd checkpoint write", rc == -signal.SIGKILL, out + err)
+    stale = [f for f in os.listdir(b) if ".tmp." in f]
+    check("a half-written temp file is left", len(stale) == 1, str(os.listdir(b)))
+    _, meta = read_safetensors(os.path.join(b, "checkpoint.safetensors"))
+    check("the checkpoint on disk is the previous one (step 10)",
+          json.loads(meta["alexnet.checkpoint"])["step"] == 10)
+    rc, out, err = run("--resume", os.path.join(b, "checkpoint.safetensors"))
+    check("resume from it exits 0", rc == 0, out[-2000:] + err)
+    check("the stale temp file is removed", not [f for f in os.listdir(b) if ".tmp." in f],
+          str(os.listdir(b)))
+    rc, out, err = run(*short_run(a))
+    same, _ = same_weights(os.path.join(a, "alexnet.safetensors"),
+                           os.path.join(b, "alexnet.safetensors"))
+    check("and ends bit-identical to an uninterrupted run", rc == 0 and same)
+
+
+def case_nan(tmp):
+    """Non-finite steps are refused; after --max-bad-steps the run stops; no NaN checkpoint."""
+    need_fashion()
+    a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+    rc, out, err = run(*short_run(a, "--max-steps", "15", "--checkpoint-steps", "2",
+                                  "--debug-nan-at-step", "4,9", "--max-bad-steps", "3"))
+    check("two refused steps: the run goes on and exits 0", rc == 0, out[-2000:] + err)
+    check("refused steps are logged", out.count("step refused") == 2, out[-2000:])
+    rc, out, err = run(*short_run(b, "--checkpoint-steps", "2", "--debug-nan-at-step", "5,6,7",
+                                  "--max-bad-steps", "3"))
+    lines = err.strip().splitlines()
+    check("three refused steps stop the run: exit 1, one clear line",
+          rc == 1 and len(lines) == 1 and "max-bad-steps" in lines[0] and
+          lines[0].startswith("alexnet-train: "), f"{rc} {err}")
+    for d in (a, b):
+        for f in os.listdir(d):
+            if f.endswith(".safetensors") or ".tmp." in f:
+                try:
+                    ts, _ = read_safetensors(os.path.join(d, f))
+                except Exception as e:  # a partial temp file would show up here
+                    check(f"{f} is readable", False, str(e))
+                    continue
+                check(f"{os.path.basename(d)}/{f}: every value finite",
+                      all(np.isfinite(floats(t)).all() for t in ts.values()))
+
+
+def write_folder(root, n_per_class, rng):
+    """Two classes of 32x32 colour PNG/JPEG files: bright squares vs dark squares."""
+    files = []
+    for c, name in enumerate(["bright", "dark"]):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for i in range(n_per_class):
+            base = 160 if c == 0 else 40
+            img = rng.integers(base, base + 60, (32 + i % 5, 40, 3), dtype=np.uint8)
+            path = os.path.join(root, name, f"{i:03d}.png" if i % 2 else f"{i:03d}.jpg")
+            cv2.imwrite(path, img)
+            files.append(path)
+    return files
+
+
+def case_folder(tmp):
+    """Corrupt/truncated/zero-byte files are skipped and named; CMYK and 16-bit ones train."""
+    rng = np.random.default_rng(0)
+    data = os.path.join(tmp, "data")
+    write_folder(data, 24, rng)
+    bad = {}
+    open(os.path.join(data, "bright", "zero.png"), "wb").close()
+    bad["zero.png"] = 1
+    with open(os.path.join(data, "dark", "001.png"), "rb") as f:
+        png = f.read()
+    with open(os.path.join(data, "dark", "truncated.png"), "wb") as f:
+        f.write(png[:len(png) // 3])
+    bad["truncated.png"] = 1
+    with open(os.path.join(data, "bright", "garbage.jpg"), "wb") as f:
+        f.write(bytes(rng.integers(0, 256, 5000, dtype=np.uint8)))
+    bad["garbage.jpg"] = 1
+    cv2.imwrite(os.path.join(data, "dark", "sixteen.png"),
+                rng.integers(0, 20000, (32, 32, 3), dtype=np.uint16))
+    try:
+        from PIL import Image
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).convert("CMYK").save(
+            os.path.join(data, "bright", "cmyk.jpg"))
+    except ImportError:
+        print("     (no python3-pil: no CMYK file)")
+    run_dir = os.path.join(tmp, "run")
+    rc, out, err = run("--data", data, "--config", "small-32", "--val-split", "0.25",
+                       "--batch-size", "8", "--epochs", "2", "--threads", "2", "--workers", "2",
+                       "--run-dir", run_dir, "--init", "kaiming", "--checkpoint-minutes", "0")
+    check("trains on a folder with broken files, exit 0", rc == 0, out[-3000:] + err)
+    skipped_path = os.path.join(run_dir, "skipped.txt")
+    listed = open(skipped_path).read() if os.path.exists(skipped_path) else ""
+    for name in bad:
+        check(f"skipped.txt names {name}", name in listed, listed)
+        check(f"the log names {name}", name in out, out[-3000:])
+    for name in ["sixteen.png", "cmyk.jpg"]:
+        check(f"{name} is not reported as broken", name not in listed, listed)
+    check("skipped.txt lists only the broken files",
+          len([l for l in listed.splitlines() if l.strip()]) == len(bad), listed)
+
+
+def write_idx_images(path, n, rows=28, cols=28, magic=0x00000803, gz=False):
+    data = struct.pack(">IIII", magic, n, rows, cols) + bytes(n * rows * cols)
+    with (gzip.open if gz else open)(path, "wb") as f:
+        f.write(data)
+
+
+def case_errors(tmp):
+    """Bad arguments: exit 2 and one line naming the option; bad headers: exit 1 naming the file."""
+    d = os.path.join(tmp, "d")
+    os.makedirs(d)
+    cases = [
+        (["--data", d, "--lr", "abc"], "--lr"),
+        (["--data", d, "--batch-size", "0"], "--batch-size"),
+        (["--data", d, "--lr-schedule", "cosine"], "--lr-schedule"),
+        (["--data", d, "--augment", "crop,rotate"], "--augment"),
+        (["--data", d, "--init", "xavier"], "--init"),
+        (["--data", d, "--device", "tpu"], "--device"),
+        (["--data", d, "--device", "cpu,cpu"], "multi-device"),
+        (["--data", d, "--bogus"], "--bogus"),
+        (["--data"], "--data"),
+        (["--epochs", "3"], "--data"),
+        (["--data", d, "stray"], "stray"),
+        (["--data", d, "--val-split", "1.5"], "--val-split"),
+        (["--data", d, "--config", "vgg"], "--config"),
+    ]
+    for args, needle in cases:
+        rc, out, err = run(*args)
+        lines = err.strip().splitlines()
+        check(f"{' '.join(args[2:] or args)}: exit 2, one line naming {needle}",
+              rc == 2 and len(lines) == 1 and needle in lines[0], f"rc={rc} err={err!r}")
+    rc, out, err = run("--help")
+    check("--help exits 0 and documents every option with defaults",
+          rc == 0 and all(o in out for o in ["--data", "--val-split", "--lr-schedule",
+                                              "--momentum", "--weight-decay", "--ten-crop",
+                                              "--resume", "--checkpoint-minutes",
+                                              "--max-bad-steps", "[default: 0.01]"]), out)
+
+    # idx: wrong magic; a count the file cannot hold; gzipped too.
+    idx = os.path.join(tmp, "idx")
+    os.makedirs(idx)
+    write_idx_images(os.path.join(idx, "train-images-idx3-ubyte"), 10, magic=0x00000801)
+    with open(os.path.join(idx, "train-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">II", 0x00000801, 10) + bytes(10))
+    rc, out, err = run("--data", idx, "--run-dir", os.path.join(tmp, "r1"))
+    check("bad idx magic: exit 1 naming the file",
+          rc == 1 and "train-images-idx3-ubyte" in err and err.startswith("alexnet-train: "),
+          f"{rc} {err}")
+    idx2 = os.path.join(tmp, "idx2")
+    os.makedirs(idx2)
+    with gzip.open(os.path.join(idx2, "train-images-idx3-ubyte.gz"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x00000803, 1000000, 28, 28) + bytes(100))
+    with gzip.open(os.path.join(idx2, "train-labels-idx1-ubyte.gz"), "wb") as f:
+        f.write(struct.pack(">II", 0x00000801, 1000000) + bytes(100))
+    rc, out, err = run("--data", idx2, "--run-dir", os.path.join(tmp, "r2"))
+    check("idx header larger than the file: exit 1 naming the file",
+          rc == 1 and "-ubyte.gz" in err and "header" in err, f"{rc} {err}")
+    cifar = os.path.join(tmp, "cifar")
+    os.makedirs(cifar)
+    with open(os.path.join(cifar, "data_batch_1.bin"), "wb") as f:
+        f.write(bytes(3073 * 2 + 100))
+    rc, out, err = run("--data", cifar, "--format", "cifar10", "--run-dir", os.path.join(tmp, "r3"))
+    check("CIFAR batch of a wrong size: exit 1 naming the file",
+          rc == 1 and "data_batch_1.bin" in err, f"{rc} {err}")
+    with open(os.path.join(cifar, "data_batch_1.bin"), "wb") as f:
+        f.write(bytes([12]) + bytes(3072))
+    rc, out, err = run("--data", cifar, "--format", "cifar10", "--run-dir", os.path.join(tmp, "r4"))
+    check("CIFAR label out of range: exit 1 naming the file",
+          rc == 1 and "data_batch_1.bin" in err, f"{rc} {err}")
+    rc, out, err = run("--resume", os.path.join(tmp, "nothing-here"))
+    check("--resume of a missing run: exit 1 naming it", rc == 1 and "nothing-here" in err, err)
+
+
+def case_classify(tmp):
+    """The trained weights load in alexnet-classify, whose top-1 equals the trainer's own."""
+    need_fashion()
+    # 300 test images as PNG files in class folders 0..9 (the idx label order).
+    with gzip.open(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")) as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    val = os.path.join(tmp, "val")
+    for c in range(10):
+        os.makedirs(os.path.join(val, str(c)))
+    for i in range(300):
+        cv2.imwrite(os.path.join(val, str(labels[i]), f"{i:04d}.png"), images[i])
+    run_dir = os.path.join(tmp, "run")
+    preds = os.path.join(tmp, "pred.tsv")
+    rc, out, err = run(*fashion_args(run_dir, "--val", val, "--limit-train", "2000",
+                                     "--batch-size", "32", "--epochs", "1",
+                                     "--predictions-out", preds))
+    check("trains with a PNG validation folder, exit 0", rc == 0, out[-2000:] + err)
+    if rc != 0:
+        return
+    mine, right = {}, 0
+    for line in open(preds):
+        name, pred, label = line.rstrip("\n").split("\t")
+        mine[name] = int(pred)
+        right += pred == label
+    check("predictions for all 300 images", len(mine) == 300, str(len(mine)))
+    check("they are not trivial (>= 5 classes predicted, > 40% right)",
+          len(set(mine.values())) >= 5 and right > 120, f"{set(mine.values())} {right}")
+    files = sorted(mine)
+    p = subprocess.run([CLASSIFY, "--model", os.path.join(run_dir, "alexnet.safetensors"),
+                        "--json", "-k", "1", "--threads", "2", *files],
+                       capture_output=True, text=True, timeout=300)
+    check("alexnet-classify loads the trained weights", p.returncode == 0, p.stderr)
+    theirs = {}
+    for line in p.stdout.splitlines():
+        j = json.loads(line)
+        theirs[j["input"]] = j["top"][0]["index"]
+    diff = [f for f in files if theirs.get(f) != mine[f]]
+    check("alexnet-classify's top-1 equals the trainer's for every image", not diff,
+          f"{len(diff)} differ, e.g. {diff[:3]}")
+
+
+CASES = {"learn": case_learn, "resume": case_resume, "checkpoint-kill": case_checkpoint_kill,
+         "nan": case_nan, "folder": case_folder, "errors": case_errors, "classify": case_classify}
+
+with tempfile.TemporaryDirectory() as tmp:
+    CASES[CASE](tmp)
+if failures:
+    print(f"{len(failures)} check(s) failed: {failures}")
+    sys.exit(1)
+print("all checks passed")

@@ -1,0 +1,387 @@
+// alexnet-train: trains AlexNet the way the 2012 paper did and writes one weights file that
+// alexnet-classify and the alexnetclassify element load unchanged.
+//
+//   alexnet-train --data DIR [OPTIONS]
+//   alexnet-train --resume RUN_DIR [OPTIONS]
+//
+// Exit codes (all our tools): 0 success, 1 runtime error ("alexnet-train: <reason>"), 2 usage
+// error (one line naming the option and the problem).
+#include <getopt.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "alexnet/device.h"
+#include "alexnet/error.h"
+#include "src/checkpoint.h"
+#include "src/trainer.h"
+
+namespace {
+
+const char* kUsage = R"(Usage: alexnet-train --data PATH [OPTIONS]
+       alexnet-train --resume RUN_DIR|CHECKPOINT [OPTIONS]
+
+Train AlexNet (Krizhevsky, Sutskever, Hinton 2012) on CPU and write a weights file with the
+config, labels and preprocessing inside. The defaults are the paper's recipe.
+
+Data:
+      --data PATH          training set: an image folder DIR/<class>/*.{jpg,jpeg,png}, an idx
+                           folder or file (MNIST, Fashion-MNIST; .gz or not) or CIFAR-10
+                           binary batches                                         [required]
+      --val PATH           validation set (idx/CIFAR folders: their test split) [default: a
+                           held-out part of --data, see --val-split]
+      --val-split F        fraction of --data held out for validation when there is no
+                           --val, chosen with --seed, in (0, 1)                [default: 0.1]
+      --format F           auto, folder, idx or cifar10                       [default: auto]
+      --labels FILE        class names: folders: "FOLDER name" lines; idx/CIFAR: one name per
+                           line                              [default: folder/built-in names]
+      --limit-train N      train on a seeded choice of N images, 0 = all         [default: 0]
+      --limit-val N        validate on a seeded choice of N images, 0 = all      [default: 0]
+      --stats-samples N    training images for the mean/std/PCA statistics    [default: 10000]
+
+Network and recipe:
+      --config NAME        auto, paper, torchvision, small-28 (grey), small-32, small-64;
+                           auto = small-28 for idx, small-32 for CIFAR, else paper
+                                                                              [default: auto]
+      --epochs N           epochs to train                                      [default: 90]
+  -b, --batch-size N       images per SGD step                                 [default: 128]
+      --lr X               initial learning rate                              [default: 0.01]
+      --lr-schedule S      plateau (divide when the validation error stops improving) or step
+                           (divide every --lr-step-epochs epochs)          [default: plateau]
+      --lr-factor X        what the learning rate is multiplied by, in (0, 1)  [default: 0.1]
+      --lr-patience N      plateau: epochs without improvement before dividing   [default: 2]
+      --lr-step-epochs N   step: epochs between divisions                       [default: 30]
+      --momentum X         SGD momentum, in [0, 1)                              [default: 0.9]
+      --weight-decay X     weight decay, >= 0                                [default: 0.0005]
+      --dropout P          dropout probability on fc6/fc7, in [0, 1)            [default: 0.5]
+      --init I             paper (weights N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6,
+                           fc7, else 0) or kaiming (N(0, 2/fan_in), zero biases)
+                                                                             [default: paper]
+      --augment LIST       comma-separated crop, flip, pca (the paper's colour augmentation,
+                           3-channel networks only), or none; auto = crop,flip plus pca for
+                           3-channel networks                                 [default: auto]
+      --ten-crop           evaluate on the four corner and centre crops and their flips,
+                           averaging the softmax                     [default: centre crop]
+
+Machine:
+      --device LIST        auto or one device of the library's grammar (cpu, gpu:N); several
+                           devices are not supported yet                      [default: auto]
+  -t, --threads N          CPU threads of the network, 0 = all cores; fix it for
+                           bit-reproducible runs                                 [default: 0]
+      --workers N          data loading threads, 0 = min(4, cores)               [default: 0]
+      --seed N             seed of every random choice                           [default: 1]
+
+Outputs:
+      --run-dir DIR        checkpoints, train.log, metrics.csv, curves.png,
+                           conv1_filters.png, skipped.txt                [default: alexnet-run]
+  -o, --out FILE           the weights file (best validation error)
+                                                    [default: RUN_DIR/alexnet.safetensors]
+      --resume PATH        continue the run of a run folder or checkpoint file exactly; the
+                           run's options are reused, and only --epochs, --out, --run-dir,
+                           --device, --threads, --workers, --max-steps, --checkpoint-*,
+                           --max-bad-steps and --predictions-out may be given anew
+      --checkpoint-minutes M  also checkpoint every M minutes, 0 = only at epoch ends
+                                                                                [default: 30]
+      --checkpoint-steps N also checkpoint every N SGD steps, 0 = off            [default: 0]
+      --max-bad-steps K    stop after K steps refused for a non-finite loss or gradient
+                                                                                [default: 10]
+      --max-steps N        stop after N SGD steps in all (then evaluate and write), 0 = no
+                           limit                                                 [default: 0]
+      --predictions-out FILE  after training, write the best weights' top-1 prediction for
+                           each validation item: "NAME<TAB>PREDICTED<TAB>LABEL" lines
+  -h, --help               show this help and exit
+
+Testing hooks (never stored in checkpoints):
+      --debug-kill-after-step N      SIGKILL itself right after SGD step N
+      --debug-kill-in-checkpoint N   SIGKILL itself in the middle of its N-th checkpoint write
+      --debug-nan-at-step N[,M...]   poison the loss and a gradient of the N-th, M-th ... batch
+                                     this process trains on
+
+Exit status: 0 success, 1 runtime error, 2 usage error.
+)";
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::cerr << "alexnet-train: " << msg << "\n";
+  std::exit(2);
+}
+
+double parse_double(const std::string& opt, const char* text, double lo, double hi,
+                    bool lo_open = false, bool hi_open = false) {
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(text, &end);
+  bool ok = !errno && end != text && !*end && std::isfinite(v) && (lo_open ? v > lo : v >= lo) &&
+            (hi_open ? v < hi : v <= hi);
+  if (!ok)
+    usage_error(opt + ": expected a number in " + (lo_open ? "(" : "[") + std::to_string(lo) +
+                ", " + std::to_string(hi) + (hi_open ? ")" : "]") + ", got '" + text + "'");
+  return v;
+}
+
+uint64_t parse_u64(const std::string& opt, const char* text, uint64_t lo, uint64_t hi) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno || end == text || *end || *text == '-' || v < lo || v > hi)
+    usage_error(opt + ": expected an integer in [" + std::to_string(lo) + ", " +
+                std::to_string(hi) + "], got '" + text + "'");
+  return v;
+}
+
+void check_choice(const std::string& opt, const std::string& v, const std::set<std::string>& ok) {
+  if (ok.count(v)) return;
+  std::string list;
+  for (const auto& s : ok) list += (list.empty() ? "" : ", ") + s;
+  usage_error(opt + ": unknown value '" + v + "' (expected one of: " + list + ")");
+}
+
+enum Opt {
+  kData = 1000, kVal, kValSplit, kFormat, kLabels, kLimitTrain, kLimitVal, kStatsSamples,
+  kConfig, kEpochs, kLr, kLrSchedule, kLrFactor, kLrPatience, kLrStepEpochs, kMomentum,
+  kWeightDecay, kDropout, kInit, kAugment, kTenCrop, kDevice, kWorkers, kSeed, kRunDir, kResume,
+  kCheckpointMinutes, kCheckpointSteps, kMaxBadSteps, kMaxSteps, kPredictionsOut, kKillAfter,
+  kKillInCheckpoint, kNanAt
+};
+
+const option kLongOpts[] = {
+    {"data", required_argument, nullptr, kData},
+    {"val", required_argument, nullptr, kVal},
+    {"val-split", required_argument, nullptr, kValSplit},
+    {"format", required_argument, nullptr, kFormat},
+    {"labels", required_argument, nullptr, kLabels},
+    {"limit-train", required_argument, nullptr, kLimitTrain},
+    {"limit-val", required_argument, nullptr, kLimitVal},
+    {"stats-samples", required_argument, nullptr, kStatsSamples},
+    {"config", required_argument, nullptr, kConfig},
+    {"epochs", required_argument, nullptr, kEpochs},
+    {"batch-size", required_argument, nullptr, 'b'},
+    {"lr", required_argument, nullptr, kLr},
+    {"lr-schedule", required_argument, nullptr, kLrSchedule},
+    {"lr-factor", required_argument, nullptr, kLrFactor},
+    {"lr-patience", required_argument, nullptr, kLrPatience},
+    {"lr-step-epochs", required_argument, nullptr, kLrStepEpochs},
+    {"momentum", required_argument, nullptr, kMomentum},
+    {"weight-decay", required_argument, nullptr, kWeightDecay},
+    {"dropout", required_argument, nullptr, kDropout},
+    {"init", required_argument, nullptr, kInit},
+    {"augment", required_argument, nullptr, kAugment},
+    {"ten-crop", no_argument, nullptr, kTenCrop},
+    {"device", required_argument, nullptr, kDevice},
+    {"threads", required_argument, nullptr, 't'},
+    {"workers", required_argument, nullptr, kWorkers},
+    {"seed", required_argument, nullptr, kSeed},
+    {"run-dir", required_argument, nullptr, kRunDir},
+    {"out", required_argument, nullptr, 'o'},
+    {"resume", required_argument, nullptr, kResume},
+    {"checkpoint-minutes", required_argument, nullptr, kCheckpointMinutes},
+    {"checkpoint-steps", required_argument, nullptr, kCheckpointSteps},
+    {"max-bad-steps", required_argument, nullptr, kMaxBadSteps},
+    {"max-steps", required_argument, nullptr, kMaxSteps},
+    {"predictions-out", required_argument, nullptr, kPredictionsOut},
+    {"debug-kill-after-step", required_argument, nullptr, kKillAfter},
+    {"debug-kill-in-checkpoint", required_argument, nullptr, kKillInCheckpoint},
+    {"debug-nan-at-step", required_argument, nullptr, kNanAt},
+    {"help", no_argument, nullptr, 'h'},
+    {nullptr, 0, nullptr, 0}};
+
+// Options a resumed run may change: where things go and how fast, never what is computed.
+const std::set<std::string> kResumable = {
+    "epochs", "out", "run-dir", "device", "threads", "workers", "max-steps",
+    "checkpoint-minutes", "checkpoint-steps", "max-bad-steps", "predictions-out", "resume",
+    "debug-kill-after-step", "debug-kill-in-checkpoint", "debug-nan-at-step"};
+const std::set<std::string> kPathOptions = {"data", "val", "labels", "run-dir", "out"};
+
+std::string option_name(int c) {
+  for (const option* o = kLongOpts; o->name; ++o)
+    if (o->val == c) return o->name;
+  return "?";
+}
+
+struct Parsed {
+  train::Options o;
+  std::vector<std::pair<std::string, std::string>> given;  // (long name, value) in order
+};
+
+Parsed parse(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  Parsed p;
+  train::Options& o = p.o;
+  opterr = 0;
+  optind = 0;  // GNU: start over (parse() runs more than once with --resume)
+  int c;
+  const int argc = static_cast<int>(args.size());
+  while ((c = getopt_long(argc, argv.data(), ":b:t:o:h", kLongOpts, nullptr)) != -1) {
+    if (c == 'h') {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (c == ':') usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
+    if (c == '?') {
+      std::string bad = optopt ? std::string("-") + static_cast<char>(optopt) : argv[optind - 1];
+      usage_error("unknown option '" + bad + "' (see --help)");
+    }
+    const std::string name = option_name(c), opt = "--" + name;
+    const char* v = optarg ? optarg : "";
+    p.given.push_back({name, v});
+    switch (c) {
+      case kData: o.data = v; break;
+      case kVal: o.val = v; break;
+      case kValSplit: o.val_split = parse_double(opt, v, 0, 1, true, true); break;
+      case kFormat:
+        check_choice(opt, v, {"auto", "folder", "idx", "cifar10"});
+        o.format = v;
+        break;
+      case kLabels: o.labels = v; break;
+      case kLimitTrain: o.limit_train = parse_u64(opt, v, 0, 1ull << 40); break;
+      case kLimitVal: o.limit_val = parse_u64(opt, v, 0, 1ull << 40); break;
+      case kStatsSamples: o.stats_samples = parse_u64(opt, v, 1, 1ull << 40); break;
+      case kConfig:
+        check_choice(opt, v, {"auto", "paper", "torchvision", "small-28", "small-32", "small-64"});
+        o.config = v;
+        break;
+      case kEpochs: o.epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000)); break;
+      case 'b': o.batch_size = static_cast<int>(parse_u64(opt, v, 1, 65536)); break;
+      case kLr: o.lr = parse_double(opt, v, 0, 100, true); break;
+      case kLrSchedule:
+        check_choice(opt, v, {"plateau", "step"});
+        o.lr_schedule = v;
+        break;
+      case kLrFactor: o.lr_factor = parse_double(opt, v, 0, 1, true, true); break;
+      case kLrPatience: o.lr_patience = static_cast<int>(parse_u64(opt, v, 1, 1000000)); break;
+      case kLrStepEpochs: o.lr_step_epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000)); break;
+      case kMomentum: o.momentum = parse_double(opt, v, 0, 1, false, true); break;
+      case kWeightDecay: o.weight_decay = parse_double(opt, v, 0, 1); break;
+      case kDropout: o.dropout = parse_double(opt, v, 0, 1, false, true); break;
+      case kInit:
+        check_choice(opt, v, {"paper", "kaiming"});
+        o.init = v;
+        break;
+      case kAugment: {
+        std::string list = v;
+        if (list != "auto" && list != "none") {
+          size_t start = 0;
+          while (start <= list.size()) {
+            size_t end = list.find(',', start);
+            if (end == std::string::npos) end = list.size();
+            check_choice(opt, list.substr(start, end - start), {"crop", "flip", "pca"});
+            start = end + 1;
+          }
+        }
+        o.augment = list;
+        break;
+      }
+      case kTenCrop: o.ten_crop = true; break;
+      case kDevice: {
+        std::vector<alexnet::Device> devs;
+        try {
+          devs = alexnet::parse_devices(v);
+        } catch (const alexnet::Error& e) {
+          usage_error(opt + ": " + e.what());
+        }
+        if (std::string(v) != "auto" && devs.size() > 1)
+          usage_error(opt + " " + v + ": multi-device training is not supported yet");
+        o.device = v;
+        break;
+      }
+      case 't': o.threads = static_cast<int>(parse_u64(opt, v, 0, 1024)); break;
+      case kWorkers: o.workers = static_cast<int>(parse_u64(opt, v, 0, 256)); break;
+      case kSeed: o.seed = parse_u64(opt, v, 0, UINT64_MAX); break;
+      case kRunDir: o.run_dir = v; break;
+      case 'o': o.out = v; break;
+      case kResume: o.resume = v; break;
+      case kCheckpointMinutes: o.checkpoint_minutes = parse_double(opt, v, 0, 1e6); break;
+      case kCheckpointSteps: o.checkpoint_steps = parse_u64(opt, v, 0, UINT64_MAX); break;
+      case kMaxBadSteps: o.max_bad_steps = parse_u64(opt, v, 1, UINT64_MAX); break;
+      case kMaxSteps: o.max_steps = parse_u64(opt, v, 0, UINT64_MAX); break;
+      case kPredictionsOut: o.predictions_out = v; break;
+      case kKillAfter: o.debug_kill_after_step = parse_u64(opt, v, 1, UINT64_MAX); break;
+      case kKillInCheckpoint:
+        o.debug_kill_in_checkpoint = static_cast<int>(parse_u64(opt, v, 1, 1000000));
+        break;
+      case kNanAt: {
+        std::string list = v;
+        size_t start = 0;
+        while (start <= list.size()) {
+          size_t end = list.find(',', start);
+          if (end == std::string::npos) end = list.size();
+          o.debug_nan_at.push_back(
+              parse_u64(opt, list.substr(start, end - start).c_str(), 1, UINT64_MAX));
+          start = end + 1;
+        }
+        break;
+      }
+      default: usage_error("unknown option (see --help)");
+    }
+    if (kPathOptions.count(name) && p.given.back().second.empty())
+      usage_error(opt + ": needs a non-empty path");
+  }
+  if (optind < argc) usage_error(std::string("unexpected argument '") + argv[optind] + "'");
+  return p;
+}
+
+// The options a checkpoint keeps: all but --resume and the testing hooks, paths made absolute
+// so the run can be resumed from any folder.
+std::vector<std::string> stored_args(const Parsed& p) {
+  std::vector<std::string> out{"alexnet-train"};
+  std::map<std::string, std::string> last;  // an option given twice (resumed runs): the last
+  for (const auto& [name, value] : p.given) last[name] = value;
+  std::set<std::string> done;
+  for (const auto& [name, ignored] : p.given) {
+    if (name == "resume" || name.rfind("debug-", 0) == 0 || !done.insert(name).second) continue;
+    std::string v = last[name];
+    if (kPathOptions.count(name)) v = std::filesystem::absolute(v).lexically_normal().string();
+    out.push_back("--" + name + (name == "ten-crop" ? "" : "=" + v));
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  Parsed p = parse(args);
+  try {
+    if (!p.o.resume.empty()) {
+      // The run's own options first, then the new command line's (later options win).
+      std::string ck = train::resolve_checkpoint(p.o.resume);
+      std::vector<std::string> base_args = train::checkpoint_args(ck);
+      Parsed base = parse(base_args);
+      std::map<std::string, std::string> was;
+      for (const auto& [n, v] : base.given) was[n] = v;
+      for (const auto& [n, v] : p.given)
+        if (!kResumable.count(n) && was[n] != v)
+          usage_error("--" + n + ": cannot be changed when resuming (the run has " +
+                      (was.count(n) && !was[n].empty() ? "'" + was[n] + "'" : "the default") +
+                      "; only --epochs, --out, --run-dir, --device, --threads, --workers, "
+                      "--max-steps, --checkpoint-*, --max-bad-steps and --predictions-out may)");
+      std::vector<std::string> merged = base_args;
+      merged.insert(merged.end(), args.begin() + 1, args.end());
+      Parsed m = parse(merged);
+      bool run_dir_given = false;
+      for (const auto& [n, v] : p.given) run_dir_given |= n == "run-dir";
+      // `--resume RUN_DIR` keeps writing into that folder unless told otherwise.
+      if (!run_dir_given && std::filesystem::is_directory(p.o.resume)) m.o.run_dir = p.o.resume;
+      if (!run_dir_given && !std::filesystem::is_directory(p.o.resume))
+        m.o.run_dir = std::filesystem::path(ck).parent_path().string();
+      m.o.args = stored_args(m);
+      p = std::move(m);
+    } else {
+      if (p.o.data.empty()) usage_error("--data is required (or --resume a run)");
+      p.o.args = stored_args(p);
+    }
+    train::run_training(p.o);
+  } catch (const std::exception& e) {
+    std::cerr << "alexnet-train: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

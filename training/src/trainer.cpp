@@ -1,0 +1,644 @@
+// The training loop. Reading order: run_training() at the bottom, then the pieces it uses.
+//
+// Reproducibility: every random draw is a pure function of the seed and a position, never of
+// a generator's history — epoch order = perm(seed, epoch), augmentation of sample i in epoch e
+// = Rng(seed, e, i) (loader.h), dropout = hash(seed, step, layer) (Network), initial weights
+// = Rng(seed). So a checkpoint only records positions (epoch, batch, step), and a run resumed
+// from one continues bit for bit when the backend's thread count is the same.
+#include "trainer.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "alexnet/backend.h"
+#include "alexnet/classifier.h"
+#include "alexnet/device.h"
+#include "alexnet/error.h"
+#include "alexnet/network.h"
+#include "alexnet/weights.h"
+#include "augment.h"
+#include "checkpoint.h"
+#include "dataset.h"
+#include "loader.h"
+#include "metrics.h"
+#include "plots.h"
+
+#ifndef ALEXNET_TRAIN_VERSION
+#define ALEXNET_TRAIN_VERSION "0"
+#endif
+
+namespace train {
+
+using alexnet::Error;
+using alexnet::NamedTensor;
+using alexnet::Network;
+using alexnet::Tensor;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+struct Data {
+  std::shared_ptr<const Dataset> train, val;
+  std::vector<std::string> class_names;
+  std::string config_name;  // the network config to use
+};
+
+// The `n` samples of a seeded choice (all when n == 0 or n >= size), in dataset order.
+std::shared_ptr<const Dataset> limit(std::shared_ptr<const Dataset> d, size_t n, uint64_t seed) {
+  if (n == 0 || n >= d->size()) return d;
+  std::vector<size_t> idx = Loader::epoch_order(d->size(), mix_seed(seed, 0x11A17), 0, true);
+  idx.resize(n);
+  std::sort(idx.begin(), idx.end());
+  return subset(d, std::move(idx));
+}
+
+std::string detect_kind(const Dataset& d) {
+  std::string s = d.source();
+  return s.substr(0, s.find(':'));  // "idx", "cifar10", "folder"
+}
+
+Data open_data(const Options& o, Log& log) {
+  Data d;
+  std::shared_ptr<const Dataset> base = open_dataset(o.data, o.format, true, o.labels);
+  if (!o.val.empty()) {
+    d.train = base;
+    d.val = open_dataset(o.val, o.format, false, o.labels);
+    if (d.val->class_names().size() != base->class_names().size())
+      throw Error(o.val + ": has " + std::to_string(d.val->class_names().size()) +
+                  " classes, the training data " + o.data + " has " +
+                  std::to_string(base->class_names().size()));
+  } else {
+    auto [tr, va] = split_indices(base->size(), o.val_split, o.seed);
+    if (va.empty()) throw Error(o.data + ": --val-split leaves no validation images");
+    d.train = subset(base, std::move(tr));
+    d.val = subset(base, std::move(va));
+  }
+  d.train = limit(d.train, o.limit_train, o.seed);
+  d.val = limit(d.val, o.limit_val, o.seed + 1);
+  d.class_names = base->class_names();
+  if (d.train->size() == 0) throw Error(o.data + ": no training images");
+  d.config_name = o.config;
+  if (d.config_name == "auto") {
+    std::string kind = detect_kind(*base);
+    d.config_name = kind == "idx" ? "small-28" : kind == "cifar10" ? "small-32" : "paper";
+  }
+  log.line("data: " + base->source() + ", " + std::to_string(d.train->size()) + " training, " +
+           std::to_string(d.val->size()) + " validation images" +
+           (o.val.empty() ? " (held out with --val-split)" : " from " + d.val->source()) + ", " +
+           std::to_string(d.class_names.size()) + " classes");
+  return d;
+}
+
+// Names skipped items: the first few in the log, all of them in <run-dir>/skipped.txt.
+class Skips {
+ public:
+  explicit Skips(Log& log, std::string path) : log_(log), path_(std::move(path)) {
+    std::ifstream in(path_);  // a resumed run keeps what its earlier part found
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty() && seen_.insert(line.substr(0, line.find('\t'))).second)
+        lines_.push_back(line);
+  }
+  void add(const SkippedItem& s) {
+    ++count_;
+    if (!seen_.insert(s.name).second) return;
+    lines_.push_back(s.name + "\t" + s.reason);
+    if (lines_.size() <= kShown)
+      log_.line("skipped " + s.name + ": " + s.reason);
+    else if (lines_.size() == kShown + 1)
+      log_.line("skipped more images; all are listed in " + path_);
+    dirty_ = true;
+  }
+  void write() {
+    if (!dirty_) return;
+    std::string text;
+    for (const auto& l : lines_) text += l + "\n";
+    write_text_atomic(path_, text);
+    dirty_ = false;
+  }
+  size_t distinct() const { return lines_.size(); }
+
+ private:
+  static constexpr size_t kShown = 5;
+  Log& log_;
+  std::string path_;
+  std::set<std::string> seen_;
+  std::vector<std::string> lines_;
+  uint64_t count_ = 0;
+  bool dirty_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Initialisation
+
+// The paper (section 5): weights N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6 and fc7
+// ("accelerates the early stages of learning by providing the ReLUs with positive inputs"),
+// 0 elsewhere. Kaiming: N(0, 2 / fan_in) weights, zero biases.
+std::vector<NamedTensor> initial_weights(const alexnet::NetConfig& cfg, const std::string& init,
+                                         uint64_t seed) {
+  std::vector<NamedTensor> ps;
+  Rng rng(mix_seed(seed, 0x1417));
+  static const std::set<std::string> ones{"conv2.bias", "conv4.bias", "conv5.bias", "fc6.bias",
+                                          "fc7.bias"};
+  for (const alexnet::ParamInfo& p : alexnet::param_infos(cfg)) {
+    Tensor t(p.shape);
+    float* d = t.data();
+    if (p.shape.size() > 1) {
+      double sd = 0.01;
+      if (init == "kaiming") sd = std::sqrt(2.0 / static_cast<double>(t.numel() / p.shape[0]));
+      for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<float>(sd * rng.normal());
+    } else if (init == "paper" && ones.count(p.name)) {
+      std::fill(d, d + t.numel(), 1.0f);
+    }
+    ps.push_back({p.name, std::move(t)});
+  }
+  return ps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+struct Eval {
+  double loss = 0, top1_error = 1, top5_error = 1;
+  size_t images = 0;
+  std::vector<std::pair<size_t, int>> predictions;  // (val index, predicted class)
+};
+
+// Loss, top-1 and top-5 error over the validation set, through eval_transform() (= the
+// library's preprocessing) or, with ten-crop, the softmax averaged over the ten crops.
+Eval evaluate(Network& net, const std::shared_ptr<const Dataset>& val, const AugmentConfig& aug,
+              const Options& o, int workers, Skips& skips) {
+  LoaderConfig lc;
+  lc.batch_size = static_cast<size_t>(o.batch_size);
+  lc.workers = workers;
+  lc.prefetch = static_cast<size_t>(2 * workers);
+  lc.train = false;
+  lc.ten_crop = o.ten_crop;
+  lc.seed = o.seed;
+  Loader loader(val, aug, lc, 0, 0, [&](const SkippedItem& s) { skips.add(s); });
+  const int crops = o.ten_crop ? 10 : 1;
+  const int k = net.config().classes, top = std::min(5, k);
+  Eval e;
+  double loss_sum = 0;
+  size_t wrong1 = 0, wrong5 = 0;
+  Batch b;
+  std::vector<double> p(static_cast<size_t>(k));
+  while (loader.next(b)) {
+    Tensor probs = alexnet::softmax_rows(net.forward(b.x));  // (N·crops, K)
+    for (size_t j = 0; j < b.labels.size(); ++j) {
+      std::fill(p.begin(), p.end(), 0.0);
+      for (int c = 0; c < crops; ++c) {
+        const float* row = probs.data() + (static_cast<int64_t>(j) * crops + c) * k;
+        for (int i = 0; i < k; ++i) p[static_cast<size_t>(i)] += row[i] / crops;
+      }
+      const int label = b.labels[j];
+      // Rank of the true class = classes with a higher probability (ties: lower index first,
+      // as alexnet::top_k orders them).
+      int rank = 0, best = 0;
+      for (int i = 0; i < k; ++i) {
+        if (p[i] > p[label] || (p[i] == p[label] && i < label)) ++rank;
+        if (p[i] > p[best]) best = i;
+      }
+      wrong1 += rank >= 1;
+      wrong5 += rank >= top;
+      loss_sum += -std::log(std::max(p[static_cast<size_t>(label)], 1e-30));
+      e.predictions.push_back({b.indices[j], best});
+    }
+    e.images += b.labels.size();
+  }
+  if (e.images == 0) throw Error("no validation image could be read");
+  e.loss = loss_sum / e.images;
+  e.top1_error = static_cast<double>(wrong1) / e.images;
+  e.top5_error = static_cast<double>(wrong5) / e.images;
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps
+
+// All gradients finite? Reads CPU tensors in place; others through a host copy.
+bool grads_finite(Network& net) {
+  for (alexnet::Param& p : net.params()) {
+    Tensor h = p.grad.device() == alexnet::DeviceKind::Cpu && p.grad.is_plain()
+                   ? p.grad
+                   : net.backend().to_host(p.grad);
+    const float* d = h.data();
+    for (int64_t i = 0; i < h.numel(); ++i)
+      if (!std::isfinite(d[i])) return false;
+  }
+  return true;
+}
+
+// --debug-nan-at-step: what an overflow would do, one NaN in conv1's weight gradient.
+void poison_gradient(Network& net) {
+  alexnet::Param& p = net.params().front();
+  Tensor h = net.backend().to_host(p.grad);
+  h.data()[0] = std::nanf("");
+  p.grad = net.backend().from_host(h);
+}
+
+std::vector<NamedTensor> momentum_of(Network& net) {
+  std::vector<NamedTensor> out;
+  for (alexnet::Param& p : net.params())
+    out.push_back(
+        {p.name, p.momentum.empty() ? Tensor(p.value.shape()) : net.backend().to_host(p.momentum)});
+  return out;
+}
+
+void restore(Network& net, const Checkpoint& ck, const std::string& path) {
+  auto check = [&](const std::vector<NamedTensor>& ts, const char* what) {
+    const auto infos = alexnet::param_infos(net.config());
+    if (ts.size() != infos.size())
+      throw Error(path + ": " + what + " has " + std::to_string(ts.size()) + " tensors, the " +
+                  "network " + std::to_string(infos.size()));
+    for (size_t i = 0; i < ts.size(); ++i)
+      if (ts[i].name != infos[i].name || ts[i].value.shape() != infos[i].shape)
+        throw Error(path + ": " + what + " tensor " + ts[i].name + " " +
+                    alexnet::shape_str(ts[i].value.shape()) + " does not fit the network (" +
+                    infos[i].name + " " + alexnet::shape_str(infos[i].shape) + ")");
+  };
+  check(ck.weights, "weights");
+  check(ck.momentum, "momentum");
+  if (!ck.best.empty()) check(ck.best, "best weights");
+  net.set_params(ck.weights);
+  for (size_t i = 0; i < ck.momentum.size(); ++i)
+    net.params()[i].momentum = net.backend().from_host(ck.momentum[i].value);
+  net.set_step(ck.step);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The learning-rate schedules, applied after each epoch's evaluation.
+
+void update_lr(LrState& s, const Options& o, int epochs_done, double val_error, Log& log) {
+  if (o.lr_schedule == "step") {
+    s.reductions = epochs_done / o.lr_step_epochs;
+    double lr = o.lr * std::pow(o.lr_factor, s.reductions);
+    if (lr != s.lr) log.line("learning rate " + std::to_string(s.lr) + " -> " + std::to_string(lr));
+    s.lr = lr;
+    return;
+  }
+  // plateau: the paper divides by 10 "when the validation error rate stopped improving".
+  if (val_error < s.best_error) {
+    s.best_error = val_error;
+    s.bad_epochs = 0;
+  } else if (++s.bad_epochs >= o.lr_patience) {
+    log.line("validation error has not improved for " + std::to_string(s.bad_epochs) +
+             " epochs: learning rate " + std::to_string(s.lr) + " -> " +
+             std::to_string(s.lr * o.lr_factor));
+    s.lr *= o.lr_factor;
+    s.bad_epochs = 0;
+    ++s.reductions;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the run writes
+
+json augment_json(const AugmentConfig& a) {
+  return {{"mean", a.mean},
+          {"std", a.std},
+          {"pca_eigval", a.pca_eigval},
+          {"pca_eigvec", a.pca_eigvec},
+          {"resize", a.resize},
+          {"pad", a.pad},
+          {"random_crop", a.random_crop},
+          {"flip", a.flip},
+          {"pca", a.pca}};
+}
+
+void apply_saved_stats(const json& j, AugmentConfig& a) {
+  a.mean = j.at("mean").get<std::array<float, 3>>();
+  a.std = j.at("std").get<std::array<float, 3>>();
+  a.pca_eigval = j.at("pca_eigval").get<std::array<float, 3>>();
+  a.pca_eigvec = j.at("pca_eigvec").get<std::array<std::array<float, 3>, 3>>();
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void write_predictions(const std::string& path, const Eval& e, const Dataset& val) {
+  std::string text;
+  for (const auto& [i, pred] : e.predictions)
+    text +=
+        val.item_name(i) + "\t" + std::to_string(pred) + "\t" + std::to_string(val.label(i)) + "\n";
+  write_text_atomic(path, text);
+}
+
+std::string fmt(const char* f, double a, double b = 0, double c = 0, double d = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, f, a, b, c, d);
+  return buf;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void run_training(const Options& o) {
+  const auto run_start = Clock::now();
+  fs::create_directories(o.run_dir);
+  const std::string ck_path = checkpoint_path(o.run_dir);
+  const std::string out = o.out.empty() ? o.run_dir + "/alexnet.safetensors" : o.out;
+  Log log;
+  log.set_tty(::isatty(STDOUT_FILENO));
+  log.open_file(o.run_dir + "/train.log");
+  log.line("alexnet-train " ALEXNET_TRAIN_VERSION " " + utc_now() +
+           (o.resume.empty() ? "" : ", resuming " + o.resume));
+
+  // Resume: the checkpoint holds the position and state; without one, a run folder that
+  // already has a checkpoint is refused rather than overwritten.
+  Checkpoint ck;
+  const bool resuming = !o.resume.empty();
+  if (resuming) {
+    std::string path = resolve_checkpoint(o.resume);
+    ck = load_checkpoint(path);
+    if (ck.seed != o.seed) throw Error(path + ": the checkpoint's seed differs from --seed");
+  } else if (fs::exists(ck_path)) {
+    throw Error(o.run_dir + ": already holds a checkpoint; continue it with --resume " + o.run_dir +
+                ", or choose another --run-dir");
+  }
+  if (int n = remove_stale_temp_files(ck_path))
+    log.line("removed " + std::to_string(n) + " unfinished checkpoint write(s) in " + o.run_dir);
+
+  // The device first, so that an unusable one is reported before any data is read. Several
+  // devices (data parallel) are not supported yet.
+  std::vector<alexnet::Device> devices = alexnet::parse_devices(o.device);
+  if (devices.size() > 1 && o.device != "auto")
+    throw Error("--device " + o.device + ": multi-device training is not supported yet");
+  if (devices.size() > 1)
+    log.line("--device auto: training on " + devices.front().str() +
+             " only (multi-device training is not supported yet)");
+  std::unique_ptr<alexnet::Backend> backend = alexnet::make_backend(devices.front(), o.threads);
+
+  // Data, network config, augmentation and statistics.
+  Data data = open_data(o, log);
+  alexnet::NetConfig cfg =
+      alexnet::NetConfig::by_name(data.config_name, static_cast<int>(data.class_names.size()));
+  cfg.dropout = o.dropout;
+  cfg.validate();
+  const int workers = o.workers > 0
+                          ? o.workers
+                          : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
+  AugmentConfig aug = default_augment(cfg.input_size, cfg.in_channels);
+  if (o.augment != "auto") {
+    aug.random_crop = o.augment.find("crop") != std::string::npos;
+    aug.flip = o.augment.find("flip") != std::string::npos;
+    aug.pca = o.augment.find("pca") != std::string::npos;
+  } else {
+    aug.pca = cfg.in_channels == 3;
+  }
+  if (aug.pca && cfg.in_channels != 3)
+    throw Error("--augment pca needs a 3-channel network; config " + data.config_name + " takes " +
+                std::to_string(cfg.in_channels) + " channel(s)");
+  if (resuming) {
+    apply_saved_stats(json::parse(ck.data_json).at("augment"), aug);
+  } else {
+    auto t = Clock::now();
+    Stats s = compute_stats(*data.train, aug, o.stats_samples, o.seed, workers);
+    apply_stats(s, aug);
+    log.line("statistics of " + std::to_string(s.images) + " training images: mean " +
+             fmt("%.4f %.4f %.4f", s.mean[0], s.mean[1], s.mean[2]) + ", std " +
+             fmt("%.4f %.4f %.4f", s.std[0], s.std[1], s.std[2]) + " (" +
+             format_duration(seconds_since(t)) + ")");
+  }
+  aug.validate();
+  const json data_json = {{"augment", augment_json(aug)},
+                          {"train", data.train->source()},
+                          {"val", data.val->source()},
+                          {"config", data.config_name}};
+
+  // The network on its device.
+  Network net(cfg, std::move(backend));
+  net.set_seed(mix_seed(o.seed, 0xD809));
+  log.line("network: " + data.config_name + " (" + std::to_string(cfg.in_channels) + "x" +
+           std::to_string(cfg.input_size) + "x" + std::to_string(cfg.input_size) + " -> " +
+           std::to_string(cfg.classes) + " classes) on " + net.backend().name() +
+           (o.threads > 0 ? " with " + std::to_string(o.threads) + " threads" : "") + ", " +
+           std::to_string(workers) + " loader threads");
+
+  std::vector<NamedTensor> best;
+  if (resuming) {
+    restore(net, ck, o.resume);
+    best = ck.best;
+    log.line("resumed at epoch " + std::to_string(ck.epoch + 1) + ", batch " +
+             std::to_string(ck.batch) + ", step " + std::to_string(ck.step));
+  } else {
+    net.set_params(initial_weights(cfg, o.init, o.seed));
+    ck.seed = o.seed;
+    ck.lr.lr = o.lr;
+  }
+  ck.args = o.args;
+  ck.data_json = data_json.dump();
+
+  Skips skips(log, o.run_dir + "/skipped.txt");
+  const double seconds_before = ck.train_seconds;  // of the run's earlier parts
+  int checkpoint_writes = 0;
+  auto save = [&](const char* why) {
+    ck.step = net.step();
+    ck.weights = net.get_params();
+    ck.momentum = momentum_of(net);
+    ck.best = best;
+    ck.train_seconds = seconds_before + seconds_since(run_start);
+    if (o.debug_kill_in_checkpoint > 0 && ++checkpoint_writes == o.debug_kill_in_checkpoint) {
+      // Testing hook: die in the middle of a checkpoint write, as kill -9 would — the
+      // temp file is half written and the rename never happens.
+      std::string tmp = ck_path + ".tmp." + std::to_string(::getpid()) + ".debug";
+      save_checkpoint(tmp, ck);
+      if (::truncate(tmp.c_str(), static_cast<off_t>(fs::file_size(tmp) / 2)) != 0) std::abort();
+      std::raise(SIGKILL);
+    }
+    save_checkpoint(ck_path, ck);
+    skips.write();
+    log.line(std::string("checkpoint (") + why + "): step " + std::to_string(ck.step) + " -> " +
+             ck_path);
+  };
+
+  LoaderConfig lc;
+  lc.batch_size = static_cast<size_t>(o.batch_size);
+  lc.workers = workers;
+  lc.prefetch = static_cast<size_t>(2 * workers);
+  lc.train = true;
+  lc.drop_last = true;  // equal batches: the paper's batch size, and a stable step count
+  lc.seed = o.seed;
+
+  auto last_checkpoint = Clock::now();
+  uint64_t attempts = 0;  // batches tried by this process (--debug-nan-at-step counts these)
+  bool stop = o.max_steps > 0 && net.step() >= o.max_steps;
+  for (; ck.epoch < o.epochs && !stop; ++ck.epoch, ck.batch = 0) {
+    const auto epoch_start = Clock::now();
+    Loader loader(data.train, aug, lc, static_cast<uint64_t>(ck.epoch), ck.batch,
+                  [&](const SkippedItem& s) { skips.add(s); });
+    Progress progress(log, ck.epoch + 1, o.epochs, loader.num_batches(), ck.batch);
+    uint64_t session_images = 0;
+    Batch b;
+    while (!stop && loader.next(b)) {
+      // x: (N, C, S, S) → logits (N, K); one SGD step unless the loss or a gradient is not finite.
+      Tensor logits;
+      float loss = net.forward_backward(b.x, b.labels, &logits);
+      ++attempts;
+      if (std::find(o.debug_nan_at.begin(), o.debug_nan_at.end(), attempts) !=
+          o.debug_nan_at.end()) {
+        loss = std::nanf("");
+        poison_gradient(net);
+      }
+      ck.batch = b.index + 1;
+      if (!std::isfinite(loss) || !grads_finite(net)) {
+        ++ck.bad_steps;
+        log.line("epoch " + std::to_string(ck.epoch + 1) + " batch " + std::to_string(b.index + 1) +
+                 ": non-finite " + (std::isfinite(loss) ? "gradient" : "loss") +
+                 ", step refused (" + std::to_string(ck.bad_steps) + " of --max-bad-steps " +
+                 std::to_string(o.max_bad_steps) + ")");
+        if (ck.bad_steps >= o.max_bad_steps)
+          throw Error("stopping: " + std::to_string(ck.bad_steps) +
+                      " steps had a non-finite loss or gradient (--max-bad-steps " +
+                      std::to_string(o.max_bad_steps) + "); try a lower --lr. " +
+                      (fs::exists(ck_path) ? "The last good state is in " + ck_path
+                                           : std::string("No checkpoint was written")));
+        continue;
+      }
+      net.sgd_step(static_cast<float>(ck.lr.lr), static_cast<float>(o.momentum),
+                   static_cast<float>(o.weight_decay));
+
+      // Running training loss and top-1 error of the epoch.
+      const int k = cfg.classes;
+      for (size_t j = 0; j < b.labels.size(); ++j) {
+        const float* row = logits.data() + static_cast<int64_t>(j) * k;
+        ck.epoch_correct += std::max_element(row, row + k) - row == b.labels[j];
+      }
+      ck.epoch_loss_sum += static_cast<double>(loss) * b.labels.size();
+      ck.epoch_images += b.labels.size();
+      session_images += b.labels.size();
+      progress.update(b.index, session_images, ck.epoch_loss_sum / ck.epoch_images, ck.lr.lr);
+
+      const uint64_t step = net.step();
+      stop = o.max_steps > 0 && step >= o.max_steps;
+      bool end_of_epoch = ck.batch >= loader.num_batches();
+      if (!end_of_epoch && !stop &&
+          ((o.checkpoint_steps > 0 && step % o.checkpoint_steps == 0) ||
+           (o.checkpoint_minutes > 0 &&
+            seconds_since(last_checkpoint) >= 60 * o.checkpoint_minutes))) {
+        save("periodic");
+        last_checkpoint = Clock::now();
+      }
+      if (o.debug_kill_after_step > 0 && step == o.debug_kill_after_step) std::raise(SIGKILL);
+    }
+    if (ck.epoch_images == 0)
+      throw Error(o.data + ": no training image of this epoch could be read");
+
+    // End of the epoch (or of --max-steps): evaluate, keep the best weights, schedule, record.
+    Eval e = evaluate(net, data.val, aug, o, workers, skips);
+    EpochRecord r;
+    r.epoch = ck.epoch + 1;
+    r.step = net.step();
+    r.lr = ck.lr.lr;
+    r.train_loss = ck.epoch_loss_sum / ck.epoch_images;
+    r.train_top1_error = 1.0 - static_cast<double>(ck.epoch_correct) / ck.epoch_images;
+    r.val_loss = e.loss;
+    r.val_top1_error = e.top1_error;
+    r.val_top5_error = e.top5_error;
+    r.seconds = seconds_since(epoch_start);
+    r.images_per_second = session_images / std::max(1e-9, r.seconds);
+    r.skipped = skips.distinct();
+    ck.history.push_back(r);
+    log.line(fmt("epoch %.0f: train loss %.4f top-1 %.4f | val loss %.4f", r.epoch, r.train_loss,
+                 r.train_top1_error, r.val_loss) +
+             fmt(" top-1 %.4f top-5 %.4f | %.0f img/s, ", r.val_top1_error, r.val_top5_error,
+                 r.images_per_second) +
+             format_duration(r.seconds) + (o.ten_crop ? " (ten-crop)" : ""));
+    if (best.empty() || r.val_top1_error < ck.best_val_error) {
+      best = net.get_params();
+      ck.best_val_error = r.val_top1_error;
+      ck.best_epoch = r.epoch;
+    }
+    update_lr(ck.lr, o, r.epoch, r.val_top1_error, log);
+    ck.epoch_loss_sum = 0;
+    ck.epoch_images = ck.epoch_correct = 0;
+    write_metrics_csv(o.run_dir + "/metrics.csv", ck.history);
+    // The checkpoint names the next epoch's start (or, after --max-steps, where it stopped).
+    if (stop && ck.batch < loader.num_batches()) {
+      save("--max-steps");
+    } else {
+      ++ck.epoch;
+      ck.batch = 0;
+      save("end of epoch");
+      --ck.epoch;  // the for loop steps it
+    }
+    last_checkpoint = Clock::now();
+  }
+
+  // The weights with the best validation error, with what made them.
+  if (best.empty()) throw Error("no epoch was evaluated; nothing to write");
+  const EpochRecord* bestr = nullptr;
+  for (const EpochRecord& r : ck.history)
+    if (r.epoch == ck.best_epoch && r.val_top1_error == ck.best_val_error) bestr = &r;
+  if (!bestr) bestr = &ck.history.back();
+  alexnet::Model m;
+  m.config = cfg;
+  m.preprocess = to_preprocess_config(aug);
+  m.labels = data.class_names;
+  m.params = best;
+  m.provenance = json{{"trainer", "alexnet-train " ALEXNET_TRAIN_VERSION},
+                      {"dataset", data.train->source()},
+                      {"validation", data.val->source()},
+                      {"config", data.config_name},
+                      {"epochs", ck.history.size()},
+                      {"steps", net.step()},
+                      {"best_epoch", bestr->epoch},
+                      {"val_top1_error", bestr->val_top1_error},
+                      {"val_top5_error", bestr->val_top5_error},
+                      {"val_loss", bestr->val_loss},
+                      {"ten_crop", o.ten_crop},
+                      {"date", utc_now()},
+                      {"seed", o.seed},
+                      {"recipe",
+                       {{"batch_size", o.batch_size},
+                        {"lr", o.lr},
+                        {"lr_schedule", o.lr_schedule},
+                        {"momentum", o.momentum},
+                        {"weight_decay", o.weight_decay},
+                        {"dropout", o.dropout},
+                        {"init", o.init},
+                        {"augment", o.augment}}},
+                      {"train_seconds", seconds_before + seconds_since(run_start)}}
+                     .dump();
+  alexnet::save_model(m, out);
+  skips.write();
+  if (!o.predictions_out.empty()) {  // the best weights' own top-1 per validation item
+    net.set_params(best);
+    write_predictions(o.predictions_out, evaluate(net, data.val, aug, o, workers, skips),
+                      *data.val);
+  }
+  plot_curves(ck.history, o.run_dir + "/curves.png");
+  plot_filters(best.front().value, o.run_dir + "/conv1_filters.png");
+  log.line(fmt("done: best validation top-1 error %.4f, top-5 %.4f (epoch %.0f) -> ",
+               bestr->val_top1_error, bestr->val_top5_error, bestr->epoch) +
+           out + " (" + format_duration(seconds_since(run_start)) + ")");
+}
+
+}  // namespace train

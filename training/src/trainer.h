@@ -1,0 +1,55 @@
+// The training run of alexnet-train: options, and the loop that turns a data set into a
+// weights file (see training/README.md for the user's view).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace train {
+
+// Every option of the command line, with its default (alexnet-train.cpp documents them).
+struct Options {
+  // data
+  std::string data, val, format = "auto", labels;
+  double val_split = 0.1;
+  size_t limit_train = 0, limit_val = 0;  // 0 = all
+  size_t stats_samples = 10000;
+  // network and recipe
+  std::string config = "auto";
+  int epochs = 90;
+  int batch_size = 128;
+  double lr = 0.01;
+  std::string lr_schedule = "plateau";  // plateau | step
+  double lr_factor = 0.1;
+  int lr_patience = 2;      // plateau: epochs without improvement before dividing
+  int lr_step_epochs = 30;  // step: divide every N epochs
+  double momentum = 0.9, weight_decay = 5e-4, dropout = 0.5;
+  std::string init = "paper";    // paper | kaiming
+  std::string augment = "auto";  // list of crop, flip, pca; "none"; "auto"
+  bool ten_crop = false;
+  // machine
+  std::string device = "auto";
+  int threads = 0;  // CPU backend threads; 0 = all cores
+  int workers = 0;  // data loader threads; 0 = min(4, cores)
+  uint64_t seed = 1;
+  // outputs
+  std::string out, run_dir = "alexnet-run", resume;
+  double checkpoint_minutes = 30;
+  uint64_t checkpoint_steps = 0;  // 0 = off
+  uint64_t max_bad_steps = 10;
+  uint64_t max_steps = 0;  // 0 = no limit
+  std::string predictions_out;
+  // testing hooks (not stored in checkpoints)
+  uint64_t debug_kill_after_step = 0;
+  int debug_kill_in_checkpoint = 0;
+  std::vector<uint64_t> debug_nan_at;  // batch attempts (1-based, this process) to poison
+
+  std::vector<std::string> args;  // the options as stored in checkpoints (paths absolute)
+};
+
+// Runs (or resumes) a training. Throws alexnet::Error for anything that stops it; the
+// caller prints "alexnet-train: <reason>" and exits 1.
+void run_training(const Options& o);
+
+}  // namespace train
