@@ -64,6 +64,8 @@ Context::Context(int dev, Precision prec) : device(dev), precision(prec) {
   ALEXNET_CUDNN(cudnnSetStream(cudnn, stream));
   ALEXNET_CUBLAS(cublasCreate(&cublas));
   ALEXNET_CUBLAS(cublasSetStream(cublas, stream));
+  for (cudaEvent_t& e : staging_done_)
+    ALEXNET_CUDA(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
 }
 
 Context::~Context() {
@@ -74,6 +76,8 @@ Context::~Context() {
   if (stream) cudaStreamSynchronize(stream);
   if (workspace_) cudaFree(workspace_);
   if (pinned_) cudaFreeHost(pinned_);
+  for (cudaEvent_t e : staging_done_)
+    if (e) cudaEventDestroy(e);
   if (cublas) cublasDestroy(cublas);
   if (cudnn) cudnnDestroy(cudnn);
   if (stream) cudaStreamDestroy(stream);

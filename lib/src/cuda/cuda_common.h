@@ -82,7 +82,7 @@ struct Context {
   Precision precision = Precision::F32;  // inference activations/weights (training is fp32)
   // TF32 tensor cores for fp32 GEMMs/convolutions (env ALEXNET_CUDA_TF32=1); off: exact fp32.
   bool tf32 = false;
-  std::string name;                      // "cuda:0"
+  std::string name;  // "cuda:0"
   cudaStream_t stream = nullptr;
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;
@@ -92,12 +92,15 @@ struct Context {
   void* workspace(size_t bytes);
   // Grow-only pinned host staging buffer (to_host / from_host).
   void* pinned(size_t bytes);
+  // Two events marking when the DMA through each half of the staging buffer has finished.
+  cudaEvent_t* staging_events() { return staging_done_; }
 
  private:
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   void* pinned_ = nullptr;
   size_t pinned_bytes_ = 0;
+  cudaEvent_t staging_done_[2] = {nullptr, nullptr};
 };
 
 // Element types of device tensors. Training and the fp32 precision use F32 only. With
