@@ -28,7 +28,7 @@ namespace {
 const char* kUsage = R"(Usage: alexnet-train --data PATH [OPTIONS]
        alexnet-train --resume RUN_DIR|CHECKPOINT [OPTIONS]
 
-Train AlexNet (Krizhevsky, Sutskever, Hinton 2012) on CPU and write a weights file with the
+Train AlexNet (Krizhevsky, Sutskever, Hinton 2012) and write one weights file with the
 config, labels and preprocessing inside. The defaults are the paper's recipe.
 
 Data:
@@ -71,10 +71,11 @@ Network and recipe:
                            averaging the softmax                     [default: centre crop]
 
 Machine:
-      --device LIST        auto or one device of the library's grammar (cpu, gpu:N); several
-                           devices are not supported yet                      [default: auto]
-  -t, --threads N          CPU threads of the network, 0 = all cores; fix it for
-                           bit-reproducible runs                                 [default: 0]
+      --device LIST        auto, or a comma-separated list of cpu and gpu:N (the library's
+                           grammar); several devices train data-parallel (the batch is
+                           split, gradients averaged)                         [default: auto]
+  -t, --threads N          CPU threads of the network in all (split among cpu devices),
+                           0 = all cores; fix it for bit-reproducible runs       [default: 0]
       --workers N          data loading threads, 0 = min(4, cores)               [default: 0]
       --seed N             seed of every random choice                           [default: 1]
 
@@ -143,11 +144,40 @@ void check_choice(const std::string& opt, const std::string& v, const std::set<s
 }
 
 enum Opt {
-  kData = 1000, kVal, kValSplit, kFormat, kLabels, kLimitTrain, kLimitVal, kStatsSamples,
-  kConfig, kEpochs, kLr, kLrSchedule, kLrFactor, kLrPatience, kLrStepEpochs, kMomentum,
-  kWeightDecay, kDropout, kInit, kAugment, kTenCrop, kDevice, kWorkers, kSeed, kRunDir, kResume,
-  kCheckpointMinutes, kCheckpointSteps, kMaxBadSteps, kMaxSteps, kPredictionsOut, kKillAfter,
-  kKillInCheckpoint, kNanAt
+  kData = 1000,
+  kVal,
+  kValSplit,
+  kFormat,
+  kLabels,
+  kLimitTrain,
+  kLimitVal,
+  kStatsSamples,
+  kConfig,
+  kEpochs,
+  kLr,
+  kLrSchedule,
+  kLrFactor,
+  kLrPatience,
+  kLrStepEpochs,
+  kMomentum,
+  kWeightDecay,
+  kDropout,
+  kInit,
+  kAugment,
+  kTenCrop,
+  kDevice,
+  kWorkers,
+  kSeed,
+  kRunDir,
+  kResume,
+  kCheckpointMinutes,
+  kCheckpointSteps,
+  kMaxBadSteps,
+  kMaxSteps,
+  kPredictionsOut,
+  kKillAfter,
+  kKillInCheckpoint,
+  kNanAt
 };
 
 const option kLongOpts[] = {
@@ -192,10 +222,21 @@ const option kLongOpts[] = {
     {nullptr, 0, nullptr, 0}};
 
 // Options a resumed run may change: where things go and how fast, never what is computed.
-const std::set<std::string> kResumable = {
-    "epochs", "out", "run-dir", "device", "threads", "workers", "max-steps",
-    "checkpoint-minutes", "checkpoint-steps", "max-bad-steps", "predictions-out", "resume",
-    "debug-kill-after-step", "debug-kill-in-checkpoint", "debug-nan-at-step"};
+const std::set<std::string> kResumable = {"epochs",
+                                          "out",
+                                          "run-dir",
+                                          "device",
+                                          "threads",
+                                          "workers",
+                                          "max-steps",
+                                          "checkpoint-minutes",
+                                          "checkpoint-steps",
+                                          "max-bad-steps",
+                                          "predictions-out",
+                                          "resume",
+                                          "debug-kill-after-step",
+                                          "debug-kill-in-checkpoint",
+                                          "debug-nan-at-step"};
 const std::set<std::string> kPathOptions = {"data", "val", "labels", "run-dir", "out"};
 
 std::string option_name(int c) {
@@ -233,34 +274,66 @@ Parsed parse(const std::vector<std::string>& args) {
     const char* v = optarg ? optarg : "";
     p.given.push_back({name, v});
     switch (c) {
-      case kData: o.data = v; break;
-      case kVal: o.val = v; break;
-      case kValSplit: o.val_split = parse_double(opt, v, 0, 1, true, true); break;
+      case kData:
+        o.data = v;
+        break;
+      case kVal:
+        o.val = v;
+        break;
+      case kValSplit:
+        o.val_split = parse_double(opt, v, 0, 1, true, true);
+        break;
       case kFormat:
         check_choice(opt, v, {"auto", "folder", "idx", "cifar10"});
         o.format = v;
         break;
-      case kLabels: o.labels = v; break;
-      case kLimitTrain: o.limit_train = parse_u64(opt, v, 0, 1ull << 40); break;
-      case kLimitVal: o.limit_val = parse_u64(opt, v, 0, 1ull << 40); break;
-      case kStatsSamples: o.stats_samples = parse_u64(opt, v, 1, 1ull << 40); break;
+      case kLabels:
+        o.labels = v;
+        break;
+      case kLimitTrain:
+        o.limit_train = parse_u64(opt, v, 0, 1ull << 40);
+        break;
+      case kLimitVal:
+        o.limit_val = parse_u64(opt, v, 0, 1ull << 40);
+        break;
+      case kStatsSamples:
+        o.stats_samples = parse_u64(opt, v, 1, 1ull << 40);
+        break;
       case kConfig:
         check_choice(opt, v, {"auto", "paper", "torchvision", "small-28", "small-32", "small-64"});
         o.config = v;
         break;
-      case kEpochs: o.epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000)); break;
-      case 'b': o.batch_size = static_cast<int>(parse_u64(opt, v, 1, 65536)); break;
-      case kLr: o.lr = parse_double(opt, v, 0, 100, true); break;
+      case kEpochs:
+        o.epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000));
+        break;
+      case 'b':
+        o.batch_size = static_cast<int>(parse_u64(opt, v, 1, 65536));
+        break;
+      case kLr:
+        o.lr = parse_double(opt, v, 0, 100, true);
+        break;
       case kLrSchedule:
         check_choice(opt, v, {"plateau", "step"});
         o.lr_schedule = v;
         break;
-      case kLrFactor: o.lr_factor = parse_double(opt, v, 0, 1, true, true); break;
-      case kLrPatience: o.lr_patience = static_cast<int>(parse_u64(opt, v, 1, 1000000)); break;
-      case kLrStepEpochs: o.lr_step_epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000)); break;
-      case kMomentum: o.momentum = parse_double(opt, v, 0, 1, false, true); break;
-      case kWeightDecay: o.weight_decay = parse_double(opt, v, 0, 1); break;
-      case kDropout: o.dropout = parse_double(opt, v, 0, 1, false, true); break;
+      case kLrFactor:
+        o.lr_factor = parse_double(opt, v, 0, 1, true, true);
+        break;
+      case kLrPatience:
+        o.lr_patience = static_cast<int>(parse_u64(opt, v, 1, 1000000));
+        break;
+      case kLrStepEpochs:
+        o.lr_step_epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000));
+        break;
+      case kMomentum:
+        o.momentum = parse_double(opt, v, 0, 1, false, true);
+        break;
+      case kWeightDecay:
+        o.weight_decay = parse_double(opt, v, 0, 1);
+        break;
+      case kDropout:
+        o.dropout = parse_double(opt, v, 0, 1, false, true);
+        break;
       case kInit:
         check_choice(opt, v, {"paper", "kaiming"});
         o.init = v;
@@ -279,7 +352,9 @@ Parsed parse(const std::vector<std::string>& args) {
         o.augment = list;
         break;
       }
-      case kTenCrop: o.ten_crop = true; break;
+      case kTenCrop:
+        o.ten_crop = true;
+        break;
       case kDevice: {
         std::vector<alexnet::Device> devs;
         try {
@@ -287,23 +362,45 @@ Parsed parse(const std::vector<std::string>& args) {
         } catch (const alexnet::Error& e) {
           usage_error(opt + ": " + e.what());
         }
-        if (std::string(v) != "auto" && devs.size() > 1)
-          usage_error(opt + " " + v + ": multi-device training is not supported yet");
         o.device = v;
         break;
       }
-      case 't': o.threads = static_cast<int>(parse_u64(opt, v, 0, 1024)); break;
-      case kWorkers: o.workers = static_cast<int>(parse_u64(opt, v, 0, 256)); break;
-      case kSeed: o.seed = parse_u64(opt, v, 0, UINT64_MAX); break;
-      case kRunDir: o.run_dir = v; break;
-      case 'o': o.out = v; break;
-      case kResume: o.resume = v; break;
-      case kCheckpointMinutes: o.checkpoint_minutes = parse_double(opt, v, 0, 1e6); break;
-      case kCheckpointSteps: o.checkpoint_steps = parse_u64(opt, v, 0, UINT64_MAX); break;
-      case kMaxBadSteps: o.max_bad_steps = parse_u64(opt, v, 1, UINT64_MAX); break;
-      case kMaxSteps: o.max_steps = parse_u64(opt, v, 0, UINT64_MAX); break;
-      case kPredictionsOut: o.predictions_out = v; break;
-      case kKillAfter: o.debug_kill_after_step = parse_u64(opt, v, 1, UINT64_MAX); break;
+      case 't':
+        o.threads = static_cast<int>(parse_u64(opt, v, 0, 1024));
+        break;
+      case kWorkers:
+        o.workers = static_cast<int>(parse_u64(opt, v, 0, 256));
+        break;
+      case kSeed:
+        o.seed = parse_u64(opt, v, 0, UINT64_MAX);
+        break;
+      case kRunDir:
+        o.run_dir = v;
+        break;
+      case 'o':
+        o.out = v;
+        break;
+      case kResume:
+        o.resume = v;
+        break;
+      case kCheckpointMinutes:
+        o.checkpoint_minutes = parse_double(opt, v, 0, 1e6);
+        break;
+      case kCheckpointSteps:
+        o.checkpoint_steps = parse_u64(opt, v, 0, UINT64_MAX);
+        break;
+      case kMaxBadSteps:
+        o.max_bad_steps = parse_u64(opt, v, 1, UINT64_MAX);
+        break;
+      case kMaxSteps:
+        o.max_steps = parse_u64(opt, v, 0, UINT64_MAX);
+        break;
+      case kPredictionsOut:
+        o.predictions_out = v;
+        break;
+      case kKillAfter:
+        o.debug_kill_after_step = parse_u64(opt, v, 1, UINT64_MAX);
+        break;
       case kKillInCheckpoint:
         o.debug_kill_in_checkpoint = static_cast<int>(parse_u64(opt, v, 1, 1000000));
         break;
@@ -319,7 +416,8 @@ Parsed parse(const std::vector<std::string>& args) {
         }
         break;
       }
-      default: usage_error("unknown option (see --help)");
+      default:
+        usage_error("unknown option (see --help)");
     }
     if (kPathOptions.count(name) && p.given.back().second.empty())
       usage_error(opt + ": needs a non-empty path");

@@ -24,6 +24,7 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/classifier.h"
+#include "alexnet/data_parallel.h"
 #include "alexnet/device.h"
 #include "alexnet/error.h"
 #include "alexnet/network.h"
@@ -189,7 +190,8 @@ struct Eval {
 Eval evaluate(Network& net, const std::shared_ptr<const Dataset>& val, const AugmentConfig& aug,
               const Options& o, int workers, Skips& skips) {
   LoaderConfig lc;
-  lc.batch_size = static_cast<size_t>(o.batch_size);
+  // Ten crops make each sample ten rows: keep the forward batch near --batch-size rows.
+  lc.batch_size = static_cast<size_t>(o.ten_crop ? std::max(1, o.batch_size / 10) : o.batch_size);
   lc.workers = workers;
   lc.prefetch = static_cast<size_t>(2 * workers);
   lc.train = false;
@@ -234,6 +236,50 @@ Eval evaluate(Network& net, const std::shared_ptr<const Dataset>& val, const Aug
 }
 
 // ---------------------------------------------------------------------------------------------
+// The model being trained: one Network, or data-parallel replicas of it on several devices
+// (alexnet::DataParallel: the batch is split, gradients are averaged, every replica takes the
+// same step). Replica 0 serves evaluation, checkpoints and the finiteness checks: after the
+// reduction every replica holds the same gradients, momenta and weights.
+
+class Learner {
+ public:
+  Learner(const alexnet::NetConfig& cfg, const std::vector<alexnet::Device>& devices, int threads) {
+    if (devices.size() == 1)
+      net_ = std::make_unique<Network>(cfg, alexnet::make_backend(devices.front(), threads));
+    else
+      dp_ = std::make_unique<alexnet::DataParallel>(cfg, devices, threads);
+  }
+  Network& main() { return net_ ? *net_ : dp_->replica(0); }
+  std::string describe() { return net_ ? net_->backend().name() : dp_->describe(); }
+  float forward_backward(const Tensor& x, std::span<const int> labels, Tensor* logits) {
+    return net_ ? net_->forward_backward(x, labels, logits)
+                : dp_->forward_backward(x, labels, logits);
+  }
+  void sgd_step(float lr, float momentum, float weight_decay) {
+    net_ ? net_->sgd_step(lr, momentum, weight_decay) : dp_->sgd_step(lr, momentum, weight_decay);
+  }
+  std::vector<NamedTensor> get_params() { return net_ ? net_->get_params() : dp_->get_params(); }
+  void set_params(const std::vector<NamedTensor>& p) {
+    net_ ? net_->set_params(p) : dp_->set_params(p);
+  }
+  void set_seed(uint64_t s) { net_ ? net_->set_seed(s) : dp_->set_seed(s); }
+  void set_step(uint64_t s) { net_ ? net_->set_step(s) : dp_->set_step(s); }
+  uint64_t step() { return main().step(); }
+  // SGD velocities (host tensors, parameter order) into every replica.
+  void set_momentum(const std::vector<NamedTensor>& m) {
+    for (size_t r = 0; r < (net_ ? 1 : dp_->replicas()); ++r) {
+      Network& n = net_ ? *net_ : dp_->replica(r);
+      for (size_t i = 0; i < m.size(); ++i)
+        n.params()[i].momentum = n.backend().from_host(m[i].value);
+    }
+  }
+
+ private:
+  std::unique_ptr<Network> net_;
+  std::unique_ptr<alexnet::DataParallel> dp_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Steps
 
 // All gradients finite? Reads CPU tensors in place; others through a host copy.
@@ -265,7 +311,8 @@ std::vector<NamedTensor> momentum_of(Network& net) {
   return out;
 }
 
-void restore(Network& net, const Checkpoint& ck, const std::string& path) {
+void restore(Learner& learner, const Checkpoint& ck, const std::string& path) {
+  Network& net = learner.main();
   auto check = [&](const std::vector<NamedTensor>& ts, const char* what) {
     const auto infos = alexnet::param_infos(net.config());
     if (ts.size() != infos.size())
@@ -280,10 +327,9 @@ void restore(Network& net, const Checkpoint& ck, const std::string& path) {
   check(ck.weights, "weights");
   check(ck.momentum, "momentum");
   if (!ck.best.empty()) check(ck.best, "best weights");
-  net.set_params(ck.weights);
-  for (size_t i = 0; i < ck.momentum.size(); ++i)
-    net.params()[i].momentum = net.backend().from_host(ck.momentum[i].value);
-  net.set_step(ck.step);
+  learner.set_params(ck.weights);
+  learner.set_momentum(ck.momentum);
+  learner.set_step(ck.step);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,15 +432,9 @@ void run_training(const Options& o) {
   if (int n = remove_stale_temp_files(ck_path))
     log.line("removed " + std::to_string(n) + " unfinished checkpoint write(s) in " + o.run_dir);
 
-  // The device first, so that an unusable one is reported before any data is read. Several
-  // devices (data parallel) are not supported yet.
+  // The devices first, so that an unusable one is reported before any data is read.
   std::vector<alexnet::Device> devices = alexnet::parse_devices(o.device);
-  if (devices.size() > 1 && o.device != "auto")
-    throw Error("--device " + o.device + ": multi-device training is not supported yet");
-  if (devices.size() > 1)
-    log.line("--device auto: training on " + devices.front().str() +
-             " only (multi-device training is not supported yet)");
-  std::unique_ptr<alexnet::Backend> backend = alexnet::make_backend(devices.front(), o.threads);
+  for (const alexnet::Device& d : devices) alexnet::make_backend(d, 1);
 
   // Data, network config, augmentation and statistics.
   Data data = open_data(o, log);
@@ -433,23 +473,24 @@ void run_training(const Options& o) {
                           {"val", data.val->source()},
                           {"config", data.config_name}};
 
-  // The network on its device.
-  Network net(cfg, std::move(backend));
-  net.set_seed(mix_seed(o.seed, 0xD809));
+  // The network on its device(s).
+  Learner learner(cfg, devices, o.threads);
+  Network& net = learner.main();  // replica 0: evaluation, checks, checkpoints
+  learner.set_seed(mix_seed(o.seed, 0xD809));
   log.line("network: " + data.config_name + " (" + std::to_string(cfg.in_channels) + "x" +
            std::to_string(cfg.input_size) + "x" + std::to_string(cfg.input_size) + " -> " +
-           std::to_string(cfg.classes) + " classes) on " + net.backend().name() +
+           std::to_string(cfg.classes) + " classes) on " + learner.describe() +
            (o.threads > 0 ? " with " + std::to_string(o.threads) + " threads" : "") + ", " +
            std::to_string(workers) + " loader threads");
 
   std::vector<NamedTensor> best;
   if (resuming) {
-    restore(net, ck, o.resume);
+    restore(learner, ck, o.resume);
     best = ck.best;
     log.line("resumed at epoch " + std::to_string(ck.epoch + 1) + ", batch " +
              std::to_string(ck.batch) + ", step " + std::to_string(ck.step));
   } else {
-    net.set_params(initial_weights(cfg, o.init, o.seed));
+    learner.set_params(initial_weights(cfg, o.init, o.seed));
     ck.seed = o.seed;
     ck.lr.lr = o.lr;
   }
@@ -461,7 +502,7 @@ void run_training(const Options& o) {
   int checkpoint_writes = 0;
   auto save = [&](const char* why) {
     ck.step = net.step();
-    ck.weights = net.get_params();
+    ck.weights = learner.get_params();
     ck.momentum = momentum_of(net);
     ck.best = best;
     ck.train_seconds = seconds_before + seconds_since(run_start);
@@ -500,7 +541,7 @@ void run_training(const Options& o) {
     while (!stop && loader.next(b)) {
       // x: (N, C, S, S) → logits (N, K); one SGD step unless the loss or a gradient is not finite.
       Tensor logits;
-      float loss = net.forward_backward(b.x, b.labels, &logits);
+      float loss = learner.forward_backward(b.x, b.labels, &logits);
       ++attempts;
       if (std::find(o.debug_nan_at.begin(), o.debug_nan_at.end(), attempts) !=
           o.debug_nan_at.end()) {
@@ -522,8 +563,8 @@ void run_training(const Options& o) {
                                            : std::string("No checkpoint was written")));
         continue;
       }
-      net.sgd_step(static_cast<float>(ck.lr.lr), static_cast<float>(o.momentum),
-                   static_cast<float>(o.weight_decay));
+      learner.sgd_step(static_cast<float>(ck.lr.lr), static_cast<float>(o.momentum),
+                       static_cast<float>(o.weight_decay));
 
       // Running training loss and top-1 error of the epoch.
       const int k = cfg.classes;
@@ -572,7 +613,7 @@ void run_training(const Options& o) {
                  r.images_per_second) +
              format_duration(r.seconds) + (o.ten_crop ? " (ten-crop)" : ""));
     if (best.empty() || r.val_top1_error < ck.best_val_error) {
-      best = net.get_params();
+      best = learner.get_params();
       ck.best_val_error = r.val_top1_error;
       ck.best_epoch = r.epoch;
     }
@@ -630,7 +671,7 @@ void run_training(const Options& o) {
   alexnet::save_model(m, out);
   skips.write();
   if (!o.predictions_out.empty()) {  // the best weights' own top-1 per validation item
-    net.set_params(best);
+    learner.set_params(best);
     write_predictions(o.predictions_out, evaluate(net, data.val, aug, o, workers, skips),
                       *data.val);
   }
