@@ -1,6 +1,7 @@
 #include "alexnet/data_parallel.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <thread>
@@ -29,9 +30,44 @@ Tensor slice_rows(const Tensor& t, int64_t begin, int64_t end) {
   return out;
 }
 
+std::string device_list(const std::vector<Device>& devices) {
+  std::string s;
+  for (const Device& d : devices) {
+    if (!s.empty()) s.append(",");
+    s.append(d.str());
+  }
+  return s;
+}
+
+// Why an NCCL all-reduce cannot sum over `devices` ("" when it can).
+std::string nccl_obstacle(const std::vector<Device>& devices) {
+  for (const Device& d : devices)
+    if (d.kind != DeviceKind::Gpu) return d.str() + " is not a GPU";
+  for (size_t i = 0; i < devices.size(); ++i)
+    for (size_t j = i + 1; j < devices.size(); ++j)
+      if (devices[i] == devices[j])
+        return "NCCL needs distinct GPUs; " + devices[i].str() + " is listed twice";
+  std::string why = nccl_unavailable_reason();
+  if (!why.empty()) return "NCCL is unavailable: " + why;
+  return "";
+}
+
+// Auto resolved by $ALEXNET_REDUCE (host | nccl | auto).
+Reduction requested(Reduction asked) {
+  if (asked != Reduction::Auto) return asked;
+  const char* env = std::getenv("ALEXNET_REDUCE");
+  if (!env || !*env) return Reduction::Auto;
+  std::string v = env;
+  if (v == "host") return Reduction::Host;
+  if (v == "nccl") return Reduction::Nccl;
+  if (v == "auto") return Reduction::Auto;
+  throw Error("ALEXNET_REDUCE=\"" + v + "\": expected host, nccl or auto");
+}
+
 }  // namespace
 
-DataParallel::DataParallel(const NetConfig& cfg, const std::vector<Device>& devices, int threads)
+DataParallel::DataParallel(const NetConfig& cfg, const std::vector<Device>& devices, int threads,
+                           Reduction reduce)
     : devices_(devices) {
   if (devices_.empty()) throw Error("DataParallel: empty device list");
   if (threads < 0) throw Error("DataParallel: threads must be >= 0 (0 = all cores)");
@@ -46,19 +82,47 @@ DataParallel::DataParallel(const NetConfig& cfg, const std::vector<Device>& devi
       t = std::max(1, cores / cpu + (cpu_seen++ < cores % cpu ? 1 : 0));
     nets_.push_back(std::make_unique<Network>(cfg, make_backend(d, t)));
   }
+  // One replica needs no reduction (forward_backward is the Network's own).
+  const Reduction want = requested(reduce);
+  if (nets_.size() > 1 && want != Reduction::Host) {
+    std::string why = nccl_obstacle(devices_);
+    if (why.empty()) {
+      // A one-float all-reduce now: the communicators are made here, and a host where NCCL
+      // loads but cannot start (Auto) falls back to the host reduction instead of failing
+      // at the first step.
+      try {
+        std::vector<Backend*> backends;
+        std::vector<Tensor> probe;
+        std::vector<std::vector<float*>> buffers;
+        for (auto& n : nets_) {
+          backends.push_back(&n->backend());
+          probe.push_back(n->backend().zeros({1}));
+          buffers.push_back({probe.back().data()});
+        }
+        const int64_t one = 1;
+        gpu_allreduce(backends, buffers, std::span<const int64_t>(&one, 1));
+      } catch (const Error& e) {
+        why = std::string("the NCCL all-reduce failed: ") + e.what();
+      }
+    }
+    if (why.empty())
+      reduction_ = Reduction::Nccl;
+    else if (want == Reduction::Nccl)
+      throw Error("DataParallel " + device_list(devices_) +
+                  ": the NCCL all-reduce was asked for, but " + why);
+    else
+      reduction_note_ = why;
+  }
   set_seed(0);
 }
 
 DataParallel::~DataParallel() = default;
 
 std::string DataParallel::describe() const {
-  std::string s;
-  for (const Device& d : devices_) {
-    if (!s.empty()) s.append(",");
-    s.append(d.str());
-  }
+  std::string s = device_list(devices_);
   s.append(" (").append(std::to_string(nets_.size())).append(" replica");
-  s.append(nets_.size() == 1 ? ")" : "s)");
+  if (nets_.size() == 1) return s.append(")");
+  s.append(reduction_ == Reduction::Nccl ? "s, NCCL all-reduce)" : "s, host reduction)");
   return s;
 }
 
@@ -123,7 +187,29 @@ float DataParallel::forward_backward(const Tensor& x, std::span<const int> label
   }
   if (failure) std::rethrow_exception(failure);
 
-  // g = sum_r (n_r / N) g_r, in double, then the same tensor into every replica.
+  if (reduction_ == Reduction::Nccl)
+    reduce_with_nccl(N);
+  else
+    reduce_on_host(N);
+  if (logits_out) {
+    int64_t K = 0;
+    for (const Tensor& l : logits)
+      if (!l.empty()) K = l.dim(1);
+    Tensor all({N, K});
+    int64_t row = 0;
+    for (const Tensor& l : logits) {
+      if (l.empty()) continue;
+      std::memcpy(all.data() + row * K, l.data(), static_cast<size_t>(l.numel()) * 4);
+      row += l.dim(0);
+    }
+    *logits_out = std::move(all);
+  }
+  return static_cast<float>(loss / double(N));
+}
+
+// g = sum_r (n_r / N) g_r, in double, then the same tensor into every replica.
+void DataParallel::reduce_on_host(int64_t N) {
+  const int64_t R = static_cast<int64_t>(nets_.size());
   const size_t P = nets_.front()->params().size();
   for (size_t p = 0; p < P; ++p) {
     Tensor sum;
@@ -141,20 +227,30 @@ float DataParallel::forward_backward(const Tensor& x, std::span<const int> label
       sum.data()[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
     for (auto& net : nets_) net->backend().upload(sum, net->params()[p].grad);
   }
-  if (logits_out) {
-    int64_t K = 0;
-    for (const Tensor& l : logits)
-      if (!l.empty()) K = l.dim(1);
-    Tensor all({N, K});
-    int64_t row = 0;
-    for (const Tensor& l : logits) {
-      if (l.empty()) continue;
-      std::memcpy(all.data() + row * K, l.data(), static_cast<size_t>(l.numel()) * 4);
-      row += l.dim(0);
+}
+
+// g = sum_r (n_r / N) g_r on the GPUs: each replica's gradients scaled by n_r / N (0 without
+// a slice: stale values are zeroed, not summed), then one NCCL all-reduce over all of them.
+void DataParallel::reduce_with_nccl(int64_t N) {
+  const size_t R = nets_.size(), P = nets_.front()->params().size();
+  std::vector<Backend*> backends(R);
+  std::vector<std::vector<float*>> buffers(R);
+  std::vector<int64_t> counts(P);
+  std::vector<float> scales(R);
+  for (size_t r = 0; r < R; ++r) {
+    Network& net = *nets_[r];
+    backends[r] = &net.backend();
+    scales[r] = static_cast<float>(double(slice_sizes_[r]) / double(N));
+    for (size_t p = 0; p < P; ++p) {
+      Param& prm = net.params()[p];
+      // A replica that has not run backward yet (no slice so far) has no gradient tensor.
+      if (prm.grad.empty() || prm.grad.shape() != prm.value.shape())
+        prm.grad = net.backend().zeros(prm.value.shape());
+      buffers[r].push_back(prm.grad.data());
+      counts[p] = prm.grad.numel();
     }
-    *logits_out = std::move(all);
   }
-  return static_cast<float>(loss / double(N));
+  gpu_allreduce(backends, buffers, counts, scales);
 }
 
 void DataParallel::sgd_step(float lr, float momentum, float weight_decay) {

@@ -26,6 +26,13 @@ struct GpuProbe {
   using DescribeFn = int (*)(int device, char* out, int size);
   MakeFn make = nullptr;
   DescribeFn describe = nullptr;
+  // NCCL (optional: a module without them has no NCCL all-reduce).
+  using NcclVersionFn = int (*)(char* out, int size);
+  using AllreduceFn = int (*)(Backend* const* backends, int n, float* const* const* buffers,
+                              const int64_t* counts, int t, const float* scales, char* error,
+                              int error_size);
+  NcclVersionFn nccl_version = nullptr;
+  AllreduceFn allreduce = nullptr;
 };
 
 GpuProbe probe_gpus() {
@@ -52,6 +59,10 @@ GpuProbe probe_gpus() {
     probe.path = path;
     probe.make = reinterpret_cast<GpuProbe::MakeFn>(dlsym(handle, "alexnet_cuda_make_backend"));
     probe.describe = reinterpret_cast<GpuProbe::DescribeFn>(dlsym(handle, "alexnet_cuda_describe"));
+    probe.nccl_version =
+        reinterpret_cast<GpuProbe::NcclVersionFn>(dlsym(handle, "alexnet_cuda_nccl_version"));
+    probe.allreduce =
+        reinterpret_cast<GpuProbe::AllreduceFn>(dlsym(handle, "alexnet_cuda_allreduce"));
     if (!probe.make || !probe.describe) {
       probe.reason = path + ": an incomplete alexnet CUDA module (no alexnet_cuda_make_backend)";
       return probe;
@@ -104,6 +115,69 @@ std::unique_ptr<Backend> make_cuda_backend(int index, Precision precision) {
   Backend* backend = probe.make(index, static_cast<int>(precision), error, sizeof error);
   if (!backend) throw Error("device " + device + ": the CUDA backend failed to start: " + error);
   return std::unique_ptr<Backend>(backend);
+}
+
+namespace {
+
+struct NcclProbe {
+  std::string version, reason;
+};
+
+const NcclProbe& nccl_probe() {
+  static const NcclProbe probe = [] {
+    NcclProbe p;
+    const GpuProbe& g = gpus();
+    if (g.count <= 0) {
+      p.reason = "no GPU: " + g.reason;
+    } else if (!g.nccl_version || !g.allreduce) {
+      p.reason = g.path + " has no NCCL entry points (an older CUDA module)";
+    } else {
+      char text[512] = {0};
+      if (g.nccl_version(text, sizeof text))
+        p.version = text;
+      else
+        p.reason = text[0] ? text : "NCCL is unavailable";
+    }
+    return p;
+  }();
+  return probe;
+}
+
+}  // namespace
+
+std::string nccl_version() {
+  return nccl_probe().version;
+}
+
+std::string nccl_unavailable_reason() {
+  return nccl_probe().reason;
+}
+
+void gpu_allreduce(std::span<Backend* const> backends,
+                   const std::vector<std::vector<float*>>& buffers, std::span<const int64_t> counts,
+                   std::span<const float> scales) {
+  // The module checks the devices first (distinct GPUs), then that NCCL is there.
+  if (!gpus().allreduce)
+    throw Error("NCCL all-reduce: NCCL is not available: " + nccl_probe().reason);
+  if (backends.empty()) throw Error("NCCL all-reduce over no backend");
+  if (buffers.size() != backends.size())
+    throw Error("NCCL all-reduce: " + std::to_string(buffers.size()) + " buffer lists for " +
+                std::to_string(backends.size()) + " backends");
+  if (!scales.empty() && scales.size() != backends.size())
+    throw Error("NCCL all-reduce: " + std::to_string(scales.size()) + " scales for " +
+                std::to_string(backends.size()) + " backends");
+  std::vector<float* const*> lists;
+  for (const auto& b : buffers) {
+    if (b.size() != counts.size())
+      throw Error("NCCL all-reduce: " + std::to_string(b.size()) + " buffers for " +
+                  std::to_string(counts.size()) + " counts");
+    lists.push_back(b.data());
+  }
+  char error[1024] = {0};
+  if (!gpus().allreduce(backends.data(), static_cast<int>(backends.size()), lists.data(),
+                        counts.data(), static_cast<int>(counts.size()),
+                        scales.empty() ? nullptr : scales.data(), error, sizeof error))
+    throw Error(error[0] ? error : "NCCL all-reduce failed");
 }
 
 std::vector<Device> parse_devices(const std::string& text) {

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -229,6 +230,174 @@ TEST(Cuda, DataParallelOnOneGpuTwiceTrainsLikeOneDevice) {
   auto w1 = one.get_params(), w2 = two.get_params(), w2b = two.replica(1).get_params();
   for (size_t p = 0; p < w1.size(); ++p) {
     EXPECT_LE(rel_diff(w2[p].value, w1[p].value), 5e-4) << w1[p].name;
+    EXPECT_EQ(rel_diff(w2b[p].value, w2[p].value), 0.0) << "replicas diverged: " << w1[p].name;
+  }
+}
+
+// --- NCCL: the data-parallel gradient all-reduce between distinct GPUs ---------------------
+// NCCL refuses two ranks on one GPU, so on a one-GPU machine only a one-rank communicator and
+// the reduction logic can be tested; gpu:0,gpu:1 training needs two GPUs (and skips saying
+// so). gpu:0,gpu:0 always takes the host reduction (DataParallelOnOneGpuTwice above).
+
+#define REQUIRE_NCCL()                                                                    \
+  do {                                                                                    \
+    REQUIRE_GPU();                                                                        \
+    if (nccl_version().empty()) GTEST_SKIP() << "no NCCL: " << nccl_unavailable_reason(); \
+  } while (0)
+
+// ALEXNET_REDUCE unset for the scope (the tests below choose the reduction themselves).
+struct NoReduceEnv {
+  std::string saved;
+  bool had = false;
+  NoReduceEnv() {
+    if (const char* v = std::getenv("ALEXNET_REDUCE")) had = true, saved = v;
+    unsetenv("ALEXNET_REDUCE");
+  }
+  ~NoReduceEnv() {
+    if (had) setenv("ALEXNET_REDUCE", saved.c_str(), 1);
+  }
+};
+
+// Runs anywhere (no GPU needed): which reduction a device list gets, and the errors.
+TEST(Cuda, ReductionChoiceAndNcclRefusals) {
+  NoReduceEnv env;
+  std::string version = nccl_version(), why = nccl_unavailable_reason();
+  std::printf("  NCCL: %s\n", version.empty() ? ("unavailable: " + why).c_str() : version.c_str());
+  EXPECT_NE(version.empty(), why.empty()) << "exactly one of version and reason";
+  NetConfig cfg = NetConfig::by_name("small-28", 10);
+  DataParallel cpus(cfg, parse_devices("cpu,cpu"), 2);
+  EXPECT_EQ(cpus.reduction(), Reduction::Host);
+  EXPECT_EQ(cpus.describe(), "cpu,cpu (2 replicas, host reduction)");
+  EXPECT_NE(cpus.reduction_note().find("cpu is not a GPU"), std::string::npos)
+      << cpus.reduction_note();
+  try {
+    DataParallel forced(cfg, parse_devices("cpu,cpu"), 2, Reduction::Nccl);
+    ADD_FAILURE() << "NCCL on cpu,cpu: " << forced.describe();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cpu is not a GPU"), std::string::npos) << e.what();
+  }
+  setenv("ALEXNET_REDUCE", "sideways", 1);
+  EXPECT_THROW(DataParallel(cfg, parse_devices("cpu,cpu"), 2), Error);
+  setenv("ALEXNET_REDUCE", "nccl", 1);
+  EXPECT_THROW(DataParallel(cfg, parse_devices("cpu,cpu"), 2), Error);
+  setenv("ALEXNET_REDUCE", "host", 1);
+  EXPECT_EQ(DataParallel(cfg, parse_devices("cpu,cpu"), 2).reduction(), Reduction::Host);
+  unsetenv("ALEXNET_REDUCE");
+  // One replica needs no reduction, whatever is asked.
+  EXPECT_EQ(DataParallel(cfg, parse_devices("cpu"), 1, Reduction::Nccl).describe(),
+            "cpu (1 replica)");
+  if (gpu_count() == 0) return;  // the rest needs the CUDA backend
+  // gpu:0 listed twice: the host reduction (NCCL refuses two ranks on one GPU), said so.
+  DataParallel twice(cfg, parse_devices("gpu:0,gpu:0"), 0);
+  EXPECT_EQ(twice.reduction(), Reduction::Host);
+  EXPECT_EQ(twice.describe(), "gpu:0,gpu:0 (2 replicas, host reduction)");
+  EXPECT_NE(twice.reduction_note().find("NCCL needs distinct GPUs; gpu:0 is listed twice"),
+            std::string::npos)
+      << twice.reduction_note();
+  try {
+    DataParallel forced(cfg, parse_devices("gpu:0,gpu:0"), 0, Reduction::Nccl);
+    ADD_FAILURE() << "NCCL on gpu:0,gpu:0: " << forced.describe();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NCCL needs distinct GPUs; gpu:0 is listed twice"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// The module itself refuses what NCCL cannot do, with a clear message: two ranks on one GPU,
+// a backend that is not a CUDA backend. (Checked before NCCL is loaded: runs without NCCL.)
+TEST(Cuda, NcclAllReduceRefusesOneGpuTwiceAndNonCudaBackends) {
+  REQUIRE_GPU();
+  auto a = make_cuda_backend(0), b = make_cuda_backend(0);
+  Tensor ta = a->from_host(Tensor({16})), tb = b->from_host(Tensor({16}));
+  std::vector<Backend*> two{a.get(), b.get()};
+  std::vector<int64_t> counts{16};
+  try {
+    gpu_allreduce(two, {{ta.data()}, {tb.data()}}, counts);
+    ADD_FAILURE() << "NCCL all-reduce with gpu:0 twice";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NCCL needs distinct GPUs; gpu:0 is listed twice"),
+              std::string::npos)
+        << e.what();
+  }
+  auto cpu = make_cpu_backend(1);
+  Tensor tc({16});
+  std::vector<Backend*> mixed{a.get(), cpu.get()};
+  try {
+    gpu_allreduce(mixed, {{ta.data()}, {tc.data()}}, counts);
+    ADD_FAILURE() << "NCCL all-reduce with a CPU backend";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a CUDA backend"), std::string::npos) << e.what();
+  }
+}
+
+// A one-rank communicator (what a one-GPU machine can run): the sum over one rank leaves the
+// buffers as they are; a scale of 0.5 halves them exactly; a scale of 0 zeroes them, NaN
+// included (a replica without a slice contributes nothing). Twice, so the cached
+// communicator is reused.
+TEST(Cuda, NcclOneRankAllReduce) {
+  REQUIRE_NCCL();
+  std::printf("  NCCL %s\n", nccl_version().c_str());
+  auto gpu = make_cuda_backend(0);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> d(0.f, 1.f);
+  Tensor h1({1000}), h2({37});
+  for (int64_t i = 0; i < h1.numel(); ++i) h1.data()[i] = d(rng);
+  for (int64_t i = 0; i < h2.numel(); ++i) h2.data()[i] = d(rng);
+  Tensor g1 = gpu->from_host(h1), g2 = gpu->from_host(h2);
+  std::vector<Backend*> one{gpu.get()};
+  std::vector<int64_t> counts{1000, 37};
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_NO_THROW(gpu_allreduce(one, {{g1.data(), g2.data()}}, counts));
+    Tensor r1 = gpu->to_host(g1), r2 = gpu->to_host(g2);
+    EXPECT_EQ(std::memcmp(r1.data(), h1.data(), 1000 * sizeof(float)), 0) << "round " << round;
+    EXPECT_EQ(std::memcmp(r2.data(), h2.data(), 37 * sizeof(float)), 0) << "round " << round;
+  }
+  std::vector<float> half{0.5f};
+  ASSERT_NO_THROW(gpu_allreduce(one, {{g1.data(), g2.data()}}, counts, half));
+  Tensor r1 = gpu->to_host(g1);
+  for (int64_t i = 0; i < 1000; ++i) ASSERT_EQ(r1.data()[i], h1.data()[i] * 0.5f) << i;
+  h2.data()[5] = NAN;  // a stale NaN gradient of a replica without a slice
+  gpu->upload(h2, g2);
+  std::vector<float> zero{0.0f};
+  ASSERT_NO_THROW(gpu_allreduce(one, {{g1.data(), g2.data()}}, counts, zero));
+  Tensor z2 = gpu->to_host(g2);
+  for (int64_t i = 0; i < 37; ++i) ASSERT_EQ(z2.data()[i], 0.0f) << i;
+}
+
+// gpu:0,gpu:1 with the NCCL all-reduce against one GPU: the same bar as
+// DataParallelOnOneGpuTwiceTrainsLikeOneDevice (5e-4 of max|w| after the steps, replicas
+// bit-identical: an all-reduce gives every rank the same sum), plus a batch of 1, where
+// gpu:0's replica has no slice (scaled by 0).
+TEST(Cuda, DataParallelOnTwoGpusWithNcclTrainsLikeOneDevice) {
+  REQUIRE_GPU();
+  if (gpu_count() < 2)
+    GTEST_SKIP() << "needs two GPUs; this machine has " << gpu_count()
+                 << " (NCCL refuses two ranks on one GPU)";
+  REQUIRE_NCCL();
+  NetConfig cfg = NetConfig::by_name("small-32", 10);
+  cfg.dropout = 0;
+  Model m = random_model(cfg, 6);
+  DataParallel one(cfg, parse_devices("gpu:0"), 0);
+  DataParallel two(cfg, parse_devices("gpu:0,gpu:1"), 0, Reduction::Nccl);
+  ASSERT_EQ(two.describe(), "gpu:0,gpu:1 (2 replicas, NCCL all-reduce)");
+  one.load(m);
+  two.load(m);
+  for (int step = 0; step < 5; ++step) {
+    const int n = step < 4 ? 31 : 1;
+    Tensor x = random_input(cfg, n, 70 + step);
+    std::vector<int> labels;
+    for (int i = 0; i < n; ++i) labels.push_back((i + step) % 10);
+    float a = one.forward_backward(x, labels), b = two.forward_backward(x, labels);
+    EXPECT_NEAR(b, a, 1e-5 * std::max(1.f, std::fabs(a))) << "loss at step " << step;
+    one.sgd_step(0.05f, 0.9f, 5e-4f);
+    two.sgd_step(0.05f, 0.9f, 5e-4f);
+  }
+  auto w1 = one.get_params(), w2 = two.get_params(), w2b = two.replica(1).get_params();
+  for (size_t p = 0; p < w1.size(); ++p) {
+    double r = rel_diff(w2[p].value, w1[p].value);
+    std::printf("  %-13s rel.err %.3g\n", w1[p].name.c_str(), r);
+    EXPECT_LE(r, 5e-4) << w1[p].name;
     EXPECT_EQ(rel_diff(w2b[p].value, w2[p].value), 0.0) << "replicas diverged: " << w1[p].name;
   }
 }

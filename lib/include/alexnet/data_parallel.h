@@ -8,8 +8,17 @@
 // then every replica applies the same SGD update to the same weights, so the replicas stay
 // identical (bit for bit on identical devices) without copying weights.
 //
-// The reduction goes through host memory today: correct for any mix of devices, and cheap
-// for the small configs; an NCCL all-reduce between distinct GPUs is the planned fast path.
+// Two reductions compute that sum:
+//  - NCCL (when every device is a GPU, all distinct, and NCCL is available): each replica's
+//    gradients are scaled by n_r / N on its GPU (0 for a replica without a slice), then
+//    summed in place with ncclAllReduce (fp32, NCCL's order); nothing crosses host memory.
+//  - host: every gradient comes to the host, summed in double in replica order, and goes
+//    back to every replica. Correct for any mix of devices, and the only one for a list that
+//    names one GPU twice (gpu:0,gpu:0): NCCL refuses two ranks on one GPU.
+// Reduction::Auto picks NCCL when it can (the constructor tries a one-float all-reduce, which
+// also makes the communicators), else host; $ALEXNET_REDUCE=host|nccl|auto overrides
+// Auto (tests and benchmarks force a path that way). Asking for NCCL where it cannot run is
+// an error that says why.
 // Dropout: each replica draws its own masks (seed, step, layer, replica), as in PyTorch's
 // DistributedDataParallel, so with dropout on, the result equals one-device training in
 // distribution, not number for number; with dropout off it equals it within float rounding.
@@ -24,10 +33,15 @@
 
 namespace alexnet {
 
+enum class Reduction { Auto, Host, Nccl };
+
 class DataParallel {
  public:
   // threads: CPU threads in all, split among the CPU replicas (0 = all cores).
-  DataParallel(const NetConfig& cfg, const std::vector<Device>& devices, int threads);
+  // reduce: Auto (NCCL when possible, else host; $ALEXNET_REDUCE overrides), Host, or Nccl
+  // (throws alexnet::Error saying why when the devices or the host cannot do it).
+  DataParallel(const NetConfig& cfg, const std::vector<Device>& devices, int threads,
+               Reduction reduce = Reduction::Auto);
   ~DataParallel();
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
@@ -35,7 +49,13 @@ class DataParallel {
   size_t replicas() const { return nets_.size(); }
   Network& replica(size_t i) { return *nets_.at(i); }
   const std::vector<Device>& devices() const { return devices_; }
-  std::string describe() const;  // "gpu:0,gpu:0 (2 replicas)"
+  // "gpu:0,gpu:1 (2 replicas, NCCL all-reduce)", "gpu:0,gpu:0 (2 replicas, host reduction)",
+  // "gpu:0 (1 replica)".
+  std::string describe() const;
+  // The reduction in use (Host or Nccl; Host for one replica, which needs none), and why
+  // Auto did not pick NCCL ("" when it did, or when NCCL was asked for).
+  Reduction reduction() const { return reduction_; }
+  const std::string& reduction_note() const { return reduction_note_; }
 
   void load(const Model& model);  // into every replica
   void set_params(const std::vector<NamedTensor>& host);
@@ -54,6 +74,11 @@ class DataParallel {
   std::vector<Device> devices_;
   std::vector<std::unique_ptr<Network>> nets_;
   std::vector<int64_t> slice_sizes_;  // of the last forward_backward
+  Reduction reduction_ = Reduction::Host;
+  std::string reduction_note_;
+
+  void reduce_on_host(int64_t N);
+  void reduce_with_nccl(int64_t N);
 };
 
 }  // namespace alexnet

@@ -3,6 +3,8 @@
 // e.g. "cpu", "cpu,cpu" (two CPU workers sharing the cores), "gpu:0,gpu:1", "gpu:0,gpu:0".
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,5 +29,23 @@ int gpu_count();
 // One line of facts about GPU `index`: name, compute capability, memory, driver, CUDA
 // runtime, cuDNN and cuBLAS versions (or why there is no GPU).
 std::string gpu_describe(int index);
+
+class Backend;
+
+// NCCL, the GPU all-reduce of data-parallel training (loaded lazily by the CUDA module):
+// its version ("2.28.9"), or "" when it is unavailable, and then why (no CUDA module, no
+// libnccl.so.2 …; "" when available).
+std::string nccl_version();
+std::string nccl_unavailable_reason();
+
+// Sums buffers[r][j] (counts[j] floats on backends[r]'s GPU) over the backends r in place
+// with NCCL, after multiplying backend r's buffers by scales[r] (empty: no scaling). Every
+// backend must be a CUDA backend on a distinct GPU. Returns when every GPU has finished
+// (bounded: $ALEXNET_NCCL_TIMEOUT_S, default 60 s); throws alexnet::Error with the reason
+// otherwise ("NCCL needs distinct GPUs; gpu:0 is listed twice", NCCL unavailable, a GPU
+// that failed or did not finish).
+void gpu_allreduce(std::span<Backend* const> backends,
+                   const std::vector<std::vector<float*>>& buffers, std::span<const int64_t> counts,
+                   std::span<const float> scales = {});
 
 }  // namespace alexnet

@@ -22,6 +22,8 @@ class CudaBackend final : public Backend {
 
   std::string name() const override { return ctx_->name; }
   DeviceKind device() const override { return DeviceKind::Gpu; }
+  // The device and stream, for the module's entry points (the NCCL all-reduce).
+  Context& context() { return *ctx_; }
 
   Tensor zeros(const Shape& shape) override {
     DeviceScope scope(ctx_->device);
@@ -300,5 +302,54 @@ ALEXNET_CUDA_EXPORT alexnet::Backend* alexnet_cuda_make_backend(int device, int 
   } catch (const std::exception& e) {
     alexnet::cuda::copy_message(e.what(), error, error_size);
     return nullptr;
+  }
+}
+
+// --- NCCL (nccl.cpp): the data-parallel gradient all-reduce -------------------------------
+
+namespace alexnet::cuda {
+std::string nccl_version_text(bool* available);
+void nccl_allreduce(const std::vector<Context*>& ranks, float* const* const* buffers,
+                    const int64_t* counts, int t, const float* scales);
+}  // namespace alexnet::cuda
+
+// NCCL's version ("2.28.9") and 1, or the reason it is unavailable and 0 (no libnccl.so.2 …).
+ALEXNET_CUDA_EXPORT int alexnet_cuda_nccl_version(char* out, int size) {
+  try {
+    bool available = false;
+    std::string text = alexnet::cuda::nccl_version_text(&available);
+    alexnet::cuda::copy_message(text, out, size);
+    return available ? 1 : 0;
+  } catch (const std::exception& e) {
+    alexnet::cuda::copy_message(e.what(), out, size);
+    return 0;
+  }
+}
+
+// Sums buffers[r][j] (counts[j] floats on backends[r]'s GPU, j < t) over the n backends in
+// place with NCCL, after scaling backend r's buffers by scales[r] (scales may be null: no
+// scaling). Every backend must be a CUDA backend of this module, on a distinct GPU (NCCL
+// refuses two ranks on one device). Returns 1 when every GPU has finished (a bounded wait:
+// $ALEXNET_NCCL_TIMEOUT_S, default 60 s), else 0 and the reason in `error`.
+ALEXNET_CUDA_EXPORT int alexnet_cuda_allreduce(alexnet::Backend* const* backends, int n,
+                                               float* const* const* buffers, const int64_t* counts,
+                                               int t, const float* scales, char* error,
+                                               int error_size) {
+  try {
+    if (!backends || n < 1) throw alexnet::Error("NCCL all-reduce over no backend");
+    std::vector<alexnet::cuda::Context*> ranks;
+    for (int r = 0; r < n; ++r) {
+      auto* b = dynamic_cast<alexnet::cuda::CudaBackend*>(backends[r]);
+      if (!b)
+        throw alexnet::Error("NCCL all-reduce: backend " + std::to_string(r) + " (" +
+                             (backends[r] ? backends[r]->name() : std::string("null")) +
+                             ") is not a CUDA backend of this module");
+      ranks.push_back(&b->context());
+    }
+    alexnet::cuda::nccl_allreduce(ranks, buffers, counts, t, scales);
+    return 1;
+  } catch (const std::exception& e) {
+    alexnet::cuda::copy_message(e.what(), error, error_size);
+    return 0;
   }
 }

@@ -512,6 +512,19 @@ void maxpool_backward(const float* x, const float* dy, float* dx, int64_t NC, in
                                                                   kernel, stride);
 }
 
+// --- NCCL gradient all-reduce (nccl.cpp): the scale kernel ----------------------------------
+namespace {
+__global__ void scale_kernel(float* y, int64_t n, float a) {
+  for (int64_t i = first_index(); i < n; i += grid_stride()) y[i] = a == 0.0f ? 0.0f : y[i] * a;
+}
+}  // namespace
+
+void scale(float* y, int64_t n, float a, cudaStream_t stream) {
+  if (n <= 0) return;
+  scale_kernel<<<blocks_for(n), kThreads, 0, stream>>>(y, n, a);
+}
+// --- end of the NCCL block -------------------------------------------------------------------
+
 }  // namespace alexnet::cuda::kernels
 
 #pragma GCC visibility pop

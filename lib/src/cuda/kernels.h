@@ -77,4 +77,9 @@ void bias_act_nchw(void* y, const float* bias, int64_t N, int64_t C, int64_t HW,
 void maxpool_backward(const float* x, const float* dy, float* dx, int64_t NC, int H, int W,
                       int OH, int OW, int kernel, int stride, cudaStream_t stream);
 
+// --- NCCL gradient all-reduce (nccl.cpp) -----------------------------------------------------
+// y *= a in place (fp32, n elements); a == 0 writes exact zeros (a stale NaN/Inf gradient of
+// a replica that had no slice must not survive as NaN * 0).
+void scale(float* y, int64_t n, float a, cudaStream_t stream);
+
 }  // namespace alexnet::cuda::kernels
