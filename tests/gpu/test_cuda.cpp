@@ -26,6 +26,7 @@
 #include <random>
 #include <thread>
 
+#include "../reference/test_util.h"
 #include "alexnet/backend.h"
 #include "alexnet/classifier.h"
 #include "alexnet/data_parallel.h"
@@ -44,13 +45,7 @@ namespace {
     if (gpu_count() == 0) GTEST_SKIP() << "no GPU: " << gpu_unavailable_reason(); \
   } while (0)
 
-Tensor random_input(const NetConfig& c, int64_t n, uint64_t seed) {
-  Tensor x({n, c.in_channels, c.input_size, c.input_size});
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = d(rng);
-  return x;
-}
+using testutil::random_input;
 
 double max_abs(const Tensor& t) {
   double m = 0;

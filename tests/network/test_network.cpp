@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "../reference/test_util.h"
 #include "alexnet/backend.h"
 #include "alexnet/classifier.h"
 #include "alexnet/error.h"
@@ -15,13 +16,7 @@ using namespace alexnet;
 
 namespace {
 
-Tensor random_input(const NetConfig& c, int64_t n, uint64_t seed) {
-  Tensor x({n, c.in_channels, c.input_size, c.input_size});
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = d(rng);
-  return x;
-}
+using testutil::random_input;
 
 float max_abs(const Tensor& t) {
   float m = 0;

@@ -38,6 +38,15 @@ class Rng {
   std::mt19937_64 gen_;
 };
 
+// A network input (n, C, S, S) of N(0, 1) values for `cfg`, seeded (whole-network tests).
+inline Tensor random_input(const alexnet::NetConfig& cfg, int64_t n, uint64_t seed) {
+  Tensor x({n, cfg.in_channels, cfg.input_size, cfg.input_size});
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = d(rng);
+  return x;
+}
+
 inline Tensor random_tensor(const Shape& shape, Rng& rng, double lo = -1, double hi = 1) {
   Tensor t(shape);
   for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = static_cast<float>(rng.uniform(lo, hi));
