@@ -16,8 +16,9 @@
 // (w converted once per OpParams::version, an fp32 x converted on entry), accumulating in fp32
 // (compute type float, tensor-op math).
 //
-// Algorithms: cuDNN's heuristics (…_v7) once per (input shape, dtype), backward's on the first
-// backward; ALEXNET_CUDA_LOG_ALGOS=1 prints each choice to stderr.
+// Algorithms: measured with cuDNN's Find (or its heuristics, see find_algos()) once per
+// (input shape, dtype), backward's on the first backward; ALEXNET_CUDA_LOG_ALGOS=1 prints
+// each choice to stderr.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,18 @@ namespace {
 // The largest workspace an algorithm may ask for: FFT variants can want gigabytes at large
 // batches; the next algorithm in the heuristics' order is rarely much slower.
 constexpr size_t kMaxWorkspace = size_t{1} << 30;
+
+// How algorithms are chosen, once per shape: "find" (default) runs every candidate once and
+// ranks them by measured time (cuDNN's Find, like PyTorch's cudnn.benchmark: the first call
+// of a shape takes longer); "heuristic" takes cuDNN's ranked guess (…_v7), instant but often
+// slower. ALEXNET_CUDA_CONV_ALGO=heuristic selects the latter.
+bool find_algos() {
+  static const bool on = [] {
+    const char* e = std::getenv("ALEXNET_CUDA_CONV_ALGO");
+    return e == nullptr || std::string(e) != "heuristic";
+  }();
+  return on;
+}
 
 bool log_algos() {
   static const bool on = [] {
@@ -296,9 +309,10 @@ class ConvOp final : public Op {
     ALEXNET_CUDNN(cudnnGetConvolutionForwardAlgorithmMaxCount(ctx_->cudnn, &max_count));
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(size_t(std::max(max_count, 1)));
     int returned = 0;
-    ALEXNET_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(ctx_->cudnn, pl->x.get(), pl->w.get(),
-                                                         pl->fwd.get(), pl->y.get(),
-                                                         int(perf.size()), &returned, perf.data()));
+    ALEXNET_CUDNN((find_algos() ? cudnnFindConvolutionForwardAlgorithm
+                                : cudnnGetConvolutionForwardAlgorithm_v7)(
+        ctx_->cudnn, pl->x.get(), pl->w.get(), pl->fwd.get(), pl->y.get(), int(perf.size()),
+        &returned, perf.data()));
     // Implicit GEMM supports every configuration: the fallback.
     pl->fwd_algo =
         choose(*pl, "forward", perf, returned, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, pl->fwd,
@@ -318,7 +332,8 @@ class ConvOp final : public Op {
     ALEXNET_CUDNN(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max_count));
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> data(size_t(std::max(max_count, 1)));
     int returned = 0;
-    ALEXNET_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+    ALEXNET_CUDNN((find_algos() ? cudnnFindConvolutionBackwardDataAlgorithm
+                                : cudnnGetConvolutionBackwardDataAlgorithm_v7)(
         h, pl.w.get(), pl.y.get(), pl.bwd_data.get(), pl.x.get(), int(data.size()), &returned,
         data.data()));
     pl.data_algo =
@@ -332,7 +347,8 @@ class ConvOp final : public Op {
     ALEXNET_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max_count));
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> filter(size_t(std::max(max_count, 1)));
     returned = 0;
-    ALEXNET_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+    ALEXNET_CUDNN((find_algos() ? cudnnFindConvolutionBackwardFilterAlgorithm
+                                : cudnnGetConvolutionBackwardFilterAlgorithm_v7)(
         h, pl.x.get(), pl.y.get(), pl.bwd_filter.get(), pl.w.get(), int(filter.size()), &returned,
         filter.data()));
     pl.filter_algo =
@@ -345,9 +361,9 @@ class ConvOp final : public Op {
   }
 
   // The first of the heuristics' ranked results that succeeded, fits kMaxWorkspace, keeps
-  // strict fp32 off tensor ops and off the less accurate families (accurate()), and whose workspace query succeeds with the math type it will
-  // run with; else `fallback` (the algorithm every configuration supports). Sets the
-  // descriptor's math type and *ws.
+  // strict fp32 off tensor ops and off the less accurate families (accurate()), and whose workspace
+  // query succeeds with the math type it will run with; else `fallback` (the algorithm every
+  // configuration supports). Sets the descriptor's math type and *ws.
   template <class Perf, class Algo, class WorkspaceOf>
   Algo choose(const Plan& pl, const char* dir, const std::vector<Perf>& perf, int returned,
               Algo fallback, ConvDesc& d, size_t* ws, WorkspaceOf workspace_of) const {
