@@ -341,6 +341,15 @@ def case_errors(tmp):
     rc, out, err = run("--data", cifar, "--format", "cifar10", "--run-dir", os.path.join(tmp, "r4"))
     check("CIFAR label out of range: exit 1 naming the file",
           rc == 1 and "data_batch_1.bin" in err, f"{rc} {err}")
+    tiny = os.path.join(tmp, "tiny")
+    for c in ("a", "b"):
+        os.makedirs(os.path.join(tiny, c))
+        for i in range(2):
+            cv2.imwrite(os.path.join(tiny, c, f"{i}.png"), np.full((40, 40, 3), 60 * i, np.uint8))
+    rc, out, err = run("--data", tiny, "--val", tiny, "--batch-size", "16",
+                       "--run-dir", os.path.join(tmp, "r5"))
+    check("a training set smaller than one batch: exit 1 saying so",
+          rc == 1 and "fewer than one batch" in err and "--batch-size" in err, f"{rc} {err}")
     rc, out, err = run("--resume", os.path.join(tmp, "nothing-here"))
     check("--resume of a missing run: exit 1 naming it", rc == 1 and "nothing-here" in err, err)
 

@@ -520,6 +520,12 @@ void run_training(const Options& o) {
              ck_path);
   };
 
+  // Training drops a final partial batch, so a set smaller than one batch trains nothing.
+  if (data.train->size() < static_cast<size_t>(o.batch_size))
+    throw Error(o.data + ": " + std::to_string(data.train->size()) +
+                " training images, fewer than one batch (--batch-size " +
+                std::to_string(o.batch_size) + "); give a smaller --batch-size");
+
   LoaderConfig lc;
   lc.batch_size = static_cast<size_t>(o.batch_size);
   lc.workers = workers;
