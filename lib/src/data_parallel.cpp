@@ -8,17 +8,12 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/error.h"
+#include "seed_mix.h"
 
 namespace alexnet {
 
 namespace {
 
-uint64_t mix(uint64_t x) {  // splitmix64: replica seeds from (seed, replica)
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Rows [begin, end) of a host tensor whose first dimension is the batch (a copy).
 Tensor slice_rows(const Tensor& t, int64_t begin, int64_t end) {
@@ -140,7 +135,7 @@ std::vector<NamedTensor> DataParallel::get_params() {
 
 void DataParallel::set_seed(uint64_t seed) {
   // Replica 0 keeps the seed itself, so one replica is exactly one Network.
-  for (size_t r = 0; r < nets_.size(); ++r) nets_[r]->set_seed(r == 0 ? seed : mix(seed + r));
+  for (size_t r = 0; r < nets_.size(); ++r) nets_[r]->set_seed(r == 0 ? seed : splitmix64(seed + r));
 }
 
 void DataParallel::set_step(uint64_t step) {

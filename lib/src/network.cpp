@@ -1,20 +1,10 @@
 #include "alexnet/network.h"
 
 #include "alexnet/error.h"
+#include "seed_mix.h"
 
 namespace alexnet {
 
-namespace {
-
-// splitmix64: spreads (seed, step, layer) into independent dropout seeds.
-uint64_t mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
 
 Network::Network(const NetConfig& cfg, std::unique_ptr<Backend> backend)
     : cfg_(cfg), backend_(std::move(backend)) {
@@ -76,7 +66,7 @@ OpParams Network::op_params(size_t layer) {
     p.grad_bias = &bias.grad;
   }
   p.version = version_;
-  p.seed = mix(mix(seed_ ^ mix(step_)) + layer);
+  p.seed = layer_seed(seed_, step_, layer);
   return p;
 }
 
@@ -87,7 +77,7 @@ const Tensor& Network::run_forward(const Tensor& x_device, bool training) {
   return acts_.back();
 }
 
-static void check_input(const NetConfig& cfg, const Tensor& x) {
+void check_input(const NetConfig& cfg, const Tensor& x) {
   const Shape want{x.rank() > 0 ? x.dim(0) : 0, cfg.in_channels, cfg.input_size, cfg.input_size};
   if (x.rank() != 4 || x.dim(0) < 1 || x.shape() != want)
     throw Error("network input has shape " + shape_str(x.shape()) + ", expected (N, " +

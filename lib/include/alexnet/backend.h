@@ -59,6 +59,16 @@ class Backend {
   virtual void upload(const Tensor& host, Tensor& dst) { dst = from_host(host); }
   virtual void synchronize() = 0;
 
+  // dst[:, dst_begin + c, ...] += src[:, src_begin + c, ...] for c in [0, count): channel
+  // ranges of two tensors with the same batch and inner dimensions (rank 2 (N, C) or rank 4
+  // (N, C, H, W)). `dst` is a plain tensor of this backend (from zeros()); `src` is any tensor
+  // of `src_backend`, which may be this backend or another one (another device). Model
+  // parallelism moves activations and gradients between devices with it. Returns when dst
+  // is written and src may be overwritten. The default goes through host memory; the CUDA
+  // backend copies GPU to GPU (peer copies) and adds on the destination GPU.
+  virtual void add_channels(const Tensor& src, Backend& src_backend, int64_t src_begin, Tensor& dst,
+                            int64_t dst_begin, int64_t count);
+
   virtual std::unique_ptr<Op> make_op(const LayerSpec& spec) = 0;
 
   // Mean softmax cross-entropy over the batch. logits (N, K), labels N values in [0, K).

@@ -21,6 +21,9 @@ struct Param {
   Tensor momentum;   // SGD velocity (allocated on first use)
 };
 
+// Throws alexnet::Error unless x is an (N, C, H, W) host batch of the config's input, N >= 1.
+void check_input(const NetConfig& cfg, const Tensor& x);
+
 class Network {
  public:
   Network(const NetConfig& cfg, std::unique_ptr<Backend> backend);
