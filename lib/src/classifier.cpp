@@ -16,8 +16,13 @@ struct Classifier::Impl {
   struct Worker {
     Device device;
     int threads = 0;
-    std::unique_ptr<Network> net;
-    std::mutex mutex;  // one call at a time per worker
+    std::unique_ptr<Network> net;        // parallel=data: the whole network on `device`
+    std::unique_ptr<ModelParallel> halves;  // parallel=model: half of it on each device
+    std::mutex mutex;                    // one call at a time per worker
+
+    Tensor forward(const Tensor& x) {
+      return net ? net->forward(x, /*training=*/false) : halves->forward(x, false);
+    }
   };
   Model model;
   std::vector<Device> devices;
@@ -51,7 +56,16 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
                                      [](const Device& d) { return d.kind == DeviceKind::Cpu; }));
   int cpu_seen = 0;
   std::string threads_desc;
+  if (options.parallel == Parallel::Model) {
+    auto w = std::make_unique<Impl::Worker>();
+    w->device = impl_->devices.front();
+    w->halves =
+        std::make_unique<ModelParallel>(cfg, impl_->devices, options.threads, options.precision);
+    w->halves->load(impl_->model);
+    impl_->workers.push_back(std::move(w));
+  }
   for (const Device& d : impl_->devices) {
+    if (options.parallel == Parallel::Model) break;
     auto w = std::make_unique<Impl::Worker>();
     w->device = d;
     if (d.kind == DeviceKind::Cpu) {
@@ -69,7 +83,10 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
     list.append(d.str());
   }
   impl_->description = list;
-  if (cpu_workers) impl_->description += " (" + threads_desc + " CPU threads)";
+  if (options.parallel == Parallel::Model)
+    impl_->description = impl_->workers.front()->halves->describe();
+  else if (cpu_workers)
+    impl_->description += " (" + threads_desc + " CPU threads)";
   if (options.precision != Precision::F32) {
     impl_->description += std::string(", ") + precision_name(options.precision) + " on GPUs";
     if (cpu_workers) impl_->description += ", fp32 on CPU";
@@ -97,19 +114,13 @@ std::string Classifier::describe() const {
 
 Tensor Classifier::preprocess_frames(std::span<const Frame> frames) const {
   const NetConfig& cfg = impl_->model.config;
-  const int64_t n = static_cast<int64_t>(frames.size());
-  Tensor input({n, cfg.in_channels, cfg.input_size, cfg.input_size});  // (N, C, H, W)
-  const int64_t per = int64_t{cfg.in_channels} * cfg.input_size * cfg.input_size;
-  for (int64_t i = 0; i < n; ++i)
-    preprocess(frames[static_cast<size_t>(i)], impl_->model.preprocess, cfg.in_channels,
-               cfg.input_size, input.data() + i * per);
-  return input;
+  return preprocess_batch(frames, impl_->model.preprocess, cfg.in_channels, cfg.input_size);
 }
 
 Tensor Classifier::logits_on(const Tensor& input, int worker) {
   Impl::Worker& w = impl_->worker(worker);
   std::lock_guard lock(w.mutex);
-  return w.net->forward(input, /*training=*/false);
+  return w.forward(input);
 }
 
 Tensor Classifier::logits(const Tensor& input) {
@@ -160,7 +171,15 @@ std::vector<TopK> Classifier::classify_tensor(const Tensor& input, int k) {
 
 std::vector<TopK> Classifier::classify(std::span<const Frame> frames, int k, int worker) {
   if (frames.empty()) return {};
-  Tensor probs = softmax_rows(logits_on(preprocess_frames(frames), worker));
+  Impl::Worker& w = impl_->worker(worker);
+  Tensor logits;
+  {
+    std::lock_guard lock(w.mutex);
+    // A GPU worker preprocesses on its GPU (Backend::preprocess); others on the host.
+    logits = w.net ? w.net->forward_frames(frames, impl_->model.preprocess)
+                   : w.halves->forward(preprocess_frames(frames), false);
+  }
+  Tensor probs = softmax_rows(logits);
   return top_k_rows(probs, k, impl_->model.labels);
 }
 

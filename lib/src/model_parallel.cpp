@@ -386,7 +386,8 @@ void ModelParallel::init(const NetConfig& cfg, std::unique_ptr<Backend> half0,
 namespace {
 
 std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& devices,
-                                                    int threads, Precision precision) {
+                                                    int threads, Precision precision,
+                                                    std::string& threads_desc) {
   std::string list;
   for (const Device& d : devices) {
     if (!list.empty()) list.append(",");
@@ -410,7 +411,11 @@ std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& d
   for (size_t h = 0; h < 2; ++h) {
     int t = 0;
     if (devices[h].kind == DeviceKind::Cpu)
+    {
       t = std::max(1, cores / cpus + (seen++ < cores % cpus ? 1 : 0));
+      if (!threads_desc.empty()) threads_desc.append("+");
+      threads_desc.append(std::to_string(t));
+    }
     out[h] = make_backend(devices[h], t, precision);
   }
   return out;
@@ -421,10 +426,12 @@ std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& d
 ModelParallel::ModelParallel(const NetConfig& cfg, const std::vector<Device>& devices, int threads,
                              Precision precision)
     : impl_(std::make_unique<Impl>()) {
-  auto halves = make_halves(devices, threads, precision);
+  std::string threads_desc;
+  auto halves = make_halves(devices, threads, precision, threads_desc);
   init(cfg, std::move(halves[0]), std::move(halves[1]));
   impl_->description = devices[0].str() + "," + devices[1].str() +
-                       " (model-parallel: half of every layer on each)";
+                       " (model-parallel: half of every layer on each" +
+                       (threads_desc.empty() ? "" : "; " + threads_desc + " CPU threads") + ")";
 }
 
 ModelParallel::~ModelParallel() = default;

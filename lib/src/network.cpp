@@ -85,12 +85,38 @@ void check_input(const NetConfig& cfg, const Tensor& x) {
                 std::to_string(cfg.input_size) + ")");
 }
 
+Tensor Network::run_inference() {
+  // One key per (batch size, weights): the buffers of a key do not move between calls.
+  const uint64_t key =
+      splitmix64(version_ * 0x100000001B3ull + static_cast<uint64_t>(input_.dim(0)));
+  if (key == graph_key_ && backend_->replay_graph(key)) return graph_output_;
+  const bool capturing = backend_->capture_begin(key);
+  Tensor out = run_forward(input_, /*training=*/false);  // shares the op's buffer
+  if (capturing) {
+    if (backend_->capture_end(key)) {
+      graph_key_ = key;
+      graph_output_ = out;
+    } else {
+      out = run_forward(input_, /*training=*/false);  // the capture ran nothing
+    }
+  }
+  acts_.clear();  // inference keeps no activations alive
+  return out;
+}
+
 Tensor Network::forward(const Tensor& x, bool training) {
   check_input(cfg_, x);
   backend_->upload(x, input_);
-  Tensor logits = backend_->to_host(run_forward(input_, training));
-  if (!training) acts_.clear();  // inference keeps no activations alive
-  return logits;
+  if (!training) return backend_->to_host(run_inference());
+  return backend_->to_host(run_forward(input_, training));
+}
+
+Tensor Network::forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess) {
+  if (frames.empty()) throw Error("forward_frames: no frames");
+  if (!backend_->preprocess(frames, preprocess, cfg_.in_channels, cfg_.input_size, input_))
+    backend_->upload(preprocess_batch(frames, preprocess, cfg_.in_channels, cfg_.input_size),
+                     input_);
+  return backend_->to_host(run_inference());
 }
 
 float Network::forward_backward(const Tensor& x, std::span<const int> labels, Tensor* logits_out) {

@@ -456,4 +456,14 @@ void preprocess(const Frame& frame, const PreprocessConfig& cfg, int channels, i
   }
 }
 
+Tensor preprocess_batch(std::span<const Frame> frames, const PreprocessConfig& cfg, int channels,
+                        int size) {
+  const int64_t n = static_cast<int64_t>(frames.size());
+  Tensor input({n, channels, size, size});  // (N, C, H, W)
+  const int64_t per = int64_t{channels} * size * size;
+  for (int64_t i = 0; i < n; ++i)
+    preprocess(frames[static_cast<size_t>(i)], cfg, channels, size, input.data() + i * per);
+  return input;
+}
+
 }  // namespace alexnet

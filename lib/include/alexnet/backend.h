@@ -14,6 +14,7 @@
 
 #include "alexnet/config.h"
 #include "alexnet/device.h"
+#include "alexnet/preprocess.h"
 #include "alexnet/tensor.h"
 
 namespace alexnet {
@@ -70,6 +71,39 @@ class Backend {
                             int64_t dst_begin, int64_t count);
 
   virtual std::unique_ptr<Op> make_op(const LayerSpec& spec) = 0;
+
+  // Preprocesses `frames` (see preprocess.h) straight into `dst`, the (N, channels, size,
+  // size) network input on this device, reusing dst's memory when it already has that shape.
+  // Returns false when this backend has no such path (the caller then preprocesses on the
+  // host and uploads); the CUDA backend uploads the raw frames and runs one fused kernel.
+  // Results equal preprocess() within float rounding (tests/gpu).
+  virtual bool preprocess(std::span<const Frame> frames, const PreprocessConfig& cfg,
+                          int channels, int size, Tensor& dst) {
+    (void)frames, (void)cfg, (void)channels, (void)size, (void)dst;
+    return false;
+  }
+
+  // CUDA graphs for inference at fixed batch sizes. A `key` names one sequence of op calls
+  // whose shapes, weights and buffers do not change between calls (Network: the batch size
+  // and the weights' version). Network::forward (inference) asks replay_graph(key) first: a
+  // backend holding a graph for key launches it and returns true, and the ops are not
+  // called. Otherwise capture_begin(key) returns true when the backend starts capturing the
+  // op calls that follow (it declines for the first call of a key, which builds plans and
+  // buffers, and when graphs are off); capture_end(key) then ends the capture and launches
+  // the graph, returning true, or returns false when capture failed — the ops then ran
+  // nothing and the caller runs them again. Backends without graphs keep the defaults.
+  virtual bool replay_graph(uint64_t key) {
+    (void)key;
+    return false;
+  }
+  virtual bool capture_begin(uint64_t key) {
+    (void)key;
+    return false;
+  }
+  virtual bool capture_end(uint64_t key) {
+    (void)key;
+    return false;
+  }
 
   // Mean softmax cross-entropy over the batch. logits (N, K), labels N values in [0, K).
   // If dlogits is non-null it receives dL/dlogits (N, K) = (softmax - onehot) / N.

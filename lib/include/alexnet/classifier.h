@@ -9,6 +9,7 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/device.h"
+#include "alexnet/model_parallel.h"
 #include "alexnet/preprocess.h"
 #include "alexnet/weights.h"
 
@@ -26,6 +27,10 @@ struct ClassifierOptions {
   int threads = 0;  // CPU threads in all, 0 = all cores; split evenly among CPU workers
   // GPU inference arithmetic; CPU workers always run fp32 (describe() says so).
   Precision precision = Precision::F32;
+  // Data: one worker per device, each with the whole network (frames alternate between
+  // them). Model: one worker over exactly two devices, each holding half of every layer (the
+  // paper's split; ModelParallel).
+  Parallel parallel = Parallel::Data;
 };
 
 class Classifier {

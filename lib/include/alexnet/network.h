@@ -44,6 +44,9 @@ class Network {
   // x: (N, C, H, W) host tensor → logits (N, classes) as a host tensor.
   // training = dropout on and activations kept for backward().
   Tensor forward(const Tensor& x, bool training = false);
+  // Inference on frames: preprocessed on the device when the backend can
+  // (Backend::preprocess), else on the host; logits (N, classes) as a host tensor.
+  Tensor forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess);
 
   // One training step's gradients: forward(training) + softmax cross-entropy + backward.
   // Returns the mean loss; fills Param::grad. `logits_out` (optional) receives the logits.
@@ -72,8 +75,12 @@ class Network {
   std::vector<Tensor> acts_;  // acts_[i] = input of layer i; acts_.back() = logits
   Tensor dlogits_;
 
+  uint64_t graph_key_ = 0;  // the key of graph_output_, 0 = none
+  Tensor graph_output_;     // the logits buffer a captured CUDA graph writes
+
   OpParams op_params(size_t layer);
   const Tensor& run_forward(const Tensor& x_device, bool training);
+  Tensor run_inference();  // on input_: through a CUDA graph when the backend has one
 };
 
 }  // namespace alexnet

@@ -13,7 +13,10 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
+
+#include "alexnet/tensor.h"
 
 namespace alexnet {
 
@@ -67,5 +70,9 @@ struct PreprocessConfig {
 // non-positive size, strides too small).
 void preprocess(const Frame& frame, const PreprocessConfig& cfg, int channels, int size,
                 float* out);
+
+// preprocess() for a batch: (N, channels, size, size), frame i in row i.
+Tensor preprocess_batch(std::span<const Frame> frames, const PreprocessConfig& cfg, int channels,
+                        int size);
 
 }  // namespace alexnet

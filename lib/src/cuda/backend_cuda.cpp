@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "graph.h"
 #include "kernels.h"
 #include "ops.h"
 
@@ -18,7 +19,8 @@ namespace {
 class CudaBackend final : public Backend {
  public:
   CudaBackend(int device, Precision precision)
-      : ctx_(std::make_shared<Context>(device, precision)) {}
+      : ctx_(std::make_shared<Context>(device, precision)),
+        graphs_(std::make_unique<GraphCache>(*ctx_)) {}
 
   std::string name() const override { return ctx_->name; }
   DeviceKind device() const override { return DeviceKind::Gpu; }
@@ -97,6 +99,25 @@ class CudaBackend final : public Backend {
         return make_dropout_op(ctx_, spec);
     }
     throw Error(ctx_->name + ": unknown layer kind for " + spec.name);
+  }
+
+  bool preprocess(std::span<const Frame> frames, const PreprocessConfig& cfg, int channels,
+                  int size, Tensor& dst) override {
+    DeviceScope scope(ctx_->device);
+    return preprocess_frames(*ctx_, frames, cfg, channels, size, dst);
+  }
+
+  bool replay_graph(uint64_t key) override {
+    DeviceScope scope(ctx_->device);
+    return graphs_->replay(key);
+  }
+  bool capture_begin(uint64_t key) override {
+    DeviceScope scope(ctx_->device);
+    return graphs_->begin(key);
+  }
+  bool capture_end(uint64_t key) override {
+    DeviceScope scope(ctx_->device);
+    return graphs_->end(key);
   }
 
   float softmax_cross_entropy(const Tensor& logits, std::span<const int> labels,
@@ -222,6 +243,7 @@ class CudaBackend final : public Backend {
   }
 
   std::shared_ptr<Context> ctx_;
+  std::unique_ptr<GraphCache> graphs_;  // declared after ctx_: destroyed before it
   Tensor labels_, row_loss_, probs_, converted_;
   int64_t labels_capacity_ = 0;
 };

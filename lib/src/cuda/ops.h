@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
@@ -18,5 +19,10 @@ std::unique_ptr<Op> make_maxpool_op(ContextPtr ctx, const LayerSpec& spec);  // 
 std::unique_ptr<Op> make_avgpool_op(ContextPtr ctx, const LayerSpec& spec);  // avgpool.cpp
 std::unique_ptr<Op> make_linear_op(ContextPtr ctx, const LayerSpec& spec);   // linear.cpp
 std::unique_ptr<Op> make_dropout_op(ContextPtr ctx, const LayerSpec& spec);  // dropout.cpp
+
+// Backend::preprocess on the GPU (preprocess_frames.cpp): uploads the frames' planes and runs
+// one fused kernel into dst (N, channels, size, size), fp32 or the context's activation type.
+bool preprocess_frames(Context& ctx, std::span<const Frame> frames, const PreprocessConfig& cfg,
+                       int channels, int size, Tensor& dst);
 
 }  // namespace alexnet::cuda
