@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../channels.h"
 #include "graph.h"
 #include "kernels.h"
 #include "ops.h"
@@ -77,6 +78,45 @@ class CudaBackend final : public Backend {
 
   void synchronize() override {
     DeviceScope scope(ctx_->device);
+    ALEXNET_CUDA(cudaStreamSynchronize(ctx_->stream));
+  }
+
+  // GPU to GPU: the source's stream is drained, then (another GPU) one strided peer copy
+  // into a staging tensor here, and one kernel adds it into dst. Same GPU: the kernel reads
+  // the source directly. fp16/bf16 tensors and host tensors take the host path (Backend's).
+  void add_channels(const Tensor& src, Backend& src_backend, int64_t src_begin, Tensor& dst,
+                    int64_t dst_begin, int64_t count) override {
+    const ChannelCopy plan = plan_channel_copy(src, src_begin, dst, dst_begin, count);
+    auto* from = dynamic_cast<CudaBackend*>(&src_backend);
+    if (!from || src.device() != DeviceKind::Gpu || dst.device() != DeviceKind::Gpu ||
+        dtype_of(src) != DType::F32 || dtype_of(dst) != DType::F32) {
+      Backend::add_channels(src, src_backend, src_begin, dst, dst_begin, count);
+      return;
+    }
+    if (count == 0 || plan.batch == 0) return;
+    src_backend.synchronize();
+    DeviceScope scope(ctx_->device);
+    const int64_t run = plan.count * plan.inner;  // floats per batch row
+    const float* s = src.data() + plan.src_offset;
+    int64_t s_row = plan.src_row;
+    if (from->ctx_->device != ctx_->device) {
+      Tensor& staged = reuse(*ctx_, peer_staging_, {plan.batch, run});
+      cudaMemcpy3DPeerParms p{};
+      p.srcDevice = from->ctx_->device;
+      p.srcPtr = make_cudaPitchedPtr(const_cast<float*>(s), static_cast<size_t>(s_row) * 4,
+                                     static_cast<size_t>(run) * 4, static_cast<size_t>(plan.batch));
+      p.dstDevice = ctx_->device;
+      p.dstPtr = make_cudaPitchedPtr(staged.data(), static_cast<size_t>(run) * 4,
+                                     static_cast<size_t>(run) * 4, static_cast<size_t>(plan.batch));
+      p.extent = make_cudaExtent(static_cast<size_t>(run) * 4, static_cast<size_t>(plan.batch), 1);
+      ALEXNET_CUDA(cudaMemcpy3DPeerAsync(&p, ctx_->stream));
+      s = staged.data();
+      s_row = run;
+    }
+    kernels::add_rows(s, s_row, dst.data() + plan.dst_offset, plan.dst_row, plan.batch, run,
+                      ctx_->stream);
+    ALEXNET_CUDA_LAUNCHED();
+    // The caller may overwrite src (and reuse the staging) as soon as this returns.
     ALEXNET_CUDA(cudaStreamSynchronize(ctx_->stream));
   }
 
@@ -244,7 +284,7 @@ class CudaBackend final : public Backend {
 
   std::shared_ptr<Context> ctx_;
   std::unique_ptr<GraphCache> graphs_;  // declared after ctx_: destroyed before it
-  Tensor labels_, row_loss_, probs_, converted_;
+  Tensor labels_, row_loss_, probs_, converted_, peer_staging_;
   int64_t labels_capacity_ = 0;
 };
 

@@ -303,6 +303,15 @@ __global__ void sgd_kernel(float* w, const float* g, float* v, int64_t n, float 
   }
 }
 
+__global__ void add_rows_kernel(const float* src, int64_t src_row, float* dst, int64_t dst_row,
+                                int64_t rows, int64_t run) {
+  const int64_t n = rows * run;
+  for (int64_t i = first_index(); i < n; i += grid_stride()) {
+    const int64_t r = i / run, j = i - r * run;
+    dst[r * dst_row + j] += src[r * src_row + j];
+  }
+}
+
 // --- conversions and checks ---------------------------------------------------------------
 
 // One rounding: every source converts to float exactly (fp16 and bf16 are subsets), then
@@ -469,6 +478,13 @@ void sgd_update(float* w, const float* g, float* v, int64_t n, float lr, float m
                 float weight_decay, cudaStream_t stream) {
   if (n <= 0) return;
   sgd_kernel<<<blocks_for(n), kThreads, 0, stream>>>(w, g, v, n, lr, momentum, weight_decay);
+}
+
+void add_rows(const float* src, int64_t src_row, float* dst, int64_t dst_row, int64_t rows,
+              int64_t run, cudaStream_t stream) {
+  if (rows <= 0 || run <= 0) return;
+  add_rows_kernel<<<blocks_for(rows * run), kThreads, 0, stream>>>(src, src_row, dst, dst_row,
+                                                                    rows, run);
 }
 
 void convert(const void* src, int src_dtype, void* dst, int dst_dtype, int64_t n,

@@ -52,6 +52,11 @@ void softmax_rows(const void* logits, float* probs, int64_t N, int64_t K, int dt
 
 // The paper's SGD, elementwise, in double and rounded once, exactly like the reference:
 //   v = momentum*v - weight_decay*lr*w - lr*g;  w = w + v
+// dst[n * dst_row + j] += src[n * src_row + j] for n < rows, j < run: channel ranges of
+// (N, C, ...) tensors (Backend::add_channels; model parallelism).
+void add_rows(const float* src, int64_t src_row, float* dst, int64_t dst_row, int64_t rows,
+              int64_t run, cudaStream_t stream);
+
 void sgd_update(float* w, const float* g, float* v, int64_t n, float lr, float momentum,
                 float weight_decay, cudaStream_t stream);
 
