@@ -3,6 +3,7 @@
 #include "classify_engine.h"
 
 #include <cstdio>
+#include <stdexcept>
 
 #include "alexnet/weights.h"
 #include "batcher.h"
@@ -26,6 +27,12 @@ static std::string basename_of(const std::string& path) {
   return out;
 }
 
+/* The model file was fine but the devices could not run it (a missing GPU, parallel=model
+ * with one device …): reported as a settings error, not as a bad model file. */
+struct DeviceSetupError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 /* Loads the model of `s`; throws alexnet::Error (or std::exception) on failure. */
 static std::shared_ptr<Engine> make_engine(const Settings& s) {
   alexnet::Model model = alexnet::load_model(s.model, s.labels_file);
@@ -35,8 +42,15 @@ static std::shared_ptr<Engine> make_engine(const Settings& s) {
   options.precision = s.precision == GST_ALEXNET_PRECISION_FP16   ? alexnet::Precision::F16
                       : s.precision == GST_ALEXNET_PRECISION_BF16 ? alexnet::Precision::BF16
                                                                   : alexnet::Precision::F32;
+  options.parallel = s.parallel == GST_ALEXNET_PARALLEL_MODEL ? alexnet::Parallel::Model
+                                                              : alexnet::Parallel::Data;
   auto engine = std::make_shared<Engine>();
-  engine->classifier = std::make_unique<alexnet::Classifier>(std::move(model), options);
+  try {
+    engine->classifier = std::make_unique<alexnet::Classifier>(std::move(model), options);
+  } catch (const std::exception& e) {
+    throw DeviceSetupError("device \"" + s.device + "\" (parallel=" +
+                           alexnet::parallel_name(options.parallel) + "): " + e.what());
+  }
   engine->model_name = basename_of(s.model);
   return engine;
 }
@@ -67,6 +81,10 @@ gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
     std::lock_guard<std::mutex> guard(impl->lock);
     impl->pending.reset();
     impl->loaded = true;
+  } catch (const DeviceSetupError& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("Could not run model \"%s\" on %s", s.model.c_str(), e.what()), (NULL));
+    return FALSE;
   } catch (const std::exception& e) {
     if (!g_file_test(s.model.c_str(), G_FILE_TEST_EXISTS))
       GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,

@@ -27,6 +27,7 @@ struct Settings {
   std::string device;
   guint threads = 0;
   GstAlexNetPrecision precision = GST_ALEXNET_PRECISION_FP32;
+  GstAlexNetParallel parallel = GST_ALEXNET_PARALLEL_DATA;
   guint batch_size = 0;
   guint batch_timeout = 0;
   guint inference_interval = 0;

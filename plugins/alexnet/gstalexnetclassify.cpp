@@ -44,6 +44,14 @@
  * #batch-timeout ms, and every held frame is pushed before EOS, caps and other serialized
  * events. The LATENCY query reports the mean classification time (of a batch) plus, with
  * #batch-size > 1, the time a batch may wait to fill (at most #batch-timeout).
+ *
+ * With #parallel model and two devices, the two devices work on every frame together, each
+ * holding half of every layer (the paper's two-GPU split; the same results as one device):
+ * |[
+ * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! \
+ *     alexnetclassify model=alexnet.safetensors device=gpu:0,gpu:1 parallel=model ! \
+ *     videoconvert ! autovideosink
+ * ]|
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -75,6 +83,7 @@ enum {
   PROP_DEVICE,
   PROP_THREADS,
   PROP_PRECISION,
+  PROP_PARALLEL,
   PROP_BATCH_SIZE,
   PROP_BATCH_TIMEOUT,
   PROP_INFERENCE_INTERVAL,
@@ -94,6 +103,7 @@ enum {
 #define DEFAULT_DEVICE "auto"
 #define DEFAULT_THREADS 0
 #define DEFAULT_PRECISION GST_ALEXNET_PRECISION_FP32
+#define DEFAULT_PARALLEL GST_ALEXNET_PARALLEL_DATA
 #define MAX_THREADS 1024
 #define DEFAULT_BATCH_SIZE 1
 #define MAX_BATCH_SIZE 64
@@ -158,6 +168,22 @@ GType gst_alexnet_precision_get_type(void) {
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstAlexNetPrecision", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_alexnet_parallel_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_ALEXNET_PARALLEL_DATA, "One replica per device; frames alternate between them",
+       "data"},
+      {GST_ALEXNET_PARALLEL_MODEL,
+       "Two devices, each holding half of every layer (the paper's split)", "model"},
+      {0, NULL, NULL},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstAlexNetParallel", values);
     g_once_init_leave(&type, t);
   }
   return type;
@@ -235,6 +261,13 @@ static void gst_alexnet_classify_class_init(GstAlexNetClassifyClass* klass) {
                         "fp32 accumulation (faster; top-1 agrees with fp32 on >= 99% of "
                         "images). CPU devices always run fp32",
                         GST_TYPE_ALEXNET_PRECISION, DEFAULT_PRECISION, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_PARALLEL,
+      g_param_spec_enum("parallel", "Parallel",
+                        "How several devices share the work: data = a whole network on each, "
+                        "frames alternate; model = exactly two devices (e.g. gpu:0,gpu:1), each "
+                        "holding half of every layer as in the paper (fp32)",
+                        GST_TYPE_ALEXNET_PARALLEL, DEFAULT_PARALLEL, rw_ready));
   g_object_class_install_property(
       gobject_class, PROP_BATCH_SIZE,
       g_param_spec_uint("batch-size", "Batch size",
@@ -328,6 +361,7 @@ static void gst_alexnet_classify_class_init(GstAlexNetClassifyClass* klass) {
 
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_OVERLAY_POSITION, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_PRECISION, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_PARALLEL, static_cast<GstPluginAPIFlags>(0));
 }
 
 static void gst_alexnet_classify_init(GstAlexNetClassify* self) {
@@ -338,6 +372,7 @@ static void gst_alexnet_classify_init(GstAlexNetClassify* self) {
   s.device = DEFAULT_DEVICE;
   s.threads = DEFAULT_THREADS;
   s.precision = DEFAULT_PRECISION;
+  s.parallel = DEFAULT_PARALLEL;
   s.batch_size = DEFAULT_BATCH_SIZE;
   s.batch_timeout = DEFAULT_BATCH_TIMEOUT;
   s.inference_interval = DEFAULT_INFERENCE_INTERVAL;
@@ -428,6 +463,9 @@ static void gst_alexnet_classify_set_property(GObject* object, guint prop_id, co
         case PROP_PRECISION:
           s.precision = static_cast<GstAlexNetPrecision>(g_value_get_enum(value));
           break;
+        case PROP_PARALLEL:
+          s.parallel = static_cast<GstAlexNetParallel>(g_value_get_enum(value));
+          break;
         case PROP_FONT_SCALE:
           s.font_scale = g_value_get_double(value);
           break;
@@ -465,6 +503,9 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
       break;
     case PROP_PRECISION:
       g_value_set_enum(value, s.precision);
+      break;
+    case PROP_PARALLEL:
+      g_value_set_enum(value, s.parallel);
       break;
     case PROP_BATCH_SIZE:
       g_value_set_uint(value, s.batch_size);

@@ -33,4 +33,14 @@ typedef enum {
 #define GST_TYPE_ALEXNET_PRECISION (gst_alexnet_precision_get_type())
 GType gst_alexnet_precision_get_type(void);
 
+/* How a device list is used (alexnet::Parallel): a replica per device, or the paper's split
+ * of every layer over two devices. */
+typedef enum {
+  GST_ALEXNET_PARALLEL_DATA,
+  GST_ALEXNET_PARALLEL_MODEL,
+} GstAlexNetParallel;
+
+#define GST_TYPE_ALEXNET_PARALLEL (gst_alexnet_parallel_get_type())
+GType gst_alexnet_parallel_get_type(void);
+
 G_END_DECLS

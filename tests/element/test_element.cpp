@@ -255,6 +255,42 @@ TEST(Element, TwoCpuWorkersKeepTheOrder) {
   g_free(dev);
 }
 
+// parallel=model on cpu,cpu: every frame runs on both halves of the network; the results
+// equal the one-device library's (probabilities within 1e-5, as expect_meta checks) and the
+// element has one worker, so frames pass on the streaming thread in order.
+TEST(Element, ModelParallelOnTwoCpusMatchesTheLibrary) {
+  for (const char* batch : {"1", "3"}) {
+    SCOPED_TRACE(std::string("batch-size ") + batch);
+    Harness hx({{"device", "cpu,cpu"},
+                {"parallel", "model"},
+                {"threads", "2"},
+                {"batch-size", batch},
+                {"overlay", "false"}});
+    const std::string caps = caps_str("RGBx", 40, 30);
+    hx.caps(caps);
+    GstVideoInfo info = info_of(caps);
+    std::vector<alexnet::TopK> refs;
+    for (int i = 0; i < 6; ++i) {
+      GstBuffer* in = make_buffer(info, 500 + static_cast<uint32_t>(i),
+                                  static_cast<GstClockTime>(i) * GST_MSECOND);
+      auto bytes = bytes_of(in);
+      refs.push_back(reference(files().a, frame_of(info, bytes.data()), 5));
+      ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
+    }
+    ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));
+    for (int i = 0; i < 6; ++i) {
+      GstBuffer* out = gst_harness_pull(hx.h);
+      ASSERT_NE(out, nullptr);
+      EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(i) * GST_MSECOND);
+      expect_meta(out, refs[static_cast<size_t>(i)], "a.safetensors");
+      gst_buffer_unref(out);
+    }
+    gint parallel = -1;
+    g_object_get(hx.el, "parallel", &parallel, nullptr);
+    EXPECT_EQ(parallel, 1) << "parallel reads back as model";
+  }
+}
+
 // On a GPU (skipped without one): one device and two replicas on one GPU, single frames and
 // batches; the results equal the CPU library's (fp32) and frames keep their order. fp16 runs
 // and gives valid results (its agreement with fp32 is measured in tests/gpu).

@@ -91,12 +91,16 @@ TEST(Concurrent, PropertyChangesFromAnotherThreadWhileStreaming) {
 // --- model loading errors ----------------------------------------------------------------------
 
 // Takes a fresh element with `model` (and labels) to READY; returns the error text or "".
-std::string ready_error(const std::string& model, const std::string& labels = "") {
+// `props`: more properties, as gst-launch would set them ("parallel" = "model").
+std::string ready_error(const std::string& model, const std::string& labels = "",
+                        const std::vector<std::pair<std::string, std::string>>& props = {}) {
   GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
   GstBus* bus = gst_bus_new();
   gst_element_set_bus(el, bus);
   if (!model.empty()) g_object_set(el, "model", model.c_str(), nullptr);
   if (!labels.empty()) g_object_set(el, "labels-file", labels.c_str(), nullptr);
+  for (const auto& [name, value] : props)
+    gst_util_set_object_arg(G_OBJECT(el), name.c_str(), value.c_str());
   GstStateChangeReturn r = gst_element_set_state(el, GST_STATE_READY);
   std::string text;
   if (r == GST_STATE_CHANGE_FAILURE) {
@@ -151,6 +155,15 @@ TEST(Element, MismatchedLabelsAreRefused) {
   ASSERT_FALSE(e.empty());
   EXPECT_NE(e.find("label"), std::string::npos) << e;
   EXPECT_EQ(ready_error(files().a, files().labels_ok), "");
+}
+
+// parallel=model needs exactly two devices: the error names the devices and the reason,
+// and is not blamed on the (good) model file.
+TEST(Element, ModelParallelWithOneDeviceIsRefused) {
+  std::string e = ready_error(files().a, "", {{"device", "cpu"}, {"parallel", "model"}});
+  EXPECT_NE(e.find("device \"cpu\" (parallel=model)"), std::string::npos) << e;
+  EXPECT_NE(e.find("exactly two devices"), std::string::npos) << e;
+  EXPECT_EQ(ready_error(files().a, "", {{"device", "cpu,cpu"}, {"parallel", "model"}}), "");
 }
 
 TEST(Element, GoodModelReachesReady) {
