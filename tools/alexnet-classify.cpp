@@ -34,6 +34,9 @@ Options:
   -d, --device LIST     auto, or a comma-separated list of cpu and gpu:N,
                         e.g. cpu, cpu,cpu, gpu:0 or gpu:0,gpu:1             [default: auto]
       --precision P     GPU arithmetic: fp32, fp16 or bf16 (CPU always fp32) [default: fp32]
+      --parallel MODE   data: a whole network per device, the batch split between
+                        them; model: exactly two devices, each holding half of every
+                        layer (the paper's split; fp32)                  [default: data]
   -t, --threads N       CPU threads in all, split among CPU workers; 0 = all [default: 0]
   -b, --batch-size N    images classified together, >= 1                    [default: 16]
   -j, --json            print JSON Lines: {"input": ..., "top": [{"index", "label",
@@ -69,13 +72,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 struct Options {
   std::string model, labels, device = "auto", logits;
   alexnet::Precision precision = alexnet::Precision::F32;
+  alexnet::Parallel parallel = alexnet::Parallel::Data;
   int top_k = 5, threads = 0, batch = 16;
   bool json = false, verbose = false;
   std::vector<std::string> inputs;
 };
 
 Options parse_args(int argc, char** argv) {
-  enum { kLogits = 1000, kPrecision };
+  enum { kLogits = 1000, kPrecision, kParallel };
   static const option long_opts[] = {{"model", required_argument, nullptr, 'm'},
                                      {"labels", required_argument, nullptr, 'l'},
                                      {"top-k", required_argument, nullptr, 'k'},
@@ -85,6 +89,7 @@ Options parse_args(int argc, char** argv) {
                                      {"json", no_argument, nullptr, 'j'},
                                      {"logits", required_argument, nullptr, kLogits},
                                      {"precision", required_argument, nullptr, kPrecision},
+                                     {"parallel", required_argument, nullptr, kParallel},
                                      {"verbose", no_argument, nullptr, 'v'},
                                      {"help", no_argument, nullptr, 'h'},
                                      {nullptr, 0, nullptr, 0}};
@@ -127,6 +132,13 @@ Options parse_args(int argc, char** argv) {
           usage_error(std::string("--precision: ") + e.what());
         }
         break;
+      case kParallel:
+        try {
+          o.parallel = alexnet::parse_parallel(optarg);
+        } catch (const alexnet::Error& e) {
+          usage_error(std::string("--parallel: ") + e.what());
+        }
+        break;
       case 'h':
         std::cout << kUsage;
         std::exit(0);
@@ -144,6 +156,10 @@ Options parse_args(int argc, char** argv) {
   } catch (const alexnet::Error& e) {
     usage_error(std::string("--device: ") + e.what());
   }
+  if (o.parallel == alexnet::Parallel::Model && o.device != "auto" &&
+      alexnet::parse_devices(o.device).size() != 2)
+    usage_error("--parallel model needs exactly two devices in --device (e.g. gpu:0,gpu:1 or "
+                "cpu,cpu); got \"" + o.device + "\"");
   return o;
 }
 
@@ -171,7 +187,7 @@ int main(int argc, char** argv) {
     if (o.verbose)
       std::cerr << "model: " << o.model << " (" << model.config.variant << ", " << classes
                 << " classes)\n";
-    alexnet::Classifier clf(std::move(model), {o.device, o.threads, o.precision});
+    alexnet::Classifier clf(std::move(model), {o.device, o.threads, o.precision, o.parallel});
     if (o.verbose) std::cerr << "devices: " << clf.describe() << "\n";
 
     std::vector<alexnet::Tensor> all_logits;

@@ -69,6 +69,14 @@ with tempfile.TemporaryDirectory() as tmp:
     check("cpu,cpu with batches of 2 gives the same logits",
           rc == 0 and np.abs(np.load(lg2) - logits).max() <= 1e-5 * np.abs(logits).max(), err)
 
+    # --parallel model: the paper's split over cpu,cpu gives one device's logits.
+    lg3 = os.path.join(tmp, "logits3.npy")
+    rc, _, err = run("--model", model, "--device", "cpu,cpu", "--parallel", "model", "--verbose",
+                     "--logits", lg3, *imgs)
+    check("--parallel model on cpu,cpu gives the same logits",
+          rc == 0 and np.abs(np.load(lg3) - logits).max() <= 1e-5 * np.abs(logits).max(), err)
+    check("--verbose says model-parallel", "model-parallel" in err, err)
+
     # A .npy input is taken as the preprocessed tensor.
     x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
     xp = os.path.join(tmp, "x.npy")
@@ -91,13 +99,16 @@ with tempfile.TemporaryDirectory() as tmp:
                        (("--model", model, "--threads", "-1", imgs[0]), "--threads"),
                        (("--model", model, "--device", "tpu", imgs[0]), "--device"),
                        (("--model", model, "--bogus", imgs[0]), "unknown option '--bogus'"),
+                       (("--model", model, "--parallel", "pipe", imgs[0]), "--parallel"),
+                       (("--model", model, "--parallel", "model", "--device", "cpu", imgs[0]),
+                        "--parallel model needs exactly two devices"),
                        (("--model",), "needs a value")]:
         rc, out, err = run(*args)
         check(f"usage error {args[-1:]} → 2: {text}", rc == 2 and text in err, f"rc={rc} {err}")
     rc, out, err = run("--help")
     check("--help exits 0 and documents every option", rc == 0 and all(
         o in out for o in ["--model", "--labels", "--top-k", "--device", "--threads", "--json",
-                           "--logits", "--batch-size"]), out)
+                           "--logits", "--batch-size", "--parallel", "--precision"]), out)
 
     # Runtime errors: exit 1 naming the file.
     corrupt = os.path.join(tmp, "corrupt.jpg")
