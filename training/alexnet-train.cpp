@@ -20,6 +20,7 @@
 
 #include "alexnet/device.h"
 #include "alexnet/error.h"
+#include "alexnet/model_parallel.h"
 #include "src/checkpoint.h"
 #include "src/trainer.h"
 
@@ -74,6 +75,9 @@ Machine:
       --device LIST        auto, or a comma-separated list of cpu and gpu:N (the library's
                            grammar); several devices train data-parallel (the batch is
                            split, gradients averaged)                         [default: auto]
+      --parallel MODE      with several devices: data (each takes part of every batch), or
+                           model: exactly two devices, each holding half of every layer (the
+                           paper's split; same results as one device)       [default: data]
   -t, --threads N          CPU threads of the network in all (split among cpu devices),
                            0 = all cores; fix it for bit-reproducible runs       [default: 0]
       --workers N          data loading threads, 0 = min(4, cores)               [default: 0]
@@ -86,8 +90,9 @@ Outputs:
                                                     [default: RUN_DIR/alexnet.safetensors]
       --resume PATH        continue the run of a run folder or checkpoint file exactly; the
                            run's options are reused, and only --epochs, --out, --run-dir,
-                           --device, --threads, --workers, --max-steps, --checkpoint-*,
-                           --max-bad-steps and --predictions-out may be given anew
+                           --device, --parallel, --threads, --workers, --max-steps,
+                           --checkpoint-*, --max-bad-steps and --predictions-out may be
+                           given anew
       --checkpoint-minutes M  also checkpoint every M minutes, 0 = only at epoch ends
                                                                                 [default: 30]
       --checkpoint-steps N also checkpoint every N SGD steps, 0 = off            [default: 0]
@@ -166,6 +171,7 @@ enum Opt {
   kAugment,
   kTenCrop,
   kDevice,
+  kParallel,
   kWorkers,
   kSeed,
   kRunDir,
@@ -204,6 +210,7 @@ const option kLongOpts[] = {
     {"augment", required_argument, nullptr, kAugment},
     {"ten-crop", no_argument, nullptr, kTenCrop},
     {"device", required_argument, nullptr, kDevice},
+    {"parallel", required_argument, nullptr, kParallel},
     {"threads", required_argument, nullptr, 't'},
     {"workers", required_argument, nullptr, kWorkers},
     {"seed", required_argument, nullptr, kSeed},
@@ -226,6 +233,7 @@ const std::set<std::string> kResumable = {"epochs",
                                           "out",
                                           "run-dir",
                                           "device",
+                                          "parallel",
                                           "threads",
                                           "workers",
                                           "max-steps",
@@ -365,6 +373,14 @@ Parsed parse(const std::vector<std::string>& args) {
         o.device = v;
         break;
       }
+      case kParallel:
+        try {
+          alexnet::parse_parallel(v);
+        } catch (const alexnet::Error& e) {
+          usage_error(opt + ": " + e.what());
+        }
+        o.parallel = v;
+        break;
       case 't':
         o.threads = static_cast<int>(parse_u64(opt, v, 0, 1024));
         break;
@@ -423,6 +439,14 @@ Parsed parse(const std::vector<std::string>& args) {
       usage_error(opt + ": needs a non-empty path");
   }
   if (optind < argc) usage_error(std::string("unexpected argument '") + argv[optind] + "'");
+  if (p.o.parallel == "model") {
+    std::string list;
+    for (const alexnet::Device& d : alexnet::parse_devices(p.o.device))
+      list.append(list.empty() ? "" : ",").append(d.str());
+    if (alexnet::parse_devices(p.o.device).size() != 2)
+      usage_error("--parallel model needs exactly two devices in --device (e.g. gpu:0,gpu:1 or "
+                  "cpu,cpu); --device " + p.o.device + " means " + list);
+  }
   return p;
 }
 
@@ -459,8 +483,8 @@ int main(int argc, char** argv) {
         if (!kResumable.count(n) && was[n] != v)
           usage_error("--" + n + ": cannot be changed when resuming (the run has " +
                       (was.count(n) && !was[n].empty() ? "'" + was[n] + "'" : "the default") +
-                      "; only --epochs, --out, --run-dir, --device, --threads, --workers, "
-                      "--max-steps, --checkpoint-*, --max-bad-steps and --predictions-out may)");
+                      "; only --epochs, --out, --run-dir, --device, --parallel, --threads, "
+                      "--workers, --max-steps, --checkpoint-*, --max-bad-steps and --predictions-out may)");
       std::vector<std::string> merged = base_args;
       merged.insert(merged.end(), args.begin() + 1, args.end());
       Parsed m = parse(merged);

@@ -25,6 +25,7 @@
 #include "alexnet/backend.h"
 #include "alexnet/classifier.h"
 #include "alexnet/data_parallel.h"
+#include "alexnet/model_parallel.h"
 #include "alexnet/device.h"
 #include "alexnet/error.h"
 #include "alexnet/network.h"
@@ -177,6 +178,112 @@ std::vector<NamedTensor> initial_weights(const alexnet::NetConfig& cfg, const st
 }
 
 // ---------------------------------------------------------------------------------------------
+// The model being trained: one Network; data-parallel replicas of it on several devices
+// (alexnet::DataParallel: the batch is split, gradients are averaged, every replica takes the
+// same step; replica 0 serves evaluation, checkpoints and the finiteness checks, since every
+// replica holds the same gradients, momenta and weights); or the paper's split of every
+// layer over two devices (alexnet::ModelParallel, --parallel model).
+
+class Learner {
+ public:
+  Learner(const alexnet::NetConfig& cfg, const std::vector<alexnet::Device>& devices, int threads,
+          alexnet::Parallel parallel) {
+    if (parallel == alexnet::Parallel::Model)
+      mp_ = std::make_unique<alexnet::ModelParallel>(cfg, devices, threads);
+    else if (devices.size() == 1)
+      net_ = std::make_unique<Network>(cfg, alexnet::make_backend(devices.front(), threads));
+    else
+      dp_ = std::make_unique<alexnet::DataParallel>(cfg, devices, threads);
+  }
+  std::string describe() {
+    return mp_ ? mp_->describe() : net_ ? net_->backend().name() : dp_->describe();
+  }
+  // Inference logits (N, K) for evaluation.
+  Tensor forward(const Tensor& x) {
+    return mp_ ? mp_->forward(x) : net_ ? net_->forward(x) : dp_->replica(0).forward(x);
+  }
+  float forward_backward(const Tensor& x, std::span<const int> labels, Tensor* logits) {
+    return mp_    ? mp_->forward_backward(x, labels, logits)
+           : net_ ? net_->forward_backward(x, labels, logits)
+                  : dp_->forward_backward(x, labels, logits);
+  }
+  void sgd_step(float lr, float momentum, float weight_decay) {
+    if (mp_) return mp_->sgd_step(lr, momentum, weight_decay);
+    net_ ? net_->sgd_step(lr, momentum, weight_decay) : dp_->sgd_step(lr, momentum, weight_decay);
+  }
+  std::vector<NamedTensor> get_params() {
+    return mp_ ? mp_->get_params() : net_ ? net_->get_params() : dp_->get_params();
+  }
+  void set_params(const std::vector<NamedTensor>& p) {
+    if (mp_) return mp_->set_params(p);
+    net_ ? net_->set_params(p) : dp_->set_params(p);
+  }
+  void set_seed(uint64_t s) {
+    if (mp_) return mp_->set_seed(s);
+    net_ ? net_->set_seed(s) : dp_->set_seed(s);
+  }
+  void set_step(uint64_t s) {
+    if (mp_) return mp_->set_step(s);
+    net_ ? net_->set_step(s) : dp_->set_step(s);
+  }
+  uint64_t step() { return mp_ ? mp_->step() : main().step(); }
+
+  // SGD velocities (host tensors, parameter order; zeros before the first step).
+  std::vector<NamedTensor> get_momentum() {
+    if (mp_) return mp_->get_momentum();
+    Network& net = main();
+    std::vector<NamedTensor> out;
+    for (alexnet::Param& p : net.params())
+      out.push_back({p.name, p.momentum.empty() ? Tensor(p.value.shape())
+                                                : net.backend().to_host(p.momentum)});
+    return out;
+  }
+  // Into every replica.
+  void set_momentum(const std::vector<NamedTensor>& m) {
+    if (mp_) return mp_->set_momentum(m);
+    for (size_t r = 0; r < (net_ ? 1 : dp_->replicas()); ++r) {
+      Network& n = net_ ? *net_ : dp_->replica(r);
+      for (size_t i = 0; i < m.size(); ++i)
+        n.params()[i].momentum = n.backend().from_host(m[i].value);
+    }
+  }
+
+  // All gradients of the last forward_backward finite? CPU tensors are read in place.
+  bool grads_finite() {
+    if (mp_) return mp_->grads_finite();
+    Network& net = main();
+    for (alexnet::Param& p : net.params()) {
+      Tensor h = p.grad.device() == alexnet::DeviceKind::Cpu && p.grad.is_plain()
+                     ? p.grad
+                     : net.backend().to_host(p.grad);
+      const float* d = h.data();
+      for (int64_t i = 0; i < h.numel(); ++i)
+        if (!std::isfinite(d[i])) return false;
+    }
+    return true;
+  }
+
+  // --debug-nan-at-step: what an overflow would do, one NaN in conv1's weight gradient (the
+  // caller also makes the loss NaN, which alone refuses the step: model-parallel halves keep
+  // their gradients inside ModelParallel, so only the loss is poisoned there).
+  void poison_gradient() {
+    if (mp_) return;
+    Network& net = main();
+    alexnet::Param& p = net.params().front();
+    Tensor h = net.backend().to_host(p.grad);
+    h.data()[0] = std::nanf("");
+    p.grad = net.backend().from_host(h);
+  }
+
+ private:
+  std::unique_ptr<Network> net_;
+  std::unique_ptr<alexnet::DataParallel> dp_;
+  std::unique_ptr<alexnet::ModelParallel> mp_;
+
+  Network& main() { return net_ ? *net_ : dp_->replica(0); }
+};
+
+// ---------------------------------------------------------------------------------------------
 // Evaluation
 
 struct Eval {
@@ -187,7 +294,7 @@ struct Eval {
 
 // Loss, top-1 and top-5 error over the validation set, through eval_transform() (= the
 // library's preprocessing) or, with ten-crop, the softmax averaged over the ten crops.
-Eval evaluate(Network& net, const std::shared_ptr<const Dataset>& val, const AugmentConfig& aug,
+Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset>& val, const AugmentConfig& aug,
               const Options& o, int workers, Skips& skips) {
   LoaderConfig lc;
   // Ten crops make each sample ten rows: keep the forward batch near --batch-size rows.
@@ -199,14 +306,14 @@ Eval evaluate(Network& net, const std::shared_ptr<const Dataset>& val, const Aug
   lc.seed = o.seed;
   Loader loader(val, aug, lc, 0, 0, [&](const SkippedItem& s) { skips.add(s); });
   const int crops = o.ten_crop ? 10 : 1;
-  const int k = net.config().classes, top = std::min(5, k);
+  const int k = classes, top = std::min(5, k);
   Eval e;
   double loss_sum = 0;
   size_t wrong1 = 0, wrong5 = 0;
   Batch b;
   std::vector<double> p(static_cast<size_t>(k));
   while (loader.next(b)) {
-    Tensor probs = alexnet::softmax_rows(net.forward(b.x));  // (N·crops, K)
+    Tensor probs = alexnet::softmax_rows(learner.forward(b.x));  // (N·crops, K)
     for (size_t j = 0; j < b.labels.size(); ++j) {
       std::fill(p.begin(), p.end(), 0.0);
       for (int c = 0; c < crops; ++c) {
@@ -235,86 +342,10 @@ Eval evaluate(Network& net, const std::shared_ptr<const Dataset>& val, const Aug
   return e;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The model being trained: one Network, or data-parallel replicas of it on several devices
-// (alexnet::DataParallel: the batch is split, gradients are averaged, every replica takes the
-// same step). Replica 0 serves evaluation, checkpoints and the finiteness checks: after the
-// reduction every replica holds the same gradients, momenta and weights.
-
-class Learner {
- public:
-  Learner(const alexnet::NetConfig& cfg, const std::vector<alexnet::Device>& devices, int threads) {
-    if (devices.size() == 1)
-      net_ = std::make_unique<Network>(cfg, alexnet::make_backend(devices.front(), threads));
-    else
-      dp_ = std::make_unique<alexnet::DataParallel>(cfg, devices, threads);
-  }
-  Network& main() { return net_ ? *net_ : dp_->replica(0); }
-  std::string describe() { return net_ ? net_->backend().name() : dp_->describe(); }
-  float forward_backward(const Tensor& x, std::span<const int> labels, Tensor* logits) {
-    return net_ ? net_->forward_backward(x, labels, logits)
-                : dp_->forward_backward(x, labels, logits);
-  }
-  void sgd_step(float lr, float momentum, float weight_decay) {
-    net_ ? net_->sgd_step(lr, momentum, weight_decay) : dp_->sgd_step(lr, momentum, weight_decay);
-  }
-  std::vector<NamedTensor> get_params() { return net_ ? net_->get_params() : dp_->get_params(); }
-  void set_params(const std::vector<NamedTensor>& p) {
-    net_ ? net_->set_params(p) : dp_->set_params(p);
-  }
-  void set_seed(uint64_t s) { net_ ? net_->set_seed(s) : dp_->set_seed(s); }
-  void set_step(uint64_t s) { net_ ? net_->set_step(s) : dp_->set_step(s); }
-  uint64_t step() { return main().step(); }
-  // SGD velocities (host tensors, parameter order) into every replica.
-  void set_momentum(const std::vector<NamedTensor>& m) {
-    for (size_t r = 0; r < (net_ ? 1 : dp_->replicas()); ++r) {
-      Network& n = net_ ? *net_ : dp_->replica(r);
-      for (size_t i = 0; i < m.size(); ++i)
-        n.params()[i].momentum = n.backend().from_host(m[i].value);
-    }
-  }
-
- private:
-  std::unique_ptr<Network> net_;
-  std::unique_ptr<alexnet::DataParallel> dp_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Steps
-
-// All gradients finite? Reads CPU tensors in place; others through a host copy.
-bool grads_finite(Network& net) {
-  for (alexnet::Param& p : net.params()) {
-    Tensor h = p.grad.device() == alexnet::DeviceKind::Cpu && p.grad.is_plain()
-                   ? p.grad
-                   : net.backend().to_host(p.grad);
-    const float* d = h.data();
-    for (int64_t i = 0; i < h.numel(); ++i)
-      if (!std::isfinite(d[i])) return false;
-  }
-  return true;
-}
-
-// --debug-nan-at-step: what an overflow would do, one NaN in conv1's weight gradient.
-void poison_gradient(Network& net) {
-  alexnet::Param& p = net.params().front();
-  Tensor h = net.backend().to_host(p.grad);
-  h.data()[0] = std::nanf("");
-  p.grad = net.backend().from_host(h);
-}
-
-std::vector<NamedTensor> momentum_of(Network& net) {
-  std::vector<NamedTensor> out;
-  for (alexnet::Param& p : net.params())
-    out.push_back(
-        {p.name, p.momentum.empty() ? Tensor(p.value.shape()) : net.backend().to_host(p.momentum)});
-  return out;
-}
-
-void restore(Learner& learner, const Checkpoint& ck, const std::string& path) {
-  Network& net = learner.main();
+void restore(Learner& learner, const alexnet::NetConfig& cfg, const Checkpoint& ck,
+             const std::string& path) {
   auto check = [&](const std::vector<NamedTensor>& ts, const char* what) {
-    const auto infos = alexnet::param_infos(net.config());
+    const auto infos = alexnet::param_infos(cfg);
     if (ts.size() != infos.size())
       throw Error(path + ": " + what + " has " + std::to_string(ts.size()) + " tensors, the " +
                   "network " + std::to_string(infos.size()));
@@ -474,8 +505,7 @@ void run_training(const Options& o) {
                           {"config", data.config_name}};
 
   // The network on its device(s).
-  Learner learner(cfg, devices, o.threads);
-  Network& net = learner.main();  // replica 0: evaluation, checks, checkpoints
+  Learner learner(cfg, devices, o.threads, alexnet::parse_parallel(o.parallel));
   learner.set_seed(mix_seed(o.seed, 0xD809));
   log.line("network: " + data.config_name + " (" + std::to_string(cfg.in_channels) + "x" +
            std::to_string(cfg.input_size) + "x" + std::to_string(cfg.input_size) + " -> " +
@@ -485,7 +515,7 @@ void run_training(const Options& o) {
 
   std::vector<NamedTensor> best;
   if (resuming) {
-    restore(learner, ck, o.resume);
+    restore(learner, cfg, ck, o.resume);
     best = ck.best;
     log.line("resumed at epoch " + std::to_string(ck.epoch + 1) + ", batch " +
              std::to_string(ck.batch) + ", step " + std::to_string(ck.step));
@@ -501,9 +531,9 @@ void run_training(const Options& o) {
   const double seconds_before = ck.train_seconds;  // of the run's earlier parts
   int checkpoint_writes = 0;
   auto save = [&](const char* why) {
-    ck.step = net.step();
+    ck.step = learner.step();
     ck.weights = learner.get_params();
-    ck.momentum = momentum_of(net);
+    ck.momentum = learner.get_momentum();
     ck.best = best;
     ck.train_seconds = seconds_before + seconds_since(run_start);
     if (o.debug_kill_in_checkpoint > 0 && ++checkpoint_writes == o.debug_kill_in_checkpoint) {
@@ -536,7 +566,7 @@ void run_training(const Options& o) {
 
   auto last_checkpoint = Clock::now();
   uint64_t attempts = 0;  // batches tried by this process (--debug-nan-at-step counts these)
-  bool stop = o.max_steps > 0 && net.step() >= o.max_steps;
+  bool stop = o.max_steps > 0 && learner.step() >= o.max_steps;
   for (; ck.epoch < o.epochs && !stop; ++ck.epoch, ck.batch = 0) {
     const auto epoch_start = Clock::now();
     Loader loader(data.train, aug, lc, static_cast<uint64_t>(ck.epoch), ck.batch,
@@ -552,10 +582,10 @@ void run_training(const Options& o) {
       if (std::find(o.debug_nan_at.begin(), o.debug_nan_at.end(), attempts) !=
           o.debug_nan_at.end()) {
         loss = std::nanf("");
-        poison_gradient(net);
+        learner.poison_gradient();
       }
       ck.batch = b.index + 1;
-      if (!std::isfinite(loss) || !grads_finite(net)) {
+      if (!std::isfinite(loss) || !learner.grads_finite()) {
         ++ck.bad_steps;
         log.line("epoch " + std::to_string(ck.epoch + 1) + " batch " + std::to_string(b.index + 1) +
                  ": non-finite " + (std::isfinite(loss) ? "gradient" : "loss") +
@@ -583,7 +613,7 @@ void run_training(const Options& o) {
       session_images += b.labels.size();
       progress.update(b.index, session_images, ck.epoch_loss_sum / ck.epoch_images, ck.lr.lr);
 
-      const uint64_t step = net.step();
+      const uint64_t step = learner.step();
       stop = o.max_steps > 0 && step >= o.max_steps;
       bool end_of_epoch = ck.batch >= loader.num_batches();
       if (!end_of_epoch && !stop &&
@@ -599,10 +629,10 @@ void run_training(const Options& o) {
       throw Error(o.data + ": no training image of this epoch could be read");
 
     // End of the epoch (or of --max-steps): evaluate, keep the best weights, schedule, record.
-    Eval e = evaluate(net, data.val, aug, o, workers, skips);
+    Eval e = evaluate(learner, cfg.classes, data.val, aug, o, workers, skips);
     EpochRecord r;
     r.epoch = ck.epoch + 1;
-    r.step = net.step();
+    r.step = learner.step();
     r.lr = ck.lr.lr;
     r.train_loss = ck.epoch_loss_sum / ck.epoch_images;
     r.train_top1_error = 1.0 - static_cast<double>(ck.epoch_correct) / ck.epoch_images;
@@ -655,7 +685,7 @@ void run_training(const Options& o) {
                       {"validation", data.val->source()},
                       {"config", data.config_name},
                       {"epochs", ck.history.size()},
-                      {"steps", net.step()},
+                      {"steps", learner.step()},
                       {"best_epoch", bestr->epoch},
                       {"val_top1_error", bestr->val_top1_error},
                       {"val_top5_error", bestr->val_top5_error},
@@ -678,7 +708,7 @@ void run_training(const Options& o) {
   skips.write();
   if (!o.predictions_out.empty()) {  // the best weights' own top-1 per validation item
     learner.set_params(best);
-    write_predictions(o.predictions_out, evaluate(net, data.val, aug, o, workers, skips),
+    write_predictions(o.predictions_out, evaluate(learner, cfg.classes, data.val, aug, o, workers, skips),
                       *data.val);
   }
   plot_curves(ck.history, o.run_dir + "/curves.png");

@@ -30,6 +30,7 @@ struct Options {
   bool ten_crop = false;
   // machine
   std::string device = "auto";
+  std::string parallel = "data";  // data | model (alexnet::Parallel)
   int threads = 0;  // CPU backend threads; 0 = all cores
   int workers = 0;  // data loader threads; 0 = min(4, cores)
   uint64_t seed = 1;
