@@ -87,11 +87,23 @@ void check_input(const NetConfig& cfg, const Tensor& x) {
 
 Tensor Network::run_inference() {
   // One key per (batch size, weights): the buffers of a key do not move between calls.
-  const uint64_t key =
-      splitmix64(version_ * 0x100000001B3ull + static_cast<uint64_t>(input_.dim(0)));
+  // A training forward in between may reallocate op buffers (fp16 inference buffers become
+  // fp32) without a weights change, so the count of training forwards is part of the key.
+  const uint64_t key = splitmix64(splitmix64(version_ ^ splitmix64(training_forwards_)) +
+                                  static_cast<uint64_t>(input_.dim(0)));
   if (key == graph_key_ && backend_->replay_graph(key)) return graph_output_;
   const bool capturing = backend_->capture_begin(key);
-  Tensor out = run_forward(input_, /*training=*/false);  // shares the op's buffer
+  Tensor out;
+  try {
+    out = run_forward(input_, /*training=*/false);  // shares the op's buffer
+  } catch (const Error&) {
+    // An op that failed inside a capture: end it (the backend turns graphs off and says
+    // why) and run eagerly; outside a capture the error is the caller's.
+    if (!capturing || backend_->capture_end(key)) throw;
+    out = run_forward(input_, /*training=*/false);
+    acts_.clear();
+    return out;
+  }
   if (capturing) {
     if (backend_->capture_end(key)) {
       graph_key_ = key;
@@ -108,6 +120,7 @@ Tensor Network::forward(const Tensor& x, bool training) {
   check_input(cfg_, x);
   backend_->upload(x, input_);
   if (!training) return backend_->to_host(run_inference());
+  ++training_forwards_;
   return backend_->to_host(run_forward(input_, training));
 }
 
@@ -125,6 +138,7 @@ float Network::forward_backward(const Tensor& x, std::span<const int> labels, Te
     throw Error("forward_backward: " + std::to_string(labels.size()) + " labels for a batch of " +
                 std::to_string(x.dim(0)));
   backend_->upload(x, input_);
+  ++training_forwards_;
   const Tensor& logits = run_forward(input_, /*training=*/true);
   if (dlogits_.shape() != logits.shape()) dlogits_ = backend_->zeros(logits.shape());
   float loss = backend_->softmax_cross_entropy(logits, labels, &dlogits_);

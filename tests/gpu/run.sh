@@ -94,12 +94,18 @@ group pipeline 60 pipeline
 bench() {
   "$b/bin/bench_forward" --backend cuda --config torchvision --batch 1,8,32,256 --precision fp32 --min-time 1 --warmup 5 || return 1
   "$b/bin/bench_forward" --backend cuda --config torchvision --batch 1,8,32,256 --precision fp16 --min-time 1 --warmup 5 || return 1
+  # CUDA graphs (ALEXNET_CUDA_GRAPHS, lib/src/cuda/graph.h) at batch 1, where launch overhead
+  # matters most: the same run with graphs off, then on.
+  echo "== CUDA graphs off: torchvision fp32 batch 1"
+  ALEXNET_CUDA_GRAPHS=0 "$b/bin/bench_forward" --backend cuda --config torchvision --batch 1 --precision fp32 --min-time 1 --warmup 5 || return 1
+  echo "== CUDA graphs on (ALEXNET_CUDA_GRAPHS=1): torchvision fp32 batch 1"
+  ALEXNET_CUDA_GRAPHS=1 "$b/bin/bench_forward" --backend cuda --config torchvision --batch 1 --precision fp32 --min-time 1 --warmup 5 || return 1
   "$b/bin/bench_forward" --backend cuda --config torchvision --batch 128 --mode train --min-time 2 --warmup 3 || return 1
   "$b/bin/bench_forward" --backend cuda --config paper --batch 128 --mode train --min-time 2 --warmup 3 || return 1
   env -u LD_LIBRARY_PATH python3 "$repo/benchmarks/peers_gpu.py" --batch 1,8,32,256 --train-batch 128 --min-time 1
 }
 export -f bench
-group bench 120 bench
+group bench 140 bench
 
 echo "groups failed: $failed" | tee -a "$out/summary.log"
 rm -rf "$work"

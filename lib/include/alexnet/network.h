@@ -75,7 +75,8 @@ class Network {
   std::vector<Tensor> acts_;  // acts_[i] = input of layer i; acts_.back() = logits
   Tensor dlogits_;
 
-  uint64_t graph_key_ = 0;  // the key of graph_output_, 0 = none
+  uint64_t training_forwards_ = 0;  // part of the CUDA graph key (run_inference)
+  uint64_t graph_key_ = 0;          // the key of graph_output_, 0 = none
   Tensor graph_output_;     // the logits buffer a captured CUDA graph writes
 
   OpParams op_params(size_t layer);

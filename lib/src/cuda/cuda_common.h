@@ -94,6 +94,8 @@ struct Context {
   void* pinned(size_t bytes);
   // Two events marking when the DMA through each half of the staging buffer has finished.
   cudaEvent_t* staging_events() { return staging_done_; }
+  // preprocess_frames.cpp's grow-only device buffer for raw frames (its own type, opaque here).
+  std::shared_ptr<void> preprocess_state;
 
  private:
   void* workspace_ = nullptr;

@@ -21,7 +21,8 @@ std::unique_ptr<Op> make_linear_op(ContextPtr ctx, const LayerSpec& spec);   // 
 std::unique_ptr<Op> make_dropout_op(ContextPtr ctx, const LayerSpec& spec);  // dropout.cpp
 
 // Backend::preprocess on the GPU (preprocess_frames.cpp): uploads the frames' planes and runs
-// one fused kernel into dst (N, channels, size, size), fp32 or the context's activation type.
+// one fused kernel into dst (N, channels, size, size), fp32 whatever the precision (ops take
+// fp32 input).
 bool preprocess_frames(Context& ctx, std::span<const Frame> frames, const PreprocessConfig& cfg,
                        int channels, int size, Tensor& dst);
 
