@@ -73,6 +73,14 @@ group cuda 100 "$b/bin/test-cuda"
 group model-parallel 60 "$b/bin/test-cuda-model-parallel"
 # 3. The element on the GPU (GstHarness): order, batches, replicas, fp16.
 group element 45 "$b/bin/test_element" --gtest_filter='Element.Gpu*:Element.NegotiatesEvery*'
+# 3b. The same with the opt-in fast paths on (GPU preprocessing, CUDA graphs): they become the
+# default once this group has passed on a GPU.
+fast_element() {
+  ALEXNET_CUDA_PREPROCESS=1 ALEXNET_CUDA_GRAPHS=1 "$b/bin/test_element" \
+    --gtest_filter='Element.Gpu*:Element.NegotiatesEvery*'
+}
+export -f fast_element
+group element-fast 45 fast_element
 # 4. Real pipelines through gst-launch on the GPU, torchvision-size model: frames per second.
 pipeline() {
   local model="$work/tv.safetensors"
