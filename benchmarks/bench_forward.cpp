@@ -12,10 +12,14 @@
 //                 [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16]
 //                 [--mode forward|train] [--model FILE] [--seed S] [--warmup W]
 //                 [--min-runs R] [--max-runs R] [--min-time SECONDS]
+//                 [--model-parallel DEV,DEV]
 //
 // --mode train times one training step instead (forward with dropout, softmax
 // cross-entropy, backward, the SGD update; labels i % classes): the trainer's inner loop.
 // --precision applies to the cuda backend's inference (training is always fp32).
+// --model-parallel cpu,cpu | gpu:0,gpu:1 | gpu:0,gpu:0 times alexnet::ModelParallel (the
+// paper's split of every layer over the two devices) instead of one backend; --backend is
+// then ignored and the lines say backend=model-parallel:DEV,DEV.
 //
 // --model loads a weights file (its config is used; --config is then ignored) so the peers
 // can run the very same weights; without it each config gets random_model(cfg, seed).
@@ -33,6 +37,7 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
+#include "alexnet/model_parallel.h"
 #include "alexnet/device.h"
 #include "alexnet/network.h"
 #include "alexnet/weights.h"
@@ -47,6 +52,7 @@ struct Options {
   std::string precision = "fp32";
   std::string mode = "forward";
   std::string model;
+  std::string model_parallel;  // "" = one backend
   uint64_t seed = 1;
   int warmup = 3;
   int min_runs = 10;
@@ -59,7 +65,7 @@ struct Options {
   std::fprintf(code ? stderr : stdout,
                "usage: bench_forward [--config torchvision|paper|all] [--batch 1,8,32] "
                "[--threads N] [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16] "
-               "[--mode forward|train] [--model FILE] [--seed S] [--warmup W] "
+               "[--mode forward|train] [--model FILE] [--model-parallel DEV,DEV] [--seed S] [--warmup W] "
                "[--min-runs R] [--max-runs R] [--min-time SECONDS]\n");
   std::exit(code);
 }
@@ -111,6 +117,8 @@ Options parse(int argc, char** argv) {
     } else if (a == "--mode") {
       o.mode = v;
       if (v != "forward" && v != "train") usage("--mode: forward or train");
+    } else if (a == "--model-parallel") {
+      o.model_parallel = v;
     } else if (a == "--model") {
       o.model = v;
     } else if (a == "--seed") {
@@ -142,17 +150,27 @@ double median(std::vector<double> v) {
 void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
   using clock = std::chrono::steady_clock;
   const alexnet::NetConfig& cfg = model.config;
-  std::unique_ptr<alexnet::Backend> backend;
   alexnet::Precision precision = alexnet::parse_precision(o.precision);
-  if (o.backend.rfind("cuda", 0) == 0)
-    backend = alexnet::make_backend(
-        alexnet::Device{alexnet::DeviceKind::Gpu,
-                        o.backend.size() > 5 ? std::stoi(o.backend.substr(5)) : 0},
-        o.threads, precision);
-  else
-    backend = alexnet::make_backend(o.backend, o.threads);
-  alexnet::Network net(cfg, std::move(backend));
-  net.load(model);
+  std::unique_ptr<alexnet::Network> net;
+  std::unique_ptr<alexnet::ModelParallel> halves;
+  std::string shown = o.backend;
+  if (!o.model_parallel.empty()) {
+    halves = std::make_unique<alexnet::ModelParallel>(
+        cfg, alexnet::parse_devices(o.model_parallel), o.threads, precision);
+    halves->load(model);
+    shown = "model-parallel:" + o.model_parallel;
+  } else {
+    std::unique_ptr<alexnet::Backend> backend;
+    if (o.backend.rfind("cuda", 0) == 0)
+      backend = alexnet::make_backend(
+          alexnet::Device{alexnet::DeviceKind::Gpu,
+                          o.backend.size() > 5 ? std::stoi(o.backend.substr(5)) : 0},
+          o.threads, precision);
+    else
+      backend = alexnet::make_backend(o.backend, o.threads);
+    net = std::make_unique<alexnet::Network>(cfg, std::move(backend));
+    net->load(model);
+  }
   const bool train = o.mode == "train";
   for (int batch : o.batches) {
     alexnet::Tensor x({batch, cfg.in_channels, cfg.input_size, cfg.input_size});
@@ -165,9 +183,10 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
     // One timed unit: an inference forward (host in, host logits out), or a training step
     // (forward_backward returns the loss to the host, so the step is complete when timed).
     auto run_once = [&]() -> double {
-      if (!train) return net.forward(x).data()[0];
-      double loss = net.forward_backward(x, labels);
-      net.sgd_step(1e-4f, 0.9f, 5e-4f);
+      if (!train) return (net ? net->forward(x) : halves->forward(x)).data()[0];
+      double loss =
+          net ? net->forward_backward(x, labels) : halves->forward_backward(x, labels);
+      net ? net->sgd_step(1e-4f, 0.9f, 5e-4f) : halves->sgd_step(1e-4f, 0.9f, 5e-4f);
       return loss;
     };
     double checksum = 0;
@@ -178,7 +197,10 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
            (static_cast<int>(ms.size()) < o.min_runs || total < o.min_time)) {
       auto t0 = clock::now();
       checksum = run_once();
-      if (train) net.backend().synchronize();  // the SGD update is asynchronous on a GPU
+      if (train) {  // the SGD update is asynchronous on a GPU
+        if (net) net->backend().synchronize();
+        for (size_t h = 0; halves && h < 2; ++h) halves->backend(h).synchronize();
+      }
       auto t1 = clock::now();
       double s = std::chrono::duration<double>(t1 - t0).count();
       ms.push_back(s * 1e3);
@@ -190,7 +212,7 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
     std::printf(
         "RESULT impl=alexnet backend=%s precision=%s mode=%s config=%s batch=%d threads=%d "
         "warmup=%d runs=%zu median_ms=%.3f min_ms=%.3f ms_per_image=%.3f images_per_s=%.2f\n",
-        o.backend.c_str(), o.precision.c_str(), o.mode.c_str(), cfg.variant.c_str(), batch,
+        shown.c_str(), o.precision.c_str(), o.mode.c_str(), cfg.variant.c_str(), batch,
         threads_shown, o.warmup, ms.size(), med, mn, med / batch, 1e3 * batch / med);
     std::fflush(stdout);
   }

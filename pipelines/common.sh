@@ -4,6 +4,8 @@
 # Environment (every script):
 #   DEVICE        inference device(s), the library's grammar: auto | cpu | cpu,cpu | gpu:0,gpu:1
 #                 (default: auto)
+#   PARALLEL      with two devices: data (frames alternate between whole-network replicas) or
+#                 model (each device holds half of every layer, the paper's split) (default: data)
 #   THREADS       CPU threads, 0 = all cores (default: 0)
 #   TOP_K         labels per result (default: 5)
 #   INTERVAL      inference-interval: 1 = every frame, N = every Nth frame (default: 1)
@@ -32,6 +34,7 @@ help_requested() {
 
 : "${GST_LAUNCH:=gst-launch-1.0}"
 : "${DEVICE:=auto}"
+: "${PARALLEL:=data}"
 : "${THREADS:=0}"
 : "${TOP_K:=5}"
 : "${INTERVAL:=1}"
@@ -125,9 +128,11 @@ element_args() {
   check_int TOP_K "$TOP_K" 1
   check_int INTERVAL "$INTERVAL" 1
   check_int BATCH_SIZE "$BATCH_SIZE" 1
+  [[ $PARALLEL == data || $PARALLEL == model ]] ||
+    usage_error "PARALLEL must be data or model, got '$PARALLEL'"
   ELEMENT=(alexnetclassify "model=$(quote_prop "$model")" "device=$(quote_prop "$DEVICE")"
-           "threads=$THREADS" "top-k=$TOP_K" "inference-interval=$INTERVAL"
-           "batch-size=$BATCH_SIZE")
+           "parallel=$PARALLEL" "threads=$THREADS" "top-k=$TOP_K"
+           "inference-interval=$INTERVAL" "batch-size=$BATCH_SIZE")
   if [[ -n $LABELS ]]; then
     [[ -f $LABELS && -r $LABELS ]] || die "labels file '$LABELS' (LABELS) not found or not readable"
     ELEMENT+=("labels-file=$(quote_prop "$LABELS")")

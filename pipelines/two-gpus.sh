@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A video file classified on two GPUs at once (device=gpu:0,gpu:1): frames go to both in
-# turn and leave in their original order. Prints one result per frame (as headless.sh)
-# and the frames per second.
+# turn and leave in their original order (PARALLEL=model: both GPUs work on every frame,
+# each holding half of every layer, the paper's split). Prints one result per frame (as
+# headless.sh) and the frames per second.
 #
-# Needs the CUDA backend (a later issue): until it lands, the element refuses gpu:N with a
-# clear error, which this script passes on. DEVICE overrides the devices, e.g.
-# DEVICE=gpu:0,gpu:0 (two workers on one GPU) or DEVICE=cpu,cpu (two CPU workers, works now).
+# Needs a CUDA build and the NVIDIA driver; elsewhere the element refuses gpu:N with a clear
+# error, which this script passes on. DEVICE overrides the devices, e.g. DEVICE=gpu:0,gpu:0
+# (two workers on one GPU) or DEVICE=cpu,cpu (two CPU workers).
 set -euo pipefail
 USAGE="usage: $(basename "$0") MODEL.safetensors VIDEO_FILE"
 DEVICE=${DEVICE:-gpu:0,gpu:1}

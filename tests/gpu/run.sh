@@ -109,11 +109,17 @@ bench() {
   echo "== CUDA graphs on (ALEXNET_CUDA_GRAPHS=1): torchvision fp32 batch 1"
   ALEXNET_CUDA_GRAPHS=1 "$b/bin/bench_forward" --backend cuda --config torchvision --batch 1 --precision fp32 --min-time 1 --warmup 5 || return 1
   "$b/bin/bench_forward" --backend cuda --config torchvision --batch 128 --mode train --min-time 2 --warmup 3 || return 1
+  # The paper's split (parallel=model) on one GPU twice, beside one GPU: what the exchanges
+  # cost (on gpu:0,gpu:0 both halves share one GPU, so no speed-up is expected here).
+  echo "== model-parallel gpu:0,gpu:0 vs one GPU: paper fp32"
+  "$b/bin/bench_forward" --backend cuda --config paper --batch 1,32,128 --precision fp32 --min-time 1 --warmup 3 || return 1
+  "$b/bin/bench_forward" --model-parallel gpu:0,gpu:0 --config paper --batch 1,32,128 --precision fp32 --min-time 1 --warmup 3 || return 1
+  "$b/bin/bench_forward" --model-parallel gpu:0,gpu:0 --config paper --batch 128 --mode train --min-time 2 --warmup 3 || return 1
   "$b/bin/bench_forward" --backend cuda --config paper --batch 128 --mode train --min-time 2 --warmup 3 || return 1
   env -u LD_LIBRARY_PATH python3 "$repo/benchmarks/peers_gpu.py" --batch 1,8,32,256 --train-batch 128 --min-time 1
 }
 export -f bench
-group bench 140 bench
+group bench 200 bench
 
 echo "groups failed: $failed" | tee -a "$out/summary.log"
 rm -rf "$work"

@@ -38,7 +38,7 @@ for tool in ("gst-launch-1.0", "gst-inspect-1.0"):
 
 tmp = tempfile.mkdtemp(prefix="alexnet-pipelines-")
 env = dict(os.environ)
-for var in ("DISPLAY", "WAYLAND_DISPLAY", "DEVICE", "THREADS", "TOP_K", "INTERVAL", "BATCH_SIZE",
+for var in ("DISPLAY", "WAYLAND_DISPLAY", "DEVICE", "PARALLEL", "THREADS", "TOP_K", "INTERVAL", "BATCH_SIZE",
             "LABELS", "ELEMENT_OPTS", "SINK", "CAPS", "REALTIME", "GST_PLUGIN_PATH_1_0"):
     env.pop(var, None)
 env.update({
@@ -165,6 +165,14 @@ def main():
     rc, lines, err = headless("two-gpus.sh", {"DEVICE": "cpu,cpu"})
     check("two-gpus.sh DEVICE=cpu,cpu: one line per frame", rc == 0 and len(lines) == FRAMES,
           err[-1000:])
+    rc, lines5, err = headless("two-gpus.sh", {"DEVICE": "cpu,cpu", "PARALLEL": "model"})
+    check("two-gpus.sh PARALLEL=model on cpu,cpu: the one-device results in order",
+          rc == 0 and [field(l, "pts") for l in lines5] == pts and
+          [field(l, "label_id") for l in lines5] == [field(l, "label_id") for l in lines2],
+          err[-1000:])
+    rc, _, err = headless("headless.sh", {"PARALLEL": "pipeline"})
+    check("PARALLEL=pipeline: usage error (exit 2) naming PARALLEL", rc == 2 and "PARALLEL" in err,
+          f"rc={rc} {err[-500:]}")
 
     # --- file-to-file.sh: annotated output with every frame ------------------------------------
     outputs = []
