@@ -225,11 +225,21 @@ void ModelParallel::Impl::build_plan() {
         break;
       }
       case LayerKind::Lrn: {
-        // A halo of lrn_size channels past each edge covers any window centred in the half.
+        // A halo of lrn_size channels past each edge covers any window centred in the half;
+        // it is widened to whole blocks of 8 channels where the layer has them, because
+        // oneDNN's fast LRN takes only those (53 channels ran 15x slower than 56).
         std::array<Range, 2> want;
-        for (size_t h = 0; h < 2; ++h)
-          want[h] = Range{std::max<int64_t>(0, cur.own(h).lo - l.lrn_size),
-                          std::min<int64_t>(cur.channels, cur.own(h).hi + l.lrn_size)};
+        for (size_t h = 0; h < 2; ++h) {
+          Range r{std::max<int64_t>(0, cur.own(h).lo - l.lrn_size),
+                  std::min<int64_t>(cur.channels, cur.own(h).hi + l.lrn_size)};
+          while (r.size() % 8 != 0 && (r.lo > 0 || r.hi < cur.channels)) {
+            if (r.hi < cur.channels)
+              ++r.hi;
+            else
+              --r.lo;
+          }
+          want[h] = r;
+        }
         if (!cur.held[0].contains(want[0]) || !cur.held[1].contains(want[1])) hold(want);
         push_layer(i, l, l, cur);
         hold(cur.owned());  // keep the owned channels of the result

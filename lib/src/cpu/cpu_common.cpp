@@ -201,10 +201,19 @@ memory empty_memory(const Context& ctx, const Md& md) {
   return ALEXNET_DNNL(memory(md, ctx.eng, DNNL_MEMORY_NONE));
 }
 
+const Tensor& CpuOp::blocked(const Tensor& x) {
+  if (!wants_blocked_input() || x.rank() != 4 || !x.is_plain() || x.dim(1) < 8) return x;
+  const Md want(Dims(x.shape().begin(), x.shape().end()), f32, Tag::nChw8c);
+  if (blocked_x_.tensor.shape() != x.shape() || blocked_x_.md != want)
+    blocked_x_.bind(want, x.shape());
+  to_blocked_.run(*ctx_, plain_md(x.shape()), x.data(), want, blocked_x_.data());
+  return blocked_x_.tensor;
+}
+
 const Tensor& CpuOp::forward(const Tensor& x, const OpParams& p, bool training) {
   ThreadScope scope(*ctx_);
   try {
-    return run_forward(x, p, training);
+    return run_forward(blocked(x), p, training);
   } catch (const Error& e) {
     throw Error("cpu backend, layer " + spec_.name + " forward: " + e.what());
   } catch (const dnnl::error& e) {
@@ -216,7 +225,7 @@ const Tensor& CpuOp::backward(const Tensor& x, const Tensor& y, const Tensor& dy
                               bool need_dx) {
   ThreadScope scope(*ctx_);
   try {
-    return run_backward(x, y, dy, p, need_dx);
+    return run_backward(blocked(x), y, dy, p, need_dx);
   } catch (const Error& e) {
     throw Error("cpu backend, layer " + spec_.name + " backward: " + e.what());
   } catch (const dnnl::error& e) {

@@ -183,10 +183,19 @@ class CpuOp : public Op {
                                      const OpParams& p, bool need_dx) = 0;
   // Throws unless `t` is a host tensor of `shape` (any layout of this backend).
   void expect_shape(const Tensor& t, const Shape& shape, const char* what) const;
+  // True for ops whose oneDNN kernels are slow on the plain (N, C, H, W) layout (LRN and
+  // pooling fall back to reference loops there): a plain 4-d input, as model parallelism's
+  // channel exchanges produce, is then reordered to nChw8c before run_forward/run_backward.
+  virtual bool wants_blocked_input() const { return false; }
 
   ContextPtr ctx_;
   LayerSpec spec_;
   Tensor empty_;  // returned as dx when !need_dx
+
+ private:
+  const Tensor& blocked(const Tensor& x);  // x itself unless it needs the reorder above
+  Output blocked_x_;
+  ReorderCache to_blocked_;
 };
 
 // One factory per LayerKind (one file each).

@@ -18,6 +18,7 @@ class LrnOp final : public CpuOp {
   using CpuOp::CpuOp;
 
  protected:
+  bool wants_blocked_input() const override { return true; }
   const Tensor& run_forward(const Tensor& x, const OpParams&, bool training) override {
     if (x.rank() != 4) throw Error("input " + shape_str(x.shape()) + " needs (N, C, H, W)");
     Md md = tensor_md(x);

@@ -19,6 +19,7 @@ class MaxPoolOp final : public CpuOp {
   using CpuOp::CpuOp;
 
  protected:
+  bool wants_blocked_input() const override { return true; }
   const Tensor& run_forward(const Tensor& x, const OpParams&, bool training) override {
     Md md = tensor_md(x);
     Plan& p = plan(md, x.shape(), training);
