@@ -36,6 +36,8 @@
 #include "alexnet/error.h"
 #include "alexnet/preprocess.h"
 
+#include "preprocess_pixel.h"
+
 namespace alexnet {
 
 namespace {
@@ -320,6 +322,15 @@ Frame make_packed_frame(PixelFormat format, int width, int height, const uint8_t
   }
   return f;
 }
+
+namespace pixel {
+
+void validate_frame(const Frame& frame, const PreprocessConfig& cfg, int channels, int size) {
+  const float out = 0.f;  // the output buffer is the caller's business here
+  validate(frame, channels, size, &out, cfg);
+}
+
+}  // namespace pixel
 
 void preprocess(const Frame& frame, const PreprocessConfig& cfg, int channels, int size,
                 float* out) {

@@ -294,35 +294,9 @@ inline Planes planes_of(PixelFormat f, int width, int height) {
   return p;
 }
 
-// The reference's validation of one frame and the config, with its messages (alexnet::Error).
-inline void validate_frame(const Frame& frame, const PreprocessConfig& cfg, int channels,
-                           int size) {
-  constexpr int kMaxDim = 16384;
-  const std::string what = std::string("preprocess: ") + pixel_format_name(frame.format) + " frame";
-  if (frame.width < 1 || frame.width > kMaxDim || frame.height < 1 || frame.height > kMaxDim)
-    throw Error(what + ": frame size " + std::to_string(frame.width) + "x" +
-                std::to_string(frame.height) + " is outside [1, " + std::to_string(kMaxDim) +
-                "] on a side");
-  if (channels != 1 && channels != 3)
-    throw Error("preprocess: model channels " + std::to_string(channels) + " is not 1 or 3");
-  if (size < 1 || size > kMaxDim)
-    throw Error("preprocess: input size " + std::to_string(size) + " is outside [1, " +
-                std::to_string(kMaxDim) + "]");
-  if (cfg.resize < 0)
-    throw Error("preprocess: resize " + std::to_string(cfg.resize) + " is negative");
-  for (int c = 0; c < channels; ++c)
-    if (!(std::isfinite(cfg.std[c]) && cfg.std[c] != 0.0f) || !std::isfinite(cfg.mean[c]))
-      throw Error("preprocess: mean/std of channel " + std::to_string(c) +
-                  " is not finite and non-zero");
-  const Planes ps = planes_of(frame.format, frame.width, frame.height);
-  for (int p = 0; p < ps.count; ++p) {
-    const std::string plane = what + " plane " + std::to_string(p) + " (" + ps.name[p] + ")";
-    if (frame.planes[p] == nullptr) throw Error(plane + " is null");
-    if (frame.strides[p] < ps.row[p])
-      throw Error(plane + " stride " + std::to_string(frame.strides[p]) +
-                  " is less than its row of " + std::to_string(ps.row[p]) + " bytes");
-  }
-}
+// The reference's validation of one frame and the config, with its messages (alexnet::Error);
+// defined in preprocess.cpp, which preprocess() runs first.
+void validate_frame(const Frame& frame, const PreprocessConfig& cfg, int channels, int size);
 
 // Bytes pack_frame writes for `frame` (its planes, rows packed tightly).
 inline int64_t packed_size(const Frame& frame) {

@@ -28,17 +28,8 @@ namespace {
   } while (0)
 
 using testutil::random_input;
+using testutil::rel_diff;
 
-double rel_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  if (a.shape() != b.shape()) return 1e30;
-  double m = 0, s = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    m = std::max(m, double(std::fabs(a.data()[i] - b.data()[i])));
-    s = std::max(s, double(std::fabs(b.data()[i])));
-  }
-  return s > 0 ? m / s : m;
-}
 
 Tensor grad_of(Network& net, const std::string& name) {
   for (Param& p : net.params())

@@ -20,15 +20,8 @@ using namespace alexnet;
 namespace {
 
 using testutil::random_input;
+using testutil::rel_diff;
 
-double rel_diff(const Tensor& a, const Tensor& b) {
-  double m = 0, s = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    m = std::max(m, double(std::fabs(a.data()[i] - b.data()[i])));
-    s = std::max(s, double(std::fabs(b.data()[i])));
-  }
-  return s > 0 ? m / s : m;
-}
 
 std::vector<int> labels_for(int64_t n, int classes, int step) {
   std::vector<int> l;

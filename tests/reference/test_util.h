@@ -188,4 +188,18 @@ inline GradDiff compare(const std::vector<double>& num, const Tensor& ana) {
   return d;
 }
 
+// max|a - b| / max|b| over two host tensors of one shape (plain max|a - b| when b is all
+// zero); a NaN difference gives infinity, and a shape mismatch fails the test.
+inline double rel_diff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  if (a.shape() != b.shape()) return INFINITY;
+  double m = 0, s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double d = std::fabs(double(a.data()[i]) - double(b.data()[i]));
+    if (!(d <= m)) m = std::isnan(d) ? INFINITY : d;
+    s = std::max(s, double(std::fabs(b.data()[i])));
+  }
+  return s > 0 ? m / s : m;
+}
+
 }  // namespace testutil
