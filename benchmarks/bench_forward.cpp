@@ -37,8 +37,8 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
-#include "alexnet/model_parallel.h"
 #include "alexnet/device.h"
+#include "alexnet/model_parallel.h"
 #include "alexnet/network.h"
 #include "alexnet/weights.h"
 
@@ -62,11 +62,12 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& msg, int code = 2) {
   if (!msg.empty()) std::fprintf(stderr, "bench_forward: %s\n", msg.c_str());
-  std::fprintf(code ? stderr : stdout,
-               "usage: bench_forward [--config torchvision|paper|all] [--batch 1,8,32] "
-               "[--threads N] [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16] "
-               "[--mode forward|train] [--model FILE] [--model-parallel DEV,DEV] [--seed S] [--warmup W] "
-               "[--min-runs R] [--max-runs R] [--min-time SECONDS]\n");
+  std::fprintf(
+      code ? stderr : stdout,
+      "usage: bench_forward [--config torchvision|paper|all] [--batch 1,8,32] "
+      "[--threads N] [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16] "
+      "[--mode forward|train] [--model FILE] [--model-parallel DEV,DEV] [--seed S] [--warmup W] "
+      "[--min-runs R] [--max-runs R] [--min-time SECONDS]\n");
   std::exit(code);
 }
 
@@ -155,8 +156,8 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
   std::unique_ptr<alexnet::ModelParallel> halves;
   std::string shown = o.backend;
   if (!o.model_parallel.empty()) {
-    halves = std::make_unique<alexnet::ModelParallel>(
-        cfg, alexnet::parse_devices(o.model_parallel), o.threads, precision);
+    halves = std::make_unique<alexnet::ModelParallel>(cfg, alexnet::parse_devices(o.model_parallel),
+                                                      o.threads, precision);
     halves->load(model);
     shown = "model-parallel:" + o.model_parallel;
   } else {
@@ -184,8 +185,7 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
     // (forward_backward returns the loss to the host, so the step is complete when timed).
     auto run_once = [&]() -> double {
       if (!train) return (net ? net->forward(x) : halves->forward(x)).data()[0];
-      double loss =
-          net ? net->forward_backward(x, labels) : halves->forward_backward(x, labels);
+      double loss = net ? net->forward_backward(x, labels) : halves->forward_backward(x, labels);
       net ? net->sgd_step(1e-4f, 0.9f, 5e-4f) : halves->sgd_step(1e-4f, 0.9f, 5e-4f);
       return loss;
     };

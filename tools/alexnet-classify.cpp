@@ -158,8 +158,10 @@ Options parse_args(int argc, char** argv) {
   }
   if (o.parallel == alexnet::Parallel::Model && o.device != "auto" &&
       alexnet::parse_devices(o.device).size() != 2)
-    usage_error("--parallel model needs exactly two devices in --device (e.g. gpu:0,gpu:1 or "
-                "cpu,cpu); got \"" + o.device + "\"");
+    usage_error(
+        "--parallel model needs exactly two devices in --device (e.g. gpu:0,gpu:1 or "
+        "cpu,cpu); got \"" +
+        o.device + "\"");
   return o;
 }
 

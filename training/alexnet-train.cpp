@@ -444,8 +444,10 @@ Parsed parse(const std::vector<std::string>& args) {
     for (const alexnet::Device& d : alexnet::parse_devices(p.o.device))
       list.append(list.empty() ? "" : ",").append(d.str());
     if (alexnet::parse_devices(p.o.device).size() != 2)
-      usage_error("--parallel model needs exactly two devices in --device (e.g. gpu:0,gpu:1 or "
-                  "cpu,cpu); --device " + p.o.device + " means " + list);
+      usage_error(
+          "--parallel model needs exactly two devices in --device (e.g. gpu:0,gpu:1 or "
+          "cpu,cpu); --device " +
+          p.o.device + " means " + list);
   }
   return p;
 }
@@ -481,10 +483,11 @@ int main(int argc, char** argv) {
       for (const auto& [n, v] : base.given) was[n] = v;
       for (const auto& [n, v] : p.given)
         if (!kResumable.count(n) && was[n] != v)
-          usage_error("--" + n + ": cannot be changed when resuming (the run has " +
-                      (was.count(n) && !was[n].empty() ? "'" + was[n] + "'" : "the default") +
-                      "; only --epochs, --out, --run-dir, --device, --parallel, --threads, "
-                      "--workers, --max-steps, --checkpoint-*, --max-bad-steps and --predictions-out may)");
+          usage_error(
+              "--" + n + ": cannot be changed when resuming (the run has " +
+              (was.count(n) && !was[n].empty() ? "'" + was[n] + "'" : "the default") +
+              "; only --epochs, --out, --run-dir, --device, --parallel, --threads, "
+              "--workers, --max-steps, --checkpoint-*, --max-bad-steps and --predictions-out may)");
       std::vector<std::string> merged = base_args;
       merged.insert(merged.end(), args.begin() + 1, args.end());
       Parsed m = parse(merged);

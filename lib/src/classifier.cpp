@@ -16,9 +16,9 @@ struct Classifier::Impl {
   struct Worker {
     Device device;
     int threads = 0;
-    std::unique_ptr<Network> net;        // parallel=data: the whole network on `device`
+    std::unique_ptr<Network> net;           // parallel=data: the whole network on `device`
     std::unique_ptr<ModelParallel> halves;  // parallel=model: half of it on each device
-    std::mutex mutex;                    // one call at a time per worker
+    std::mutex mutex;                       // one call at a time per worker
 
     Tensor forward(const Tensor& x) {
       return net ? net->forward(x, /*training=*/false) : halves->forward(x, false);

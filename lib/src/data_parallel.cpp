@@ -14,7 +14,6 @@ namespace alexnet {
 
 namespace {
 
-
 // Rows [begin, end) of a host tensor whose first dimension is the batch (a copy).
 Tensor slice_rows(const Tensor& t, int64_t begin, int64_t end) {
   Shape s = t.shape();
@@ -135,7 +134,8 @@ std::vector<NamedTensor> DataParallel::get_params() {
 
 void DataParallel::set_seed(uint64_t seed) {
   // Replica 0 keeps the seed itself, so one replica is exactly one Network.
-  for (size_t r = 0; r < nets_.size(); ++r) nets_[r]->set_seed(r == 0 ? seed : splitmix64(seed + r));
+  for (size_t r = 0; r < nets_.size(); ++r)
+    nets_[r]->set_seed(r == 0 ? seed : splitmix64(seed + r));
 }
 
 void DataParallel::set_step(uint64_t step) {

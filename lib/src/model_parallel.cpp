@@ -162,8 +162,7 @@ struct ModelParallel::Impl {
   Tensor exchange_forward(size_t h, const Step& s, const Tensor& src0, const Tensor& src1);
   Tensor exchange_backward(size_t h, const Step& s, const Tensor& d0, const Tensor& d1);
   void run_forward(bool training);
-  Tensor join_rows(const std::function<Tensor(size_t h, size_t param)>& half_tensor,
-                   size_t param);
+  Tensor join_rows(const std::function<Tensor(size_t h, size_t param)>& half_tensor, size_t param);
   void split_rows(const std::vector<NamedTensor>& host, const char* what,
                   const std::function<void(size_t h, size_t param, Tensor host_rows)>& store);
 };
@@ -336,9 +335,8 @@ Tensor ModelParallel::Impl::join_rows(const std::function<Tensor(size_t, size_t)
   return full;
 }
 
-void ModelParallel::Impl::split_rows(
-    const std::vector<NamedTensor>& host, const char* what,
-    const std::function<void(size_t, size_t, Tensor)>& store) {
+void ModelParallel::Impl::split_rows(const std::vector<NamedTensor>& host, const char* what,
+                                     const std::function<void(size_t, size_t, Tensor)>& store) {
   const std::vector<ParamInfo> infos = param_infos(cfg);
   if (host.size() != infos.size())
     throw Error(std::string("ModelParallel: got ") + std::to_string(host.size()) + " " + what +
@@ -384,8 +382,8 @@ void ModelParallel::init(const NetConfig& cfg, std::unique_ptr<Backend> half0,
     for (const char* suffix : {".weight", ".bias"}) {
       m.param_rows.push_back(rows);
       for (size_t h = 0; h < 2; ++h) {
-        const Shape shape = std::string(suffix) == ".weight" ? s.spec[h].weight_shape()
-                                                             : s.spec[h].bias_shape();
+        const Shape shape =
+            std::string(suffix) == ".weight" ? s.spec[h].weight_shape() : s.spec[h].bias_shape();
         m.params[h].push_back(
             Param{l.name + suffix, m.be[h]->zeros(shape), m.be[h]->zeros(shape), {}});
       }
@@ -395,8 +393,8 @@ void ModelParallel::init(const NetConfig& cfg, std::unique_ptr<Backend> half0,
 
 namespace {
 
-std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& devices,
-                                                    int threads, Precision precision,
+std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& devices, int threads,
+                                                    Precision precision,
                                                     std::string& threads_desc) {
   std::string list;
   for (const Device& d : devices) {
@@ -420,8 +418,7 @@ std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& d
   int seen = 0;
   for (size_t h = 0; h < 2; ++h) {
     int t = 0;
-    if (devices[h].kind == DeviceKind::Cpu)
-    {
+    if (devices[h].kind == DeviceKind::Cpu) {
       t = std::max(1, cores / cpus + (seen++ < cores % cpus ? 1 : 0));
       if (!threads_desc.empty()) threads_desc.append("+");
       threads_desc.append(std::to_string(t));
@@ -468,9 +465,10 @@ std::vector<NamedTensor> ModelParallel::get_params() {
   Impl& m = *impl_;
   std::vector<NamedTensor> out;
   for (size_t p = 0; p < m.params[0].size(); ++p)
-    out.push_back({m.params[0][p].name,
-                   m.join_rows([&](size_t h, size_t q) { return m.be[h]->to_host(m.params[h][q].value); },
-                               p)});
+    out.push_back(
+        {m.params[0][p].name,
+         m.join_rows([&](size_t h, size_t q) { return m.be[h]->to_host(m.params[h][q].value); },
+                     p)});
   return out;
 }
 
@@ -573,11 +571,11 @@ float ModelParallel::forward_backward(const Tensor& x, std::span<const int> labe
   for (size_t k1 = last; k1-- > 0;) {
     const Step& s = m.steps[k1];
     m.worker.both([&](size_t h) {
-      m.grads[h][k1] =
-          s.exchange ? m.exchange_backward(h, s, m.grads[0][k1 + 1], m.grads[1][k1 + 1])
-                     : m.ops[h][k1]->backward(m.acts[h][k1], m.acts[h][k1 + 1],
-                                              m.grads[h][k1 + 1], m.op_params(h, s),
-                                              /*need_dx=*/k1 > 0);
+      m.grads[h][k1] = s.exchange
+                           ? m.exchange_backward(h, s, m.grads[0][k1 + 1], m.grads[1][k1 + 1])
+                           : m.ops[h][k1]->backward(m.acts[h][k1], m.acts[h][k1 + 1],
+                                                    m.grads[h][k1 + 1], m.op_params(h, s),
+                                                    /*need_dx=*/k1 > 0);
     });
   }
   return loss;

@@ -5,7 +5,6 @@
 
 namespace alexnet {
 
-
 Network::Network(const NetConfig& cfg, std::unique_ptr<Backend> backend)
     : cfg_(cfg), backend_(std::move(backend)) {
   if (!backend_) throw Error("Network: no backend");

@@ -42,8 +42,8 @@ static std::shared_ptr<Engine> make_engine(const Settings& s) {
   options.precision = s.precision == GST_ALEXNET_PRECISION_FP16   ? alexnet::Precision::F16
                       : s.precision == GST_ALEXNET_PRECISION_BF16 ? alexnet::Precision::BF16
                                                                   : alexnet::Precision::F32;
-  options.parallel = s.parallel == GST_ALEXNET_PARALLEL_MODEL ? alexnet::Parallel::Model
-                                                              : alexnet::Parallel::Data;
+  options.parallel =
+      s.parallel == GST_ALEXNET_PARALLEL_MODEL ? alexnet::Parallel::Model : alexnet::Parallel::Data;
   auto engine = std::make_shared<Engine>();
   try {
     engine->classifier = std::make_unique<alexnet::Classifier>(std::move(model), options);

@@ -176,8 +176,7 @@ GType gst_alexnet_precision_get_type(void) {
 GType gst_alexnet_parallel_get_type(void) {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {GST_ALEXNET_PARALLEL_DATA, "One replica per device; frames alternate between them",
-       "data"},
+      {GST_ALEXNET_PARALLEL_DATA, "One replica per device; frames alternate between them", "data"},
       {GST_ALEXNET_PARALLEL_MODEL,
        "Two devices, each holding half of every layer (the paper's split)", "model"},
       {0, NULL, NULL},

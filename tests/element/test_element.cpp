@@ -292,8 +292,9 @@ TEST(Element, ModelParallelOnTwoCpusMatchesTheLibrary) {
 }
 
 // On a GPU (skipped without one): one device, two replicas and the model-parallel split on
-// one GPU, single frames and batches; the results equal the CPU library's (fp32) and frames keep their order. fp16 runs
-// and gives valid results (its agreement with fp32 is measured in tests/gpu).
+// one GPU, single frames and batches; the results equal the CPU library's (fp32) and frames keep
+// their order. fp16 runs and gives valid results (its agreement with fp32 is measured in
+// tests/gpu).
 TEST(Element, GpuDevicesKeepTheOrderAndMatchTheLibrary) {
   if (alexnet::gpu_count() == 0) GTEST_SKIP() << "no GPU: " << alexnet::gpu_unavailable_reason();
   struct Run {
@@ -302,9 +303,9 @@ TEST(Element, GpuDevicesKeepTheOrderAndMatchTheLibrary) {
     const char* precision;
     const char* parallel = "data";
   };
-  for (Run r : {Run{"gpu:0", "1", "fp32"}, Run{"gpu:0,gpu:0", "1", "fp32"},
-                Run{"gpu:0,gpu:0", "4", "fp32"}, Run{"gpu:0", "4", "fp16"},
-                Run{"gpu:0,gpu:0", "2", "fp32", "model"}}) {
+  for (Run r :
+       {Run{"gpu:0", "1", "fp32"}, Run{"gpu:0,gpu:0", "1", "fp32"}, Run{"gpu:0,gpu:0", "4", "fp32"},
+        Run{"gpu:0", "4", "fp16"}, Run{"gpu:0,gpu:0", "2", "fp32", "model"}}) {
     SCOPED_TRACE(std::string(r.device) + " batch-size " + r.batch + " " + r.precision +
                  " parallel=" + r.parallel);
     Harness hx({{"device", r.device},

@@ -20,16 +20,15 @@ using namespace alexnet;
 
 namespace {
 
-#define REQUIRE_GPUS(n)                                                                    \
-  do {                                                                                     \
-    if (gpu_count() == 0) GTEST_SKIP() << "no GPU: " << gpu_unavailable_reason();          \
-    if (gpu_count() < (n))                                                                 \
-      GTEST_SKIP() << "needs " << (n) << " GPUs; this machine has " << gpu_count();        \
+#define REQUIRE_GPUS(n)                                                             \
+  do {                                                                              \
+    if (gpu_count() == 0) GTEST_SKIP() << "no GPU: " << gpu_unavailable_reason();   \
+    if (gpu_count() < (n))                                                          \
+      GTEST_SKIP() << "needs " << (n) << " GPUs; this machine has " << gpu_count(); \
   } while (0)
 
 using testutil::random_input;
 using testutil::rel_diff;
-
 
 Tensor grad_of(Network& net, const std::string& name) {
   for (Param& p : net.params())
@@ -114,7 +113,8 @@ TEST(CudaModelParallel, AddChannelsMatchesHost) {
   REQUIRE_GPUS(1);
   auto a = make_cuda_backend(0), b = make_cuda_backend(0), cpu = make_reference_backend();
   testutil::Rng rng(3);
-  Tensor src = testutil::random_tensor({3, 5, 4, 2}, rng), dst0 = testutil::random_tensor({3, 6, 4, 2}, rng);
+  Tensor src = testutil::random_tensor({3, 5, 4, 2}, rng),
+         dst0 = testutil::random_tensor({3, 6, 4, 2}, rng);
   Tensor want = dst0.clone();
   for (int64_t n = 0; n < 3; ++n)
     for (int64_t c = 0; c < 3; ++c)

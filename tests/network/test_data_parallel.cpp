@@ -19,15 +19,9 @@ using namespace alexnet;
 
 namespace {
 
+using testutil::labels_for;
 using testutil::random_input;
 using testutil::rel_diff;
-
-
-std::vector<int> labels_for(int64_t n, int classes, int step) {
-  std::vector<int> l;
-  for (int64_t i = 0; i < n; ++i) l.push_back(int((i * 3 + step) % classes));
-  return l;
-}
 
 }  // namespace
 

@@ -23,15 +23,9 @@ using namespace alexnet;
 
 namespace {
 
+using testutil::labels_for;
 using testutil::random_input;
 using testutil::rel_diff;
-
-
-std::vector<int> labels_for(int64_t n, int classes, int step) {
-  std::vector<int> l;
-  for (int64_t i = 0; i < n; ++i) l.push_back(int((i * 3 + step) % classes));
-  return l;
-}
 
 Tensor grad_of(Network& net, const std::string& name) {
   for (Param& p : net.params())

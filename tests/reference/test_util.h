@@ -188,6 +188,13 @@ inline GradDiff compare(const std::vector<double>& num, const Tensor& ana) {
   return d;
 }
 
+// Labels for a batch of n in a training step: (3i + step) mod classes, every class seen.
+inline std::vector<int> labels_for(int64_t n, int classes, int step) {
+  std::vector<int> l;
+  for (int64_t i = 0; i < n; ++i) l.push_back(int((i * 3 + step) % classes));
+  return l;
+}
+
 // max|a - b| / max|b| over two host tensors of one shape (plain max|a - b| when b is all
 // zero); a NaN difference gives infinity, and a shape mismatch fails the test.
 inline double rel_diff(const Tensor& a, const Tensor& b) {

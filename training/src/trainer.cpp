@@ -25,9 +25,9 @@
 #include "alexnet/backend.h"
 #include "alexnet/classifier.h"
 #include "alexnet/data_parallel.h"
-#include "alexnet/model_parallel.h"
 #include "alexnet/device.h"
 #include "alexnet/error.h"
+#include "alexnet/model_parallel.h"
 #include "alexnet/network.h"
 #include "alexnet/weights.h"
 #include "augment.h"
@@ -294,8 +294,8 @@ struct Eval {
 
 // Loss, top-1 and top-5 error over the validation set, through eval_transform() (= the
 // library's preprocessing) or, with ten-crop, the softmax averaged over the ten crops.
-Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset>& val, const AugmentConfig& aug,
-              const Options& o, int workers, Skips& skips) {
+Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset>& val,
+              const AugmentConfig& aug, const Options& o, int workers, Skips& skips) {
   LoaderConfig lc;
   // Ten crops make each sample ten rows: keep the forward batch near --batch-size rows.
   lc.batch_size = static_cast<size_t>(o.ten_crop ? std::max(1, o.batch_size / 10) : o.batch_size);
@@ -708,8 +708,8 @@ void run_training(const Options& o) {
   skips.write();
   if (!o.predictions_out.empty()) {  // the best weights' own top-1 per validation item
     learner.set_params(best);
-    write_predictions(o.predictions_out, evaluate(learner, cfg.classes, data.val, aug, o, workers, skips),
-                      *data.val);
+    write_predictions(o.predictions_out,
+                      evaluate(learner, cfg.classes, data.val, aug, o, workers, skips), *data.val);
   }
   plot_curves(ck.history, o.run_dir + "/curves.png");
   plot_filters(best.front().value, o.run_dir + "/conv1_filters.png");

@@ -31,8 +31,8 @@ struct Options {
   // machine
   std::string device = "auto";
   std::string parallel = "data";  // data | model (alexnet::Parallel)
-  int threads = 0;  // CPU backend threads; 0 = all cores
-  int workers = 0;  // data loader threads; 0 = min(4, cores)
+  int threads = 0;                // CPU backend threads; 0 = all cores
+  int workers = 0;                // data loader threads; 0 = min(4, cores)
   uint64_t seed = 1;
   // outputs
   std::string out, run_dir = "alexnet-run", resume;

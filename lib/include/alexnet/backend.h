@@ -77,8 +77,8 @@ class Backend {
   // Returns false when this backend has no such path (the caller then preprocesses on the
   // host and uploads); the CUDA backend uploads the raw frames and runs one fused kernel.
   // Results equal preprocess() within float rounding (tests/gpu).
-  virtual bool preprocess(std::span<const Frame> frames, const PreprocessConfig& cfg,
-                          int channels, int size, Tensor& dst) {
+  virtual bool preprocess(std::span<const Frame> frames, const PreprocessConfig& cfg, int channels,
+                          int size, Tensor& dst) {
     (void)frames, (void)cfg, (void)channels, (void)size, (void)dst;
     return false;
   }

@@ -77,7 +77,7 @@ class Network {
 
   uint64_t training_forwards_ = 0;  // part of the CUDA graph key (run_inference)
   uint64_t graph_key_ = 0;          // the key of graph_output_, 0 = none
-  Tensor graph_output_;     // the logits buffer a captured CUDA graph writes
+  Tensor graph_output_;             // the logits buffer a captured CUDA graph writes
 
   OpParams op_params(size_t layer);
   const Tensor& run_forward(const Tensor& x_device, bool training);

@@ -483,8 +483,8 @@ void sgd_update(float* w, const float* g, float* v, int64_t n, float lr, float m
 void add_rows(const float* src, int64_t src_row, float* dst, int64_t dst_row, int64_t rows,
               int64_t run, cudaStream_t stream) {
   if (rows <= 0 || run <= 0) return;
-  add_rows_kernel<<<blocks_for(rows * run), kThreads, 0, stream>>>(src, src_row, dst, dst_row,
-                                                                    rows, run);
+  add_rows_kernel<<<blocks_for(rows * run), kThreads, 0, stream>>>(src, src_row, dst, dst_row, rows,
+                                                                   run);
 }
 
 void convert(const void* src, int src_dtype, void* dst, int dst_dtype, int64_t n,

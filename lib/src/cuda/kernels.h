@@ -79,8 +79,8 @@ void bias_act_nchw(void* y, const float* bias, int64_t N, int64_t C, int64_t HW,
 // deterministic, no memset needed). Window (oy, ox) covers rows oy*stride .. oy*stride+kernel-1
 // (no padding, floor mode). cuDNN's cudnnPoolingBackward breaks ties its own (unspecified,
 // non-deterministic) way, and ReLU zeros make ties common (all-zero windows).
-void maxpool_backward(const float* x, const float* dy, float* dx, int64_t NC, int H, int W,
-                      int OH, int OW, int kernel, int stride, cudaStream_t stream);
+void maxpool_backward(const float* x, const float* dy, float* dx, int64_t NC, int H, int W, int OH,
+                      int OW, int kernel, int stride, cudaStream_t stream);
 
 // --- NCCL gradient all-reduce (nccl.cpp) -----------------------------------------------------
 // y *= a in place (fp32, n elements); a == 0 writes exact zeros (a stale NaN/Inf gradient of

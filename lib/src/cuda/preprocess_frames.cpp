@@ -1,8 +1,9 @@
-// Backend::preprocess on the GPU (opt-in for now: ALEXNET_CUDA_PREPROCESS=1): the frames' planes go up as raw bytes (a fraction of the fp32
-// input they become: 3 bytes per RGB pixel of the source, 1.5 for I420/NV12) and one fused
-// kernel (preprocess.cu) resamples, converts colour and normalises into the (N, C, size, size)
-// fp32 network input. The kernel's arithmetic is the host reference's (preprocess_pixel.h), so
-// the input equals preprocess_batch()'s, all formats and interpolations included.
+// Backend::preprocess on the GPU (opt-in for now: ALEXNET_CUDA_PREPROCESS=1): the frames' planes go
+// up as raw bytes (a fraction of the fp32 input they become: 3 bytes per RGB pixel of the
+// source, 1.5 for I420/NV12) and one fused kernel (preprocess.cu) resamples, converts colour and
+// normalises into the (N, C, size, size) fp32 network input. The kernel's arithmetic is the host
+// reference's (preprocess_pixel.h), so the input equals preprocess_batch()'s, all formats and
+// interpolations included.
 //
 // Transfer: the frames' jobs (plain-data descriptions) and their planes, packed tightly, are
 // staged in the context's pinned buffer and copied with one cudaMemcpyAsync to a grow-only
