@@ -69,6 +69,8 @@ export -f ops
 group ops 90 ops
 # 2. Whole networks, training steps, gpu:0,gpu:0, fp16/bf16 (real images), errors.
 group cuda 100 "$b/bin/test-cuda"
+# 2a. The opt-in fast paths (CUDA graphs, GPU preprocessing) against the plain path.
+group fast-paths 90 "$b/bin/test-cuda-fast-paths"
 # 2b. Model parallelism (the paper's split): gpu:0,gpu:0 vs one GPU; gpu:0,gpu:1 with two.
 group model-parallel 60 "$b/bin/test-cuda-model-parallel"
 # 3. The element on the GPU (GstHarness): order, batches, replicas, fp16.
