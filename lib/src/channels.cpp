@@ -1,5 +1,7 @@
 #include "channels.h"
 
+#include <cstring>
+
 #include "alexnet/backend.h"
 #include "alexnet/error.h"
 
@@ -39,6 +41,15 @@ void add_channels_host(const float* src, float* dst, const ChannelCopy& p) {
     const float* s = src + n * p.src_row + p.src_offset;
     float* d = dst + n * p.dst_row + p.dst_offset;
     for (int64_t i = 0; i < run; ++i) d[i] += s[i];
+  }
+}
+
+void Backend::fill_zero(Tensor& t) {
+  if (t.device() == DeviceKind::Cpu && t.is_plain()) {
+    synchronize();  // nothing queued may still write it
+    std::memset(t.data(), 0, static_cast<size_t>(t.numel()) * sizeof(float));
+  } else {
+    t = zeros(t.shape());
   }
 }
 

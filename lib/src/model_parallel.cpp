@@ -154,8 +154,26 @@ struct ModelParallel::Impl {
   std::array<Tensor, 2> input;
   std::array<std::vector<Tensor>, 2> acts;   // acts[h][k]: input of step k on half h
   std::array<std::vector<Tensor>, 2> grads;  // grads[h][k]: dL/d acts[h][k]
-  Tensor logits_full, dlogits_full;          // on half 0
+  // The exchanges' outputs (forward, backward) and dL/dlogits per half, kept from call to
+  // call: asking a GPU for new memory every step would wait for the device on every free.
+  std::array<std::vector<Tensor>, 2> exchanged, exchanged_grad;
+  std::array<Tensor, 2> dlogits_half;
+  Tensor logits_full, dlogits_full;  // on half 0
   HalfThread worker;
+
+  Tensor& zeroed(size_t h, Tensor& slot, const Shape& shape) {
+    if (slot.empty() || slot.shape() != shape)
+      slot = be[h]->zeros(shape);
+    else
+      be[h]->fill_zero(slot);
+    return slot;
+  }
+  // An exchange step: both halves in turn on this thread. A half reads the other's tensors
+  // then, so no backend is ever used by two threads at once.
+  template <class F>
+  void each_half(F&& f) {
+    for (size_t h = 0; h < 2; ++h) f(h);
+  }
 
   void build_plan();
   OpParams op_params(size_t h, const Step& s);
@@ -282,7 +300,7 @@ Tensor ModelParallel::Impl::exchange_forward(size_t h, const Step& s, const Tens
   const Range want = s.out.held[h];
   Shape shape = src[h]->shape();
   shape[1] = want.size();
-  Tensor dst = be[h]->zeros(shape);
+  Tensor& dst = zeroed(h, exchanged[h][&s - steps.data()], shape);
   for (size_t g = 0; g < 2; ++g) {
     const Range r = intersect(want, s.in.own(g));
     if (r.size() > 0)
@@ -299,7 +317,7 @@ Tensor ModelParallel::Impl::exchange_backward(size_t h, const Step& s, const Ten
   const Range held = s.in.held[h];
   Shape shape = d[h]->shape();
   shape[1] = held.size();
-  Tensor dsrc = be[h]->zeros(shape);
+  Tensor& dsrc = zeroed(h, exchanged_grad[h][&s - steps.data()], shape);
   for (size_t g = 0; g < 2; ++g) {
     const Range r = intersect(s.in.own(h), s.out.held[g]);
     if (r.size() > 0)
@@ -312,13 +330,17 @@ void ModelParallel::Impl::run_forward(bool training) {
   for (size_t h = 0; h < 2; ++h) {
     acts[h].assign(steps.size() + 1, Tensor());
     acts[h][0] = input[h];
+    exchanged[h].resize(steps.size());
+    exchanged_grad[h].resize(steps.size());
   }
   for (size_t k = 0; k < steps.size(); ++k) {
     const Step& s = steps[k];
-    worker.both([&](size_t h) {
-      acts[h][k + 1] = s.exchange ? exchange_forward(h, s, acts[0][k], acts[1][k])
-                                  : ops[h][k]->forward(acts[h][k], op_params(h, s), training);
-    });
+    if (s.exchange)
+      each_half([&](size_t h) { acts[h][k + 1] = exchange_forward(h, s, acts[0][k], acts[1][k]); });
+    else
+      worker.both([&](size_t h) {
+        acts[h][k + 1] = ops[h][k]->forward(acts[h][k], op_params(h, s), training);
+      });
   }
 }
 
@@ -405,7 +427,10 @@ std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& d
     throw Error("parallel=model needs exactly two devices (e.g. gpu:0,gpu:1 or cpu,cpu); got \"" +
                 list + "\"");
   if (threads < 0) throw Error("threads must be >= 0 (0 = all cores)");
-  const bool gpu = devices[0].kind == DeviceKind::Gpu || devices[1].kind == DeviceKind::Gpu;
+  if (devices[0].kind != devices[1].kind)
+    throw Error("parallel=model needs two devices of one kind (cpu,cpu or two GPUs); got \"" +
+                list + "\"");
+  const bool gpu = devices[0].kind == DeviceKind::Gpu;
   if (gpu && precision != Precision::F32)
     throw Error(std::string("parallel=model runs fp32 only; precision=") +
                 precision_name(precision) +
@@ -553,30 +578,32 @@ float ModelParallel::forward_backward(const Tensor& x, std::span<const int> labe
   // The loss on half 0, over the logits gathered there: (N, classes).
   const int64_t n = x.dim(0), k = m.logits.channels;
   Backend& b0 = *m.be[0];
-  m.logits_full = b0.zeros({n, k});
+  m.zeroed(0, m.logits_full, {n, k});
   for (size_t h = 0; h < 2; ++h)
     b0.add_channels(m.acts[h].back(), *m.be[h], 0, m.logits_full, m.logits.own(h).lo,
                     m.logits.own(h).size());
-  m.dlogits_full = b0.zeros({n, k});
   const float loss = b0.softmax_cross_entropy(m.logits_full, labels, &m.dlogits_full);
   if (logits_out) *logits_out = b0.to_host(m.logits_full);
 
   const size_t last = m.steps.size();
   for (size_t h = 0; h < 2; ++h) m.grads[h].assign(last + 1, Tensor());
-  m.worker.both([&](size_t h) {  // each half's columns of dL/dlogits
+  m.each_half([&](size_t h) {  // each half's columns of dL/dlogits
     const Range r = m.logits.own(h);
-    m.grads[h][last] = m.be[h]->zeros({n, r.size()});
+    m.grads[h][last] = m.zeroed(h, m.dlogits_half[h], {n, r.size()});
     m.be[h]->add_channels(m.dlogits_full, b0, r.lo, m.grads[h][last], 0, r.size());
   });
   for (size_t k1 = last; k1-- > 0;) {
     const Step& s = m.steps[k1];
-    m.worker.both([&](size_t h) {
-      m.grads[h][k1] = s.exchange
-                           ? m.exchange_backward(h, s, m.grads[0][k1 + 1], m.grads[1][k1 + 1])
-                           : m.ops[h][k1]->backward(m.acts[h][k1], m.acts[h][k1 + 1],
-                                                    m.grads[h][k1 + 1], m.op_params(h, s),
-                                                    /*need_dx=*/k1 > 0);
-    });
+    if (s.exchange)
+      m.each_half([&](size_t h) {
+        m.grads[h][k1] = m.exchange_backward(h, s, m.grads[0][k1 + 1], m.grads[1][k1 + 1]);
+      });
+    else
+      m.worker.both([&](size_t h) {
+        m.grads[h][k1] = m.ops[h][k1]->backward(m.acts[h][k1], m.acts[h][k1 + 1],
+                                                m.grads[h][k1 + 1], m.op_params(h, s),
+                                                /*need_dx=*/k1 > 0);
+      });
   }
   return loss;
 }

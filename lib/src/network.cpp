@@ -95,9 +95,12 @@ Tensor Network::run_inference() {
   Tensor out;
   try {
     out = run_forward(input_, /*training=*/false);  // shares the op's buffer
-  } catch (const Error&) {
-    // An op that failed inside a capture: end it (the backend turns graphs off and says
-    // why) and run eagerly; outside a capture the error is the caller's.
+  } catch (...) {
+    // An op that failed inside a capture: end it on this thread (the backend turns graphs
+    // off and says why) and run eagerly; outside a capture the error is the caller's. No
+    // graph of this key may be replayed after a failure (it could be partial).
+    graph_key_ = 0;
+    graph_output_ = Tensor();
     if (!capturing || backend_->capture_end(key)) throw;
     out = run_forward(input_, /*training=*/false);
     acts_.clear();

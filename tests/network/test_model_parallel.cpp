@@ -170,7 +170,13 @@ TEST(ModelParallel, Errors) {
   expect_error([&] { ModelParallel mp(cfg, parse_devices("cpu"), 1); }, "exactly two devices");
   expect_error([&] { ModelParallel mp(cfg, parse_devices("cpu,cpu,cpu"), 1); },
                "got \"cpu,cpu,cpu\"");
-  // fp16 on GPUs is refused before any GPU is touched.
+  // Half a network on a CPU and half on a GPU is refused, and so is fp16 on GPUs, before any
+  // GPU is touched.
+  expect_error(
+      [&] {
+        ModelParallel mp(cfg, {Device{DeviceKind::Cpu, 0}, Device{DeviceKind::Gpu, 0}}, 1);
+      },
+      "two devices of one kind");
   expect_error(
       [&] {
         ModelParallel mp(cfg, {Device{DeviceKind::Gpu, 0}, Device{DeviceKind::Gpu, 1}}, 1,

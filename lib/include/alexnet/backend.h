@@ -60,6 +60,10 @@ class Backend {
   virtual void upload(const Tensor& host, Tensor& dst) { dst = from_host(host); }
   virtual void synchronize() = 0;
 
+  // Sets every element of `t` (a tensor of this backend) to zero, keeping its memory when the
+  // backend can (hot paths reuse buffers instead of asking zeros() for new ones).
+  virtual void fill_zero(Tensor& t);
+
   // dst[:, dst_begin + c, ...] += src[:, src_begin + c, ...] for c in [0, count): channel
   // ranges of two tensors with the same batch and inner dimensions (rank 2 (N, C) or rank 4
   // (N, C, H, W)). `dst` is a plain tensor of this backend (from zeros()); `src` is any tensor

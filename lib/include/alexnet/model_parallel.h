@@ -21,9 +21,10 @@
 // test_model_parallel.cpp, tests/gpu/test_cuda.cpp). Weight files are the same: set_params
 // and get_params split and join the full tensors.
 //
-// Devices: exactly two, any kind (cpu,cpu and gpu:0,gpu:0 test the plan on one machine).
+// Devices: exactly two of one kind (cpu,cpu and gpu:0,gpu:0 test the plan on one machine).
 // GPUs run fp32 only in this mode for now; fp16/bf16 inference is a data-parallel feature.
-// The two halves of each layer run concurrently, one host thread each.
+// The two halves of each layer run concurrently, one host thread each; exchanges run on the
+// caller's thread, one half after the other, so no backend is used by two threads at once.
 #pragma once
 
 #include <memory>

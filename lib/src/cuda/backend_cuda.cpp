@@ -100,7 +100,10 @@ class CudaBackend final : public Backend {
     const float* s = src.data() + plan.src_offset;
     int64_t s_row = plan.src_row;
     if (from->ctx_->device != ctx_->device) {
-      Tensor& staged = reuse(*ctx_, peer_staging_, {plan.batch, run});
+      // Grow-only: exchanges of several sizes alternate, and cudaFree waits for the device.
+      if (peer_staging_.empty() || peer_staging_.numel() < plan.batch * run)
+        peer_staging_ = device_tensor(*ctx_, {plan.batch * run});
+      Tensor& staged = peer_staging_;
       cudaMemcpy3DPeerParms p{};
       p.srcDevice = from->ctx_->device;
       p.srcPtr = make_cudaPitchedPtr(const_cast<float*>(s), static_cast<size_t>(s_row) * 4,
@@ -118,6 +121,13 @@ class CudaBackend final : public Backend {
     ALEXNET_CUDA_LAUNCHED();
     // The caller may overwrite src (and reuse the staging) as soon as this returns.
     ALEXNET_CUDA(cudaStreamSynchronize(ctx_->stream));
+  }
+
+  void fill_zero(Tensor& t) override {
+    if (t.empty() || t.device() != DeviceKind::Gpu) return Backend::fill_zero(t);
+    DeviceScope scope(ctx_->device);
+    ALEXNET_CUDA(cudaMemsetAsync(
+        t.data(), 0, static_cast<size_t>(t.numel()) * dtype_size(dtype_of(t)), ctx_->stream));
   }
 
   std::unique_ptr<Op> make_op(const LayerSpec& spec) override {
