@@ -5,8 +5,11 @@
 // This file is the module's entry point too: libalexnet dlopens libalexnet-cuda.so and
 // calls the extern "C" functions at the bottom (lib/src/device.cpp).
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "../channels.h"
@@ -16,6 +19,39 @@
 
 namespace alexnet::cuda {
 namespace {
+
+// Waits until everything queued on ctx's stream has run, for at most
+// $ALEXNET_DEVICE_TIMEOUT_S seconds (default 60): a model-parallel exchange waits on the other
+// GPU this way, so a GPU that hangs or fails gives an error naming it instead of a hang.
+void wait_bounded(Context& ctx, const char* what) {
+  double limit = 60.0;
+  if (const char* env = std::getenv("ALEXNET_DEVICE_TIMEOUT_S")) {
+    char* end = nullptr;
+    const double v = std::strtod(env, &end);
+    if (end != env && v > 0) limit = v;
+  }
+  DeviceScope scope(ctx.device);
+  const auto start = std::chrono::steady_clock::now();
+  for (int spins = 0;; ++spins) {
+    const cudaError_t q = cudaStreamQuery(ctx.stream);
+    if (q == cudaSuccess) return;
+    if (q != cudaErrorNotReady)
+      throw Error(ctx.name + " failed before " + what + ": " + cudaGetErrorName(q) + " (" +
+                  cudaGetErrorString(q) + ")");
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (waited > limit) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", limit);
+      throw Error(ctx.name + " did not finish its work within " + secs + " s before " + what +
+                  " (ALEXNET_DEVICE_TIMEOUT_S); the GPU failed or is stuck");
+    }
+    if (spins < 1000)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
 
 class CudaBackend final : public Backend {
  public:
@@ -94,7 +130,7 @@ class CudaBackend final : public Backend {
       return;
     }
     if (count == 0 || plan.batch == 0) return;
-    src_backend.synchronize();
+    wait_bounded(*from->ctx_, "a model-parallel exchange");
     DeviceScope scope(ctx_->device);
     const int64_t run = plan.count * plan.inner;  // floats per batch row
     const float* s = src.data() + plan.src_offset;
@@ -120,7 +156,7 @@ class CudaBackend final : public Backend {
                       ctx_->stream);
     ALEXNET_CUDA_LAUNCHED();
     // The caller may overwrite src (and reuse the staging) as soon as this returns.
-    ALEXNET_CUDA(cudaStreamSynchronize(ctx_->stream));
+    wait_bounded(*ctx_, "the end of a model-parallel exchange");
   }
 
   void fill_zero(Tensor& t) override {
