@@ -48,8 +48,10 @@ static std::shared_ptr<Engine> make_engine(const Settings& s) {
   try {
     engine->classifier = std::make_unique<alexnet::Classifier>(std::move(model), options);
   } catch (const std::exception& e) {
-    throw DeviceSetupError("device \"" + s.device + "\" (parallel=" +
-                           alexnet::parallel_name(options.parallel) + "): " + e.what());
+    throw DeviceSetupError(
+        "device \"" + s.device + "\"" +
+        (options.parallel == alexnet::Parallel::Model ? " (parallel=model)" : "") + ": " +
+        e.what());
   }
   engine->model_name = basename_of(s.model);
   return engine;
