@@ -3,7 +3,8 @@
 // GstAlexNetMeta the element attaches to each buffer (through the installed meta library,
 // pkg-config gstalexnetmeta-1.0):
 //
-//   {"pts": 33333333, "labels": ["tabby, tabby cat", ...], "scores": [0.53, ...], "ids": [281, ...]}
+//   {"pts": 33333333, "labels": ["tabby, tabby cat", ...], "scores": [0.53, ...], "ids": [281,
+//   ...]}
 //
 // The pipeline: filesrc ! decodebin ! videoconvert ! alexnetclassify ! fakesink, with a pad
 // probe on the sink's pad. Exit status: 0 done, 1 runtime error (printed from the bus),
@@ -25,8 +26,7 @@ namespace {
 
 constexpr const char* kProg = "alexnet-analyze";
 
-constexpr const char* kUsage =
-    "usage: alexnet-analyze [OPTIONS] MODEL.safetensors VIDEO_FILE\n";
+constexpr const char* kUsage = "usage: alexnet-analyze [OPTIONS] MODEL.safetensors VIDEO_FILE\n";
 
 constexpr const char* kHelp =
     "\n"
@@ -63,11 +63,21 @@ void json_string(std::string& out, const char* s) {
   for (const char* p = s; *p; ++p) {
     const unsigned char c = static_cast<unsigned char>(*p);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -140,9 +150,9 @@ void on_pad_added(GstElement*, GstPad* pad, gpointer user_data) {
   auto* convert = static_cast<GstElement*>(user_data);
   GstCaps* caps = gst_pad_get_current_caps(pad);
   if (!caps) caps = gst_pad_query_caps(pad, nullptr);
-  const bool video = caps && gst_caps_get_size(caps) > 0 &&
-                     g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)),
-                                      "video/");
+  const bool video =
+      caps && gst_caps_get_size(caps) > 0 &&
+      g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)), "video/");
   if (caps) gst_caps_unref(caps);
   if (!video) return;
   GstPad* sink = gst_element_get_static_pad(convert, "sink");
@@ -347,7 +357,8 @@ int run(const Options& opt) {
     status = 1;
   }
   if (status == 0 && probe.without_meta > 0) {
-    std::fprintf(stderr, "%s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+    std::fprintf(stderr,
+                 "%s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
                  " frames carried no GstAlexNetMeta\n",
                  kProg, probe.without_meta, probe.frames);
     status = 1;

@@ -116,19 +116,37 @@ int main(int argc, char** argv) {
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":h", opts, nullptr)) != -1;) {
     switch (c) {
-      case kImages: images = optarg; break;
-      case kLabels: labels = optarg; break;
-      case kLabelsOut: labels_out = optarg; break;
-      case kCount: count = parse_int(optarg, "--count", 1, 1000000); break;
-      case kStart: start = parse_int(optarg, "--start", 0, 100000000); break;
-      case kPerItem: per_item = parse_int(optarg, "--frames-per-item", 1, 100000); break;
-      case kWidth: width = parse_int(optarg, "--width", 16, 7680); break;
-      case kHeight: height = parse_int(optarg, "--height", 16, 4320); break;
+      case kImages:
+        images = optarg;
+        break;
+      case kLabels:
+        labels = optarg;
+        break;
+      case kLabelsOut:
+        labels_out = optarg;
+        break;
+      case kCount:
+        count = parse_int(optarg, "--count", 1, 1000000);
+        break;
+      case kStart:
+        start = parse_int(optarg, "--start", 0, 100000000);
+        break;
+      case kPerItem:
+        per_item = parse_int(optarg, "--frames-per-item", 1, 100000);
+        break;
+      case kWidth:
+        width = parse_int(optarg, "--width", 16, 7680);
+        break;
+      case kHeight:
+        height = parse_int(optarg, "--height", 16, 4320);
+        break;
       case 'h':
         std::printf("%s%s", kUsage, kHelp);
         return 0;
-      case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
-      default: usage_error(std::string("unknown option ") + argv[optind - 1]);
+      case ':':
+        usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
+      default:
+        usage_error(std::string("unknown option ") + argv[optind - 1]);
     }
   }
   if (optind < argc) usage_error(std::string("unexpected argument '") + argv[optind] + "'");
@@ -143,17 +161,17 @@ int main(int argc, char** argv) {
     if (rows == 0 || cols == 0 || rows > 4096 || cols > 4096 || img.size() != 16 + n * rows * cols)
       throw std::runtime_error(images + ": header says " + std::to_string(n) + " images of " +
                                std::to_string(rows) + "x" + std::to_string(cols) +
-                               ", which does not match the file's " +
-                               std::to_string(img.size()) + " bytes");
+                               ", which does not match the file's " + std::to_string(img.size()) +
+                               " bytes");
     if (static_cast<size_t>(start + count) > n)
       throw std::runtime_error(images + ": has " + std::to_string(n) + " images; items " +
-                               std::to_string(start) + " to " +
-                               std::to_string(start + count - 1) + " asked for");
+                               std::to_string(start) + " to " + std::to_string(start + count - 1) +
+                               " asked for");
     if (!labels_out.empty()) {
       const std::vector<unsigned char> lab = read_gz(labels);
       if (lab.size() < 8 || be32(lab, 0) != 0x801 || be32(lab, 4) != n || lab.size() != 8 + n)
-        throw std::runtime_error(labels + ": not an idx1 label file for the " +
-                                 std::to_string(n) + " images of " + images);
+        throw std::runtime_error(labels + ": not an idx1 label file for the " + std::to_string(n) +
+                                 " images of " + images);
       FILE* f = std::fopen(labels_out.c_str(), "w");
       if (!f) throw std::runtime_error(labels_out + ": " + std::strerror(errno));
       for (long i = start; i < start + count; ++i) std::fprintf(f, "%d\n", lab[8 + i]);
@@ -170,7 +188,8 @@ int main(int argc, char** argv) {
       const unsigned char* src = img.data() + 16 + static_cast<size_t>(i) * rows * cols;
       for (size_t r = 0; r < rows; ++r)
         for (size_t by = 0; by < block; ++by) {
-          unsigned char* dst = frame.data() + (y0 + r * block + by) * static_cast<size_t>(width) + x0;
+          unsigned char* dst =
+              frame.data() + (y0 + r * block + by) * static_cast<size_t>(width) + x0;
           for (size_t c = 0; c < cols; ++c) std::memset(dst + c * block, src[r * cols + c], block);
         }
       for (long k = 0; k < per_item; ++k)

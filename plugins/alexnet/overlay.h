@@ -36,7 +36,7 @@ Rect text_box(int frame_width, int frame_height, const std::vector<std::string>&
 
 // Draws the lines (ASCII; other bytes are drawn as '?') and returns the box it filled.
 // Nothing outside the returned box changes.
-Rect draw_text(MutableFrame& frame, const std::vector<std::string>& lines,
-               OverlayPosition position, double font_scale);
+Rect draw_text(MutableFrame& frame, const std::vector<std::string>& lines, OverlayPosition position,
+               double font_scale);
 
 }  // namespace alexnet::gst

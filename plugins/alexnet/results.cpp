@@ -41,7 +41,8 @@ void attach_result(GstBuffer* buffer, int width, int height, const TopK& top,
                    const std::string& model_name) {
   GstVideoRegionOfInterestMeta* roi = gst_buffer_add_video_region_of_interest_meta(
       buffer, "classification", 0, 0, static_cast<guint>(width), static_cast<guint>(height));
-  if (roi) gst_video_region_of_interest_meta_add_param(roi, result_structure("classification", top));
+  if (roi)
+    gst_video_region_of_interest_meta_add_param(roi, result_structure("classification", top));
   std::vector<gint> ids;
   std::vector<const gchar*> labels;
   std::vector<gfloat> scores;
@@ -59,8 +60,8 @@ GstMessage* result_message(GstObject* src, GstClockTime pts, GstClockTime runnin
                            bool classified, const TopK& top) {
   GstStructure* s = result_structure("alexnet-classification", top);
   gst_structure_set(s, "pts", G_TYPE_UINT64, static_cast<guint64>(pts), "running-time",
-                    G_TYPE_UINT64, static_cast<guint64>(running_time), "classified",
-                    G_TYPE_BOOLEAN, classified ? TRUE : FALSE, nullptr);
+                    G_TYPE_UINT64, static_cast<guint64>(running_time), "classified", G_TYPE_BOOLEAN,
+                    classified ? TRUE : FALSE, nullptr);
   return gst_message_new_element(src, s);
 }
 

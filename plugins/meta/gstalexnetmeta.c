@@ -1,14 +1,16 @@
-/* GstAlexNetMeta: registration, copy and the add/get helpers. See gstalexnetmeta.h. */
+/* GstAlexNetMeta: registration, copy and the add/get helpers. See
+ * gstalexnetmeta.h. */
 #include "gstalexnetmeta.h"
 
 #include <string.h>
 
-/* The API is registered without tags. A tag tells elements that change the video (format,
- * size, orientation, colour space) whether the meta still holds after the change, and
- * elements drop metas whose tags they do not know (GstBaseTransform and videoconvertscale
- * keep only untagged metas or ones with the tags they handle). A whole-frame classification
- * stays true through every such change, so no tags means it survives videoconvert,
- * videoscale and friends downstream of alexnetclassify. */
+/* The API is registered without tags. A tag tells elements that change the
+ * video (format, size, orientation, colour space) whether the meta still holds
+ * after the change, and elements drop metas whose tags they do not know
+ * (GstBaseTransform and videoconvertscale keep only untagged metas or ones with
+ * the tags they handle). A whole-frame classification stays true through every
+ * such change, so no tags means it survives videoconvert, videoscale and
+ * friends downstream of alexnetclassify. */
 GType
 gst_alexnet_meta_api_get_type (void)
 {
@@ -23,7 +25,7 @@ gst_alexnet_meta_api_get_type (void)
 }
 
 static gboolean
-gst_alexnet_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
+gst_alexnet_meta_init (GstMeta *meta, gpointer params, GstBuffer *buffer)
 {
   GstAlexNetMeta *m = (GstAlexNetMeta *) meta;
 
@@ -38,7 +40,7 @@ gst_alexnet_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
 }
 
 static void
-gst_alexnet_meta_free (GstMeta * meta, GstBuffer * buffer)
+gst_alexnet_meta_free (GstMeta *meta, GstBuffer *buffer)
 {
   GstAlexNetMeta *m = (GstAlexNetMeta *) meta;
 
@@ -54,10 +56,11 @@ gst_alexnet_meta_free (GstMeta * meta, GstBuffer * buffer)
   m->n = 0;
 }
 
-/* Nothing in the meta depends on the frame's bytes or geometry, so a copy (whole or part
- * of the buffer) and a scale keep it unchanged. Other transforms are unknown: refused. */
+/* Nothing in the meta depends on the frame's bytes or geometry, so a copy
+ * (whole or part of the buffer) and a scale keep it unchanged. Other transforms
+ * are unknown: refused. */
 static gboolean
-gst_alexnet_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * buffer,
+gst_alexnet_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer,
     GQuark type, gpointer data)
 {
   GstAlexNetMeta *m = (GstAlexNetMeta *) meta;
@@ -67,7 +70,8 @@ gst_alexnet_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * buffer
   if (GST_META_TRANSFORM_IS_COPY (type)
       || type == g_quark_from_static_string ("gst-video-scale")) {
     return gst_buffer_add_alexnet_meta (dest, m->n, m->ids,
-        (const gchar * const *) m->labels, m->scores, m->model) != NULL;
+               (const gchar *const *) m->labels, m->scores, m->model)
+           != NULL;
   }
   return FALSE;
 }
@@ -77,37 +81,40 @@ gst_alexnet_meta_get_info (void)
 {
   static const GstMetaInfo *info = NULL;
 
-  if (g_once_init_enter ((GstMetaInfo **) & info)) {
+  if (g_once_init_enter ((GstMetaInfo **) &info)) {
     const GstMetaInfo *i = gst_meta_register (GST_ALEXNET_META_API_TYPE,
         "GstAlexNetMeta", sizeof (GstAlexNetMeta), gst_alexnet_meta_init,
         gst_alexnet_meta_free, gst_alexnet_meta_transform);
-    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
+    g_once_init_leave ((GstMetaInfo **) &info, (GstMetaInfo *) i);
   }
   return info;
 }
 
 GstAlexNetMeta *
-gst_buffer_add_alexnet_meta (GstBuffer * buffer, guint n, const gint * ids,
-    const gchar * const *labels, const gfloat * scores, const gchar * model)
+gst_buffer_add_alexnet_meta (GstBuffer *buffer, guint n, const gint *ids,
+    const gchar *const *labels, const gfloat *scores, const gchar *model)
 {
   GstAlexNetMeta *m;
   guint i;
 
   g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
-  /* Checked before anything is added, so a refused call leaves the buffer untouched. */
+  /* Checked before anything is added, so a refused call leaves the buffer
+   * untouched. */
   if (n > 0 && (ids == NULL || labels == NULL || scores == NULL)) {
     g_critical ("%s: NULL array with n = %u", G_STRFUNC, n);
     return NULL;
   }
   for (i = 0; i < n; i++) {
-    /* A NULL entry would end the NULL-terminated copy early and hide the rest. */
+    /* A NULL entry would end the NULL-terminated copy early and hide the rest.
+     */
     if (labels[i] == NULL) {
       g_critical ("%s: label %u is NULL", G_STRFUNC, i);
       return NULL;
     }
   }
 
-  m = (GstAlexNetMeta *) gst_buffer_add_meta (buffer, GST_ALEXNET_META_INFO, NULL);
+  m = (GstAlexNetMeta *) gst_buffer_add_meta (
+      buffer, GST_ALEXNET_META_INFO, NULL);
   if (m == NULL)
     return NULL;
 
@@ -127,8 +134,9 @@ gst_buffer_add_alexnet_meta (GstBuffer * buffer, guint n, const gint * ids,
 }
 
 GstAlexNetMeta *
-gst_buffer_get_alexnet_meta (GstBuffer * buffer)
+gst_buffer_get_alexnet_meta (GstBuffer *buffer)
 {
   g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
-  return (GstAlexNetMeta *) gst_buffer_get_meta (buffer, GST_ALEXNET_META_API_TYPE);
+  return (GstAlexNetMeta *) gst_buffer_get_meta (
+      buffer, GST_ALEXNET_META_API_TYPE);
 }

@@ -23,13 +23,13 @@ static void report(const char* what, bool ok, double err) {
   std::printf("%-48s %s (max err %.3g)\n", what, ok ? "PASS" : "FAIL", err);
   if (!ok) ++failures;
 }
-#define CK(x)                                                              \
-  do {                                                                     \
-    cudaError_t e = (x);                                                   \
-    if (e != cudaSuccess) {                                                \
+#define CK(x)                                                                       \
+  do {                                                                              \
+    cudaError_t e = (x);                                                            \
+    if (e != cudaSuccess) {                                                         \
       std::printf("%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e)); \
-      return 2;                                                            \
-    }                                                                      \
+      return 2;                                                                     \
+    }                                                                               \
   } while (0)
 
 template <typename T>
@@ -115,7 +115,8 @@ int main() {
       float w = std::max(0.f, y0[i] + bias[i % C]);
       err = std::max(err, double(std::abs(r[i] - w)));
     }
-    report(t == 1 ? "bias_act_rows fp16 relu" : "bias_act_rows bf16 relu", err < (t == 1 ? 8e-3 : 5e-2), err);
+    report(t == 1 ? "bias_act_rows fp16 relu" : "bias_act_rows bf16 relu",
+           err < (t == 1 ? 8e-3 : 5e-2), err);
     // relu_forward in place on half: no negatives remain, positives untouched.
     kernels::convert(dx, 0, h, t, n, s);
     kernels::relu_forward(h, h, n, t, s);
@@ -189,8 +190,8 @@ int main() {
           double sum = 0;
           for (int iy = y0; iy < y1; ++iy)
             for (int ix = x0; ix < x1; ++ix) sum += x[(nc * H + iy) * W + ix];
-          err = std::max(err, std::abs(got[(nc * S + oy) * S + ox] -
-                                       sum / ((y1 - y0) * (x1 - x0))));
+          err =
+              std::max(err, std::abs(got[(nc * S + oy) * S + ox] - sum / ((y1 - y0) * (x1 - x0))));
         }
     report("adaptive_avgpool_forward fp16 13->6", err < 2e-3, err);
   }
