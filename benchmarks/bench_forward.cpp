@@ -211,9 +211,11 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
     double mn = *std::min_element(ms.begin(), ms.end());
     std::printf(
         "RESULT impl=alexnet backend=%s precision=%s mode=%s config=%s batch=%d threads=%d "
-        "warmup=%d runs=%zu median_ms=%.3f min_ms=%.3f ms_per_image=%.3f images_per_s=%.2f\n",
+        "isa=%s warmup=%d runs=%zu median_ms=%.3f min_ms=%.3f ms_per_image=%.3f "
+        "images_per_s=%.2f\n",
         shown.c_str(), o.precision.c_str(), o.mode.c_str(), cfg.variant.c_str(), batch,
-        threads_shown, o.warmup, ms.size(), med, mn, med / batch, 1e3 * batch / med);
+        threads_shown, alexnet::cpu_backend_isa().c_str(), o.warmup, ms.size(), med, mn,
+        med / batch, 1e3 * batch / med);
     std::fflush(stdout);
   }
 }
@@ -224,6 +226,10 @@ int main(int argc, char** argv) {
   Options o = parse(argc, argv);
   int threads_shown =
       o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  // The instruction set oneDNN runs here (the CPU's best, or ONEDNN_MAX_CPU_ISA's cap): CPU
+  // timings mean nothing without it. Every RESULT line carries it as isa=.
+  std::printf("# cpu backend: oneDNN ISA %s%s\n", alexnet::cpu_backend_isa().c_str(),
+              std::getenv("ONEDNN_MAX_CPU_ISA") ? " (capped by ONEDNN_MAX_CPU_ISA)" : "");
   try {
     if (!o.model.empty()) {
       bench(alexnet::load_model(o.model), o, threads_shown);

@@ -51,8 +51,14 @@ TEST(Network, CpuForwardMatchesReferenceOnFullConfigs) {
   }
 }
 
-// Gradients and one SGD step of the small configs, with dropout on (same seeds → same masks).
-TEST(Network, CpuTrainingStepMatchesReference) {
+// A training forward of the small configs, dropout on (same seeds, same masks): the loss and
+// the logits. Not the gradients: whole-network gradients of two float backends can differ by
+// O(dy) and both be right, where a ReLU input or two max-pool candidates lie within rounding
+// of a tie and the backends take different branches (issue 12: this test compared them, and
+// failed at AVX-512 on a pool2 window whose top two values differ by 6e-7). The gradients
+// are held layer by layer on the cpu's own tensors (test_chain.cpp), and end to end against
+// torch float64 following each backend's branches (test_gradients_torch.py, suite slow).
+TEST(Network, CpuTrainingForwardMatchesReference) {
   for (const char* name : {"small-28", "small-32"}) {
     Model m = random_model(NetConfig::by_name(name, 10), 3);
     Tensor x = random_input(m.config, 4, 11);
@@ -61,20 +67,11 @@ TEST(Network, CpuTrainingStepMatchesReference) {
     auto cpu = make_net(m, "cpu");
     ref->set_seed(5);
     cpu->set_seed(5);
-    float lr = ref->forward_backward(x, labels), lc = cpu->forward_backward(x, labels);
-    EXPECT_NEAR(lr, lc, 1e-4f * std::fabs(lr)) << name;
-    for (size_t i = 0; i < ref->params().size(); ++i) {
-      Tensor gr = ref->backend().to_host(ref->params()[i].grad);
-      Tensor gc = cpu->backend().to_host(cpu->params()[i].grad);
-      // Gradients sum over the batch and the spatial positions: 1e-3 of the largest.
-      EXPECT_LE(max_diff(gr, gc), 1e-3f * max_abs(gr)) << name << " " << ref->params()[i].name;
-    }
-    ref->sgd_step(0.01f, 0.9f, 5e-4f);
-    cpu->sgd_step(0.01f, 0.9f, 5e-4f);
-    auto pr = ref->get_params(), pc = cpu->get_params();
-    for (size_t i = 0; i < pr.size(); ++i)
-      EXPECT_LE(max_diff(pr[i].value, pc[i].value), 1e-5f * max_abs(pr[i].value) + 1e-7f)
-          << name << " " << pr[i].name;
+    Tensor logits_r, logits_c;
+    float lr = ref->forward_backward(x, labels, &logits_r);
+    float lc = cpu->forward_backward(x, labels, &logits_c);
+    EXPECT_NEAR(lr, lc, 1e-5f * std::fabs(lr)) << name;
+    EXPECT_LE(max_diff(logits_r, logits_c), 1e-5f * max_abs(logits_r)) << name;
   }
 }
 

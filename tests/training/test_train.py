@@ -155,47 +155,68 @@ def case_resume(tmp):
 
 
 def case_data_parallel(tmp):
-    """--device cpu,cpu: two replicas train, and kill + resume stays bit-identical."""
+    """--device cpu,cpu: two replicas train like one device, and kill + resume stays
+    bit-identical."""
     need_fashion()
-    a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
-    rc, out, err = run(*short_run(a, "--device", "cpu,cpu"))
-    check("cpu,cpu run exits 0", rc == 0 and "2 replicas" in out, out[-2000:] + err)
+    one, a, b = (os.path.join(tmp, d) for d in ("one", "a", "b"))
+    # Against one device. Each replica draws its own dropout masks, so dropout is off here;
+    # then the runs differ by float rounding only (the batch's gradient summed as two
+    # halves): measured 1.1e-6 of each tensor's largest weight after 1, 2 and 5 steps. Not
+    # more steps: once the weights differ by rounding, a ReLU input or a max-pool pair within
+    # rounding of a tie can take the other branch, and the runs then part by O(lr * dy) (seen:
+    # 1.2e-3 after 10 steps), both right. So: 2 steps (one momentum update included), 1e-4.
+    # (This replaced "validation top-1 error < 0.6 after 50 steps", a coin toss across CPUs:
+    # 0.665 on an AVX-512 machine. Learning itself is case_learn's: 600 steps to >= 80%.)
+    for d, dev in ((one, "cpu"), (a, "cpu,cpu")):
+        rc, out, err = run(*short_run(d, "--device", dev, "--max-steps", "2", "--dropout", "0",
+                                      "--checkpoint-steps", "1"))
+        check(f"{dev} run exits 0", rc == 0 and ("2 replicas" in out) == (dev == "cpu,cpu"),
+              out[-2000:] + err)
+    ta, _ = read_safetensors(os.path.join(one, "checkpoint.safetensors"))
+    tb, _ = read_safetensors(os.path.join(a, "checkpoint.safetensors"))
+    worst = max(float(np.abs(floats(tb[n]) - floats(ta[n])).max() / np.abs(floats(ta[n])).max())
+                for n in ta if ta[n][0] == "F32" and n.split(".")[0] in
+                ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"))
+    check(f"data-parallel weights equal one device's within 1e-4 after 2 steps "
+          f"(worst {worst:.2e})", worst <= 1e-4)
+    a2 = os.path.join(tmp, "a2")
+    rc, out, err = run(*short_run(a2, "--device", "cpu,cpu"))
+    check("cpu,cpu 50-step run exits 0", rc == 0, out[-2000:] + err)
     rc, out, err = run(*short_run(b, "--device", "cpu,cpu", "--debug-kill-after-step", "27"))
     check("cpu,cpu run B dies of SIGKILL", rc == -signal.SIGKILL, f"{rc} {err}")
     rc, out, err = run("--resume", b)
     check("resume exits 0", rc == 0, out[-2000:] + err)
-    same, _ = same_weights(os.path.join(a, "alexnet.safetensors"),
+    same, _ = same_weights(os.path.join(a2, "alexnet.safetensors"),
                            os.path.join(b, "alexnet.safetensors"))
     check("resumed cpu,cpu weights bit-identical to the uninterrupted run's", same)
-    rows = metrics(a)
-    check("it learns (validation top-1 error < 0.6 after 50 steps)",
-          float(rows[-1]["val_top1_error"]) < 0.6, str(rows))
 
 
 def case_model_parallel(tmp):
     """--parallel model on cpu,cpu: the paper's split trains like one device (dropout on), and
     kill + resume stays bit-identical."""
     need_fashion()
-    one, a, b = (os.path.join(tmp, d) for d in ("one", "a", "b"))
-    rc, out, err = run(*short_run(one, "--device", "cpu", "--max-steps", "10"))
-    check("one-device run exits 0", rc == 0, out[-2000:] + err)
-    rc, out, err = run(*short_run(a, "--device", "cpu,cpu", "--parallel", "model",
-                                  "--max-steps", "10"))
-    check("model-parallel run exits 0 and says so", rc == 0 and "model-parallel" in out,
-          out[-2000:] + err)
+    one, two, a, b = (os.path.join(tmp, d) for d in ("one", "two", "a", "b"))
     # The split changes float rounding (oneDNN picks other kernels for half-width layers; the
-    # gathered layers' input gradients are sums of two halves): 1e-6 after a few steps, and
-    # this short run at lr 0.01 amplifies any such difference quickly (measured: 9.4e-6 after
-    # 12 steps, 1.5e-2 after 20 — and data-parallel cpu,cpu vs cpu, dropout off, grows the
-    # same way: 2.1e-6, 1.3e-2). So: after 10 steps, every weight within 1e-4 of the largest
-    # of its tensor. (The checkpoints: alexnet.safetensors holds the best epoch's.)
+    # gathered layers' input gradients are sums of two halves): ~1e-6 of each tensor's
+    # largest weight after a step. Compared after 2 steps, not more: once the weights differ
+    # by rounding, a ReLU input or max-pool pair within rounding of a tie can take the other
+    # branch and the runs part by O(lr * dy), both right (issue 12; seen for data-parallel:
+    # 1.1e-6 after 5 steps, 1.2e-3 after 10). (checkpoint.safetensors holds the last step.)
+    for d, extra in ((one, ["--device", "cpu"]),
+                     (two, ["--device", "cpu,cpu", "--parallel", "model"])):
+        rc, out, err = run(*short_run(d, *extra, "--max-steps", "2", "--checkpoint-steps", "1"))
+        check(f"{' '.join(extra)} run exits 0", rc == 0 and
+              ("model-parallel" in out) == ("model" in extra), out[-2000:] + err)
     ta, _ = read_safetensors(os.path.join(one, "checkpoint.safetensors"))
-    tb, _ = read_safetensors(os.path.join(a, "checkpoint.safetensors"))
+    tb, _ = read_safetensors(os.path.join(two, "checkpoint.safetensors"))
     worst = max(float(np.abs(floats(tb[n]) - floats(ta[n])).max() / np.abs(floats(ta[n])).max())
                 for n in ta if ta[n][0] == "F32" and n.split(".")[0] in
                 ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"))
-    check(f"model-parallel weights equal one device's within 1e-4 (worst {worst:.2e})",
-          worst <= 1e-4)
+    check(f"model-parallel weights equal one device's within 1e-4 after 2 steps "
+          f"(worst {worst:.2e})", worst <= 1e-4)
+    rc, out, err = run(*short_run(a, "--device", "cpu,cpu", "--parallel", "model",
+                                  "--max-steps", "10"))
+    check("model-parallel 10-step run exits 0", rc == 0, out[-2000:] + err)
     rc, out, err = run(*short_run(b, "--device", "cpu,cpu", "--parallel", "model",
                                   "--max-steps", "10", "--checkpoint-steps", "5",
                                   "--debug-kill-after-step", "7"))

@@ -134,7 +134,12 @@ Precision parse_precision(const std::string& text);
 // threads: 0 = all cores. The cpu backend uses exactly that many OpenMP threads for its
 // primitives, so several CPU workers can share the cores without oversubscription.
 std::unique_ptr<Backend> make_reference_backend();
+// ALEXNET_CPU_BLOCK=8|16 forces nChw8c / nChw16c activations (tests: AVX-512's layouts on an
+// AVX2 CPU and back); unset, oneDNN picks the layouts for the CPU.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
+// The instruction set the cpu backend's oneDNN kernels run with on this machine
+// ("avx512_core_bf16", "avx2", ...): the CPU's best, or less under ONEDNN_MAX_CPU_ISA.
+std::string cpu_backend_isa();
 // The CUDA backend on GPU `index` (loaded from the CUDA module on first use); an Error that
 // says why when the module, the driver or the device is missing.
 std::unique_ptr<Backend> make_cuda_backend(int index, Precision precision = Precision::F32);

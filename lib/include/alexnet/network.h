@@ -53,6 +53,11 @@ class Network {
   float forward_backward(const Tensor& x, std::span<const int> labels,
                          Tensor* logits_out = nullptr);
 
+  // The tensors of the last training forward, on the backend's device and in its layouts:
+  // activations()[0] is the input, activations()[i + 1] the output of layers()[i]. For tests
+  // and debugging tools (Backend::to_host makes them plain); valid until the next forward.
+  std::span<const Tensor> activations() const { return acts_; }
+
   // SGD with momentum and weight decay on every parameter (the paper's rule); then step+1.
   void sgd_step(float lr, float momentum, float weight_decay);
 

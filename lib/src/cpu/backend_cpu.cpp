@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "cpu_common.h"
+#include "cpu_debug.h"
 
 namespace alexnet {
 namespace cpu {
@@ -13,7 +14,7 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : ctx_(std::make_shared<Context>(threads)) {}
+  CpuBackend(int threads, int block) : ctx_(std::make_shared<Context>(threads, block)) {}
 
   std::string name() const override { return "cpu"; }
   DeviceKind device() const override { return DeviceKind::Cpu; }
@@ -100,7 +101,11 @@ std::unique_ptr<Backend> make_cpu_backend(int threads) {
   if (threads < 0) throw Error("cpu backend: threads must be >= 0, got " + std::to_string(threads));
   // omp_get_num_procs() counts the cores this process may run on (affinity mask included).
   if (threads == 0) threads = omp_get_num_procs();
-  return std::make_unique<cpu::CpuBackend>(threads);
+  return std::make_unique<cpu::CpuBackend>(threads, cpu::block_from_env());
+}
+
+std::string cpu_backend_isa() {
+  return cpu::effective_isa();
 }
 
 }  // namespace alexnet

@@ -123,8 +123,8 @@ ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, b
   auto make_pd = [&](const Shape& in, int64_t pad) {
     auto desc = ALEXNET_DNNL(dn::convolution_forward::desc(
         training ? prop_kind::forward_training : prop_kind::forward_inference,
-        algorithm::convolution_direct, Md(dims_of(in), f32, Tag::any), weight_md(true), bias_md,
-        Md(dims_of(y_shape), f32, Tag::any), {s.stride, s.stride}, {pad, pad}, {pad, pad}));
+        algorithm::convolution_direct, activation_md(*ctx_, dims_of(in)), weight_md(true), bias_md,
+        activation_md(*ctx_, dims_of(y_shape)), {s.stride, s.stride}, {pad, pad}, {pad, pad}));
     return ALEXNET_DNNL(dn::convolution_forward::primitive_desc(desc, attr, ctx_->eng));
   };
   auto is_jit = [](const dn::convolution_forward::primitive_desc& pd) {
@@ -217,8 +217,8 @@ ConvOp::Bwd& ConvOp::bwd_plan(Fwd& f) {
     b->relu_dpre = empty_memory(*ctx_, pd.diff_src_desc());
     b->dpre.ensure(pd.diff_src_desc().get_size());
   }
-  Md x_any(f.hint.src_desc().dims(), f32, Tag::any);  // x's dims, even when padded
-  Md y_any(y_md.dims(), f32, Tag::any);
+  Md x_any = activation_md(*ctx_, f.hint.src_desc().dims());  // x's dims, even when padded
+  Md y_any = activation_md(*ctx_, y_md.dims());
   Dims strides{s.stride, s.stride}, pad{s.pad, s.pad};
 
   b->data_pd = ALEXNET_DNNL(dn::convolution_backward_data::primitive_desc(

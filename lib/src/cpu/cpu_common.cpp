@@ -28,10 +28,61 @@ void throw_dnnl(const dnnl::error& e, const char* call, const char* file, int li
               ": " + e.what() + ") in " + call + " at " + file + ":" + std::to_string(line));
 }
 
-Context::Context(int nthreads)
+Context::Context(int nthreads, int forced_block)
     : eng(ALEXNET_DNNL(dnnl::engine(dnnl::engine::kind::cpu, 0))),
       strm(ALEXNET_DNNL(dnnl::stream(eng))),
-      threads(nthreads) {}
+      threads(nthreads),
+      block(forced_block) {
+  if (block != 0 && block != 8 && block != 16)
+    throw Error("cpu backend: activation block must be 0, 8 or 16, got " + std::to_string(block));
+}
+
+int block_from_env() {
+  const char* v = std::getenv("ALEXNET_CPU_BLOCK");
+  if (!v || !*v) return 0;
+  const std::string s(v);
+  if (s == "8") return 8;
+  if (s == "16") return 16;
+  throw Error("ALEXNET_CPU_BLOCK='" + s +
+              "': must be 8 (nChw8c activations) or 16 (nChw16c), or unset (oneDNN's choice)");
+}
+
+std::string effective_isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic:
+      return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other (" + std::to_string(static_cast<int>(dnnl::get_effective_cpu_isa())) + ")";
+  }
+}
+
+Md activation_md(const Context& ctx, const Dims& dims) {
+  if (ctx.block == 0 || dims.size() != 4 || dims[1] % ctx.block != 0)
+    return Md(dims, f32, Tag::any);
+  return Md(dims, f32, ctx.block == 16 ? Tag::nChw16c : Tag::nChw8c);
+}
+
+Md blocked_md(const Context& ctx, const Dims& dims) {
+  return Md(dims, f32, ctx.block == 16 ? Tag::nChw16c : Tag::nChw8c);
+}
 
 void execute(const Context& ctx, const dnnl::primitive& prim,
              std::initializer_list<std::pair<int, const memory*>> args) {
@@ -203,7 +254,7 @@ memory empty_memory(const Context& ctx, const Md& md) {
 
 const Tensor& CpuOp::blocked(const Tensor& x) {
   if (!wants_blocked_input() || x.rank() != 4 || !x.is_plain() || x.dim(1) < 8) return x;
-  const Md want(Dims(x.shape().begin(), x.shape().end()), f32, Tag::nChw8c);
+  const Md want = blocked_md(*ctx_, Dims(x.shape().begin(), x.shape().end()));
   if (blocked_x_.tensor.shape() != x.shape() || blocked_x_.md != want)
     blocked_x_.bind(want, x.shape());
   to_blocked_.run(*ctx_, plain_md(x.shape()), x.data(), want, blocked_x_.data());

@@ -44,10 +44,15 @@ constexpr auto f32 = dnnl::memory::data_type::f32;
 // One engine and one in-order stream per backend; ops share them through a shared_ptr so an
 // op may outlive the backend object that made it.
 struct Context {
-  explicit Context(int threads);
+  Context(int threads, int block);
   dnnl::engine eng;
   dnnl::stream strm;
   int threads = 1;
+  // 0: activations in the layouts oneDNN picks for this CPU (nChw8c on AVX2, nChw16c on
+  // AVX-512). 8 or 16: every 4-d activation whose channels are a multiple of it is forced to
+  // nChw8c / nChw16c (ALEXNET_CPU_BLOCK), so tests run AVX-512's layouts on an AVX2 CPU
+  // (oneDNN then takes its reference kernels, which accept any layout) and AVX2's on AVX-512.
+  int block = 0;
 };
 using ContextPtr = std::shared_ptr<const Context>;
 
@@ -76,6 +81,15 @@ void execute(const Context& ctx, const dnnl::primitive& prim,
              std::initializer_list<std::pair<int, const memory*>> args);
 
 // --- layouts -------------------------------------------------------------------------------
+
+// The descriptor to ask a primitive for an activation of `dims`: format_tag::any, or the
+// forced nChw{8,16}c of ctx.block (see Context) where it applies.
+Md activation_md(const Context& ctx, const Dims& dims);
+// The blocked layout LRN and pooling want for a plain input (nChw8c, or the forced one).
+Md blocked_md(const Context& ctx, const Dims& dims);
+// ALEXNET_CPU_BLOCK: unset or empty = 0, else "8" or "16"; anything else is an Error that
+// names the variable and quotes the value.
+int block_from_env();
 
 // The plain row-major descriptor of a shape: x, nc, ncw, nchw or ncdhw by rank.
 Md plain_md(const Shape& shape);

@@ -13,4 +13,8 @@ namespace alexnet::cpu {
 // Empty for ops of other backends and ops that built no primitive.
 std::string describe_op(const Op& op);
 
+// The instruction set oneDNN's kernels run with here ("avx512_core_bf16", "avx2", ...): the
+// CPU's best, or less under ONEDNN_MAX_CPU_ISA. Benchmarks and tests print it.
+std::string effective_isa();
+
 }  // namespace alexnet::cpu

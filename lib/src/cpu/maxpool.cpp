@@ -42,8 +42,8 @@ class MaxPoolOp final : public CpuOp {
     Md md = tensor_md(x);
     Plan& p = plan(md, x.shape(), true);
     if (!p.bwd) {
-      Md dx_any(md.dims(), f32, Tag::any);
-      Md dy_any(p.fpd.dst_desc().dims(), f32, Tag::any);
+      Md dx_any = activation_md(*ctx_, md.dims());
+      Md dy_any = activation_md(*ctx_, p.fpd.dst_desc().dims());
       auto bpd = ALEXNET_DNNL(dn::pooling_backward::primitive_desc(
           dn::pooling_backward::desc(algorithm::pooling_max, dx_any, dy_any, strides(), kernel(),
                                      {0, 0}, {0, 0}),
@@ -89,7 +89,7 @@ class MaxPoolOp final : public CpuOp {
     p->fpd = ALEXNET_DNNL(dn::pooling_forward::primitive_desc(
         dn::pooling_forward::desc(
             training ? prop_kind::forward_training : prop_kind::forward_inference,
-            algorithm::pooling_max, md, Md(Dims(y_shape.begin(), y_shape.end()), f32, Tag::any),
+            algorithm::pooling_max, md, activation_md(*ctx_, Dims(y_shape.begin(), y_shape.end())),
             strides(), kernel(), {0, 0}, {0, 0}),
         ctx_->eng));
     p->fwd = ALEXNET_DNNL(dn::pooling_forward(p->fpd));
