@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "../reference/test_util.h"
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
 #include "alexnet/network.h"
@@ -35,19 +36,8 @@ using namespace alexnet;
 
 namespace {
 
-float max_abs(const Tensor& t) {
-  float m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.data()[i]));
-  return m;
-}
-
-float max_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  float m = 0;
-  for (int64_t i = 0; i < a.numel() && i < b.numel(); ++i)
-    m = std::max(m, std::fabs(a.data()[i] - b.data()[i]));
-  return m;
-}
+using testutil::max_abs;
+using testutil::max_diff;
 
 struct Case {
   std::string config;

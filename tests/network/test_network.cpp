@@ -16,20 +16,9 @@ using namespace alexnet;
 
 namespace {
 
+using testutil::max_abs;
+using testutil::max_diff;
 using testutil::random_input;
-
-float max_abs(const Tensor& t) {
-  float m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.data()[i]));
-  return m;
-}
-
-float max_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  float m = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::fabs(a.data()[i] - b.data()[i]));
-  return m;
-}
 
 std::unique_ptr<Network> make_net(const Model& m, const char* backend) {
   auto net = std::make_unique<Network>(m.config, make_backend(backend, 0));

@@ -38,6 +38,20 @@ class Rng {
   std::mt19937_64 gen_;
 };
 
+// Largest |t|, and largest |a - b| (a failure when the shapes differ): plain host tensors.
+inline float max_abs(const Tensor& t) {
+  float m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.data()[i]));
+  return m;
+}
+inline float max_diff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  float m = 0;
+  for (int64_t i = 0; i < a.numel() && i < b.numel(); ++i)
+    m = std::max(m, std::fabs(a.data()[i] - b.data()[i]));
+  return m;
+}
+
 // A network input (n, C, S, S) of N(0, 1) values for `cfg`, seeded (whole-network tests).
 inline Tensor random_input(const alexnet::NetConfig& cfg, int64_t n, uint64_t seed) {
   Tensor x({n, cfg.in_channels, cfg.input_size, cfg.input_size});

@@ -128,6 +128,16 @@ def same_weights(a, b):
     return set(ta) == set(tb) and all(ta[n][2] == tb[n][2] for n in ta), names
 
 
+def worst_weight_diff(a, b):
+    """The largest |b - a| over every weight and bias tensor, relative to the tensor's largest
+    |a|: how far two runs' weights have parted."""
+    ta, _ = read_safetensors(a)
+    tb, _ = read_safetensors(b)
+    return max(float(np.abs(floats(tb[n]) - floats(ta[n])).max() / np.abs(floats(ta[n])).max())
+               for n in ta if ta[n][0] == "F32" and n.split(".")[0] in
+               ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"))
+
+
 def case_resume(tmp):
     """Killed with SIGKILL after a checkpoint and resumed: bit-identical to an uninterrupted run."""
     need_fashion()
@@ -172,11 +182,8 @@ def case_data_parallel(tmp):
                                       "--checkpoint-steps", "1"))
         check(f"{dev} run exits 0", rc == 0 and ("2 replicas" in out) == (dev == "cpu,cpu"),
               out[-2000:] + err)
-    ta, _ = read_safetensors(os.path.join(one, "checkpoint.safetensors"))
-    tb, _ = read_safetensors(os.path.join(a, "checkpoint.safetensors"))
-    worst = max(float(np.abs(floats(tb[n]) - floats(ta[n])).max() / np.abs(floats(ta[n])).max())
-                for n in ta if ta[n][0] == "F32" and n.split(".")[0] in
-                ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"))
+    worst = worst_weight_diff(os.path.join(one, "checkpoint.safetensors"),
+                              os.path.join(a, "checkpoint.safetensors"))
     check(f"data-parallel weights equal one device's within 1e-4 after 2 steps "
           f"(worst {worst:.2e})", worst <= 1e-4)
     a2 = os.path.join(tmp, "a2")
@@ -207,11 +214,8 @@ def case_model_parallel(tmp):
         rc, out, err = run(*short_run(d, *extra, "--max-steps", "2", "--checkpoint-steps", "1"))
         check(f"{' '.join(extra)} run exits 0", rc == 0 and
               ("model-parallel" in out) == ("model" in extra), out[-2000:] + err)
-    ta, _ = read_safetensors(os.path.join(one, "checkpoint.safetensors"))
-    tb, _ = read_safetensors(os.path.join(two, "checkpoint.safetensors"))
-    worst = max(float(np.abs(floats(tb[n]) - floats(ta[n])).max() / np.abs(floats(ta[n])).max())
-                for n in ta if ta[n][0] == "F32" and n.split(".")[0] in
-                ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"))
+    worst = worst_weight_diff(os.path.join(one, "checkpoint.safetensors"),
+                              os.path.join(two, "checkpoint.safetensors"))
     check(f"model-parallel weights equal one device's within 1e-4 after 2 steps "
           f"(worst {worst:.2e})", worst <= 1e-4)
     rc, out, err = run(*short_run(a, "--device", "cpu,cpu", "--parallel", "model",
