@@ -440,10 +440,9 @@ Parsed parse(const std::vector<std::string>& args) {
   }
   if (optind < argc) usage_error(std::string("unexpected argument '") + argv[optind] + "'");
   if (p.o.parallel == "model") {
-    std::string list;
-    for (const alexnet::Device& d : alexnet::parse_devices(p.o.device))
-      list.append(list.empty() ? "" : ",").append(d.str());
-    if (alexnet::parse_devices(p.o.device).size() != 2)
+    const std::vector<alexnet::Device> devices = alexnet::parse_devices(p.o.device);
+    const std::string list = alexnet::join_devices(devices);
+    if (devices.size() != 2)
       usage_error(
           "--parallel model needs exactly two devices in --device (e.g. gpu:0,gpu:1 or "
           "cpu,cpu); --device " +

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "alexnet/error.h"
-#include "alexnet/network.h"
+#include "alexnet/runner.h"
 
 namespace alexnet {
 
@@ -16,13 +16,10 @@ struct Classifier::Impl {
   struct Worker {
     Device device;
     int threads = 0;
-    std::unique_ptr<Network> net;           // parallel=data: the whole network on `device`
-    std::unique_ptr<ModelParallel> halves;  // parallel=model: half of it on each device
-    std::mutex mutex;                       // one call at a time per worker
-
-    Tensor forward(const Tensor& x) {
-      return net ? net->forward(x, /*training=*/false) : halves->forward(x, false);
-    }
+    // parallel=data: the whole network on `device`; parallel=model: half of it on each
+    // of the two devices.
+    std::unique_ptr<Runner> runner;
+    std::mutex mutex;  // one call at a time per worker
   };
   Model model;
   std::vector<Device> devices;
@@ -47,10 +44,8 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
     throw Error("classifier: " + std::to_string(impl_->model.labels.size()) + " labels for " +
                 std::to_string(cfg.classes) + " classes");
 
-  // CPU workers share the cores: `threads` (or every core) split as evenly as possible, so
-  // two workers never oversubscribe the machine.
-  int cores =
-      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  // CPU workers share the cores: `threads` (or every usable core) split between them.
+  const std::vector<int> split = split_cpu_threads(impl_->devices, options.threads);
   int cpu_workers =
       static_cast<int>(std::count_if(impl_->devices.begin(), impl_->devices.end(),
                                      [](const Device& d) { return d.kind == DeviceKind::Cpu; }));
@@ -59,32 +54,28 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
   if (options.parallel == Parallel::Model) {
     auto w = std::make_unique<Impl::Worker>();
     w->device = impl_->devices.front();
-    w->halves =
-        std::make_unique<ModelParallel>(cfg, impl_->devices, options.threads, options.precision);
-    w->halves->load(impl_->model);
+    w->runner =
+        make_runner(cfg, impl_->devices, Parallel::Model, options.threads, options.precision);
+    w->runner->load(impl_->model);
     impl_->workers.push_back(std::move(w));
   }
-  for (const Device& d : impl_->devices) {
+  for (size_t i = 0; i < impl_->devices.size(); ++i) {
     if (options.parallel == Parallel::Model) break;
+    const Device& d = impl_->devices[i];
     auto w = std::make_unique<Impl::Worker>();
     w->device = d;
     if (d.kind == DeviceKind::Cpu) {
-      w->threads = std::max(1, cores / cpu_workers + (cpu_seen < cores % cpu_workers ? 1 : 0));
+      w->threads = split[i];
       if (cpu_seen++) threads_desc.append("+");
       threads_desc.append(std::to_string(w->threads));
     }
-    w->net = std::make_unique<Network>(cfg, make_backend(d, w->threads, options.precision));
-    w->net->load(impl_->model);
+    w->runner = make_runner(cfg, {d}, Parallel::Data, w->threads, options.precision);
+    w->runner->load(impl_->model);
     impl_->workers.push_back(std::move(w));
   }
-  std::string list;
-  for (const Device& d : impl_->devices) {
-    if (!list.empty()) list.append(",");
-    list.append(d.str());
-  }
-  impl_->description = list;
+  impl_->description = join_devices(impl_->devices);
   if (options.parallel == Parallel::Model)
-    impl_->description = impl_->workers.front()->halves->describe();
+    impl_->description = impl_->workers.front()->runner->describe();
   else if (cpu_workers)
     impl_->description += " (" + threads_desc + " CPU threads)";
   if (options.precision != Precision::F32) {
@@ -120,7 +111,7 @@ Tensor Classifier::preprocess_frames(std::span<const Frame> frames) const {
 Tensor Classifier::logits_on(const Tensor& input, int worker) {
   Impl::Worker& w = impl_->worker(worker);
   std::lock_guard lock(w.mutex);
-  return w.forward(input);
+  return w.runner->forward(input);
 }
 
 Tensor Classifier::logits(const Tensor& input) {
@@ -176,8 +167,7 @@ std::vector<TopK> Classifier::classify(std::span<const Frame> frames, int k, int
   {
     std::lock_guard lock(w.mutex);
     // A GPU worker preprocesses on its GPU (Backend::preprocess); others on the host.
-    logits = w.net ? w.net->forward_frames(frames, impl_->model.preprocess)
-                   : w.halves->forward(preprocess_frames(frames), false);
+    logits = w.runner->forward_frames(frames, impl_->model.preprocess);
   }
   Tensor probs = softmax_rows(logits);
   return top_k_rows(probs, k, impl_->model.labels);

@@ -14,25 +14,6 @@ namespace alexnet {
 
 namespace {
 
-// Rows [begin, end) of a host tensor whose first dimension is the batch (a copy).
-Tensor slice_rows(const Tensor& t, int64_t begin, int64_t end) {
-  Shape s = t.shape();
-  const int64_t per = t.numel() / s[0];
-  s[0] = end - begin;
-  Tensor out(s);
-  std::memcpy(out.data(), t.data() + begin * per, static_cast<size_t>((end - begin) * per) * 4);
-  return out;
-}
-
-std::string device_list(const std::vector<Device>& devices) {
-  std::string s;
-  for (const Device& d : devices) {
-    if (!s.empty()) s.append(",");
-    s.append(d.str());
-  }
-  return s;
-}
-
 // Why an NCCL all-reduce cannot sum over `devices` ("" when it can).
 std::string nccl_obstacle(const std::vector<Device>& devices) {
   for (const Device& d : devices)
@@ -65,17 +46,9 @@ DataParallel::DataParallel(const NetConfig& cfg, const std::vector<Device>& devi
     : devices_(devices) {
   if (devices_.empty()) throw Error("DataParallel: empty device list");
   if (threads < 0) throw Error("DataParallel: threads must be >= 0 (0 = all cores)");
-  int cores =
-      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int cpu = static_cast<int>(std::count_if(
-      devices_.begin(), devices_.end(), [](const Device& d) { return d.kind == DeviceKind::Cpu; }));
-  int cpu_seen = 0;
-  for (const Device& d : devices_) {
-    int t = 0;
-    if (d.kind == DeviceKind::Cpu)
-      t = std::max(1, cores / cpu + (cpu_seen++ < cores % cpu ? 1 : 0));
-    nets_.push_back(std::make_unique<Network>(cfg, make_backend(d, t)));
-  }
+  const std::vector<int> split = split_cpu_threads(devices_, threads);
+  for (size_t i = 0; i < devices_.size(); ++i)
+    nets_.push_back(std::make_unique<Network>(cfg, make_backend(devices_[i], split[i])));
   // One replica needs no reduction (forward_backward is the Network's own).
   const Reduction want = requested(reduce);
   if (nets_.size() > 1 && want != Reduction::Host) {
@@ -102,7 +75,7 @@ DataParallel::DataParallel(const NetConfig& cfg, const std::vector<Device>& devi
     if (why.empty())
       reduction_ = Reduction::Nccl;
     else if (want == Reduction::Nccl)
-      throw Error("DataParallel " + device_list(devices_) +
+      throw Error("DataParallel " + join_devices(devices_) +
                   ": the NCCL all-reduce was asked for, but " + why);
     else
       reduction_note_ = why;
@@ -113,7 +86,7 @@ DataParallel::DataParallel(const NetConfig& cfg, const std::vector<Device>& devi
 DataParallel::~DataParallel() = default;
 
 std::string DataParallel::describe() const {
-  std::string s = device_list(devices_);
+  std::string s = join_devices(devices_);
   s.append(" (").append(std::to_string(nets_.size())).append(" replica");
   if (nets_.size() == 1) return s.append(")");
   s.append(reduction_ == Reduction::Nccl ? "s, NCCL all-reduce)" : "s, host reduction)");
@@ -130,6 +103,18 @@ void DataParallel::set_params(const std::vector<NamedTensor>& host) {
 
 std::vector<NamedTensor> DataParallel::get_params() {
   return nets_.front()->get_params();
+}
+
+std::vector<NamedTensor> DataParallel::get_momentum() {
+  return nets_.front()->get_momentum();
+}
+
+void DataParallel::set_momentum(const std::vector<NamedTensor>& host) {
+  for (auto& n : nets_) n->set_momentum(host);
+}
+
+Tensor DataParallel::forward(const Tensor& x, bool training) {
+  return nets_.front()->forward(x, training);
 }
 
 void DataParallel::set_seed(uint64_t seed) {
@@ -163,7 +148,7 @@ float DataParallel::forward_backward(const Tensor& x, std::span<const int> label
     Tensor* lo = logits_out ? &logits[static_cast<size_t>(r)] : nullptr;
     losses[static_cast<size_t>(r)] =
         std::async(std::launch::async,
-                   [net, lo, xs = slice_rows(x, begin, end),
+                   [net, lo, xs = copy_rows(x, begin, end),
                     ls = std::vector<int>(labels.begin() + begin, labels.begin() + end)]() {
                      return net->forward_backward(xs, ls, lo);
                    });

@@ -1,8 +1,12 @@
 #include "alexnet/device.h"
 
 #include <dlfcn.h>
+#include <sched.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 
 #include "alexnet/backend.h"
@@ -178,6 +182,47 @@ void gpu_allreduce(std::span<Backend* const> backends,
                         counts.data(), static_cast<int>(counts.size()),
                         scales.empty() ? nullptr : scales.data(), error, sizeof error))
     throw Error(error[0] ? error : "NCCL all-reduce failed");
+}
+
+int usable_cores() {
+  int cores = 0;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cores = CPU_COUNT(&set);
+  if (cores < 1) cores = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  // cgroup v2: "max 100000" (no limit) or "QUOTA PERIOD" in microseconds.
+  std::ifstream f("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  long long period = 0;
+  if (f >> quota >> period && quota != "max" && period > 0) {
+    const long long q = std::atoll(quota.c_str());
+    if (q > 0) cores = std::min(cores, static_cast<int>(std::max(1LL, (q + period - 1) / period)));
+  }
+  return cores;
+}
+
+std::vector<int> split_cpu_threads(const std::vector<Device>& devices, int threads) {
+  if (threads < 0)
+    throw Error("threads must be >= 0 (0 = all cores), got " + std::to_string(threads));
+  const int cores = threads > 0 ? threads : usable_cores();
+  const int cpus = static_cast<int>(std::count_if(
+      devices.begin(), devices.end(), [](const Device& d) { return d.kind == DeviceKind::Cpu; }));
+  std::vector<int> out;
+  int seen = 0;
+  for (const Device& d : devices) {
+    out.push_back(
+        d.kind != DeviceKind::Cpu ? 0 : std::max(1, cores / cpus + (seen < cores % cpus ? 1 : 0)));
+    if (d.kind == DeviceKind::Cpu) ++seen;
+  }
+  return out;
+}
+
+std::string join_devices(const std::vector<Device>& devices) {
+  std::string s;
+  for (const Device& d : devices) {
+    if (!s.empty()) s.append(",");
+    s.append(d.str());
+  }
+  return s;
 }
 
 std::vector<Device> parse_devices(const std::string& text) {

@@ -17,16 +17,6 @@
 
 namespace alexnet {
 
-const char* parallel_name(Parallel p) {
-  return p == Parallel::Model ? "model" : "data";
-}
-
-Parallel parse_parallel(const std::string& text) {
-  if (text == "data") return Parallel::Data;
-  if (text == "model") return Parallel::Model;
-  throw Error("parallel \"" + text + "\": unknown (expected data or model)");
-}
-
 namespace {
 
 struct Range {
@@ -128,15 +118,6 @@ class HalfThread {
 };
 
 // Rows [r.lo, r.hi) of a host tensor whose first dimension is split (a copy).
-Tensor rows_of(const Tensor& full, Range r) {
-  Shape s = full.shape();
-  const int64_t per = full.numel() / s[0];
-  s[0] = r.size();
-  Tensor out(s);
-  std::memcpy(out.data(), full.data() + r.lo * per, static_cast<size_t>(r.size() * per) * 4);
-  return out;
-}
-
 }  // namespace
 
 struct ModelParallel::Impl {
@@ -359,20 +340,10 @@ Tensor ModelParallel::Impl::join_rows(const std::function<Tensor(size_t, size_t)
 
 void ModelParallel::Impl::split_rows(const std::vector<NamedTensor>& host, const char* what,
                                      const std::function<void(size_t, size_t, Tensor)>& store) {
-  const std::vector<ParamInfo> infos = param_infos(cfg);
-  if (host.size() != infos.size())
-    throw Error(std::string("ModelParallel: got ") + std::to_string(host.size()) + " " + what +
-                " tensors, expected " + std::to_string(infos.size()));
-  for (size_t p = 0; p < infos.size(); ++p) {
-    if (host[p].name != infos[p].name)
-      throw Error("ModelParallel: " + std::string(what) + " tensor " + host[p].name + " where " +
-                  infos[p].name + " belongs");
-    if (host[p].value.shape() != infos[p].shape)
-      throw Error("ModelParallel: " + infos[p].name + " has shape " +
-                  shape_str(host[p].value.shape()) + ", expected " + shape_str(infos[p].shape));
-  }
-  for (size_t p = 0; p < infos.size(); ++p)
-    for (size_t h = 0; h < 2; ++h) store(h, p, rows_of(host[p].value, param_rows[p][h]));
+  check_param_tensors(cfg, host, std::string("ModelParallel ") + what);
+  for (size_t p = 0; p < param_rows.size(); ++p)
+    for (size_t h = 0; h < 2; ++h)
+      store(h, p, copy_rows(host[p].value, param_rows[p][h].lo, param_rows[p][h].hi));
 }
 
 ModelParallel::ModelParallel(const NetConfig& cfg, std::unique_ptr<Backend> half0,
@@ -418,11 +389,7 @@ namespace {
 std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& devices, int threads,
                                                     Precision precision,
                                                     std::string& threads_desc) {
-  std::string list;
-  for (const Device& d : devices) {
-    if (!list.empty()) list.append(",");
-    list.append(d.str());
-  }
+  const std::string list = join_devices(devices);
   if (devices.size() != 2)
     throw Error("parallel=model needs exactly two devices (e.g. gpu:0,gpu:1 or cpu,cpu); got \"" +
                 list + "\"");
@@ -435,16 +402,11 @@ std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& d
     throw Error(std::string("parallel=model runs fp32 only; precision=") +
                 precision_name(precision) +
                 " is for data-parallel inference (parallel=data) for now");
-  const int cores =
-      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int cpus = static_cast<int>(std::count_if(
-      devices.begin(), devices.end(), [](const Device& d) { return d.kind == DeviceKind::Cpu; }));
+  const std::vector<int> split = split_cpu_threads(devices, threads);
   std::array<std::unique_ptr<Backend>, 2> out;
-  int seen = 0;
   for (size_t h = 0; h < 2; ++h) {
-    int t = 0;
+    const int t = split[h];
     if (devices[h].kind == DeviceKind::Cpu) {
-      t = std::max(1, cores / cpus + (seen++ < cores % cpus ? 1 : 0));
       if (!threads_desc.empty()) threads_desc.append("+");
       threads_desc.append(std::to_string(t));
     }

@@ -1,5 +1,7 @@
 #include "alexnet/network.h"
 
+#include <cmath>
+
 #include "alexnet/error.h"
 #include "seed_mix.h"
 
@@ -25,19 +27,8 @@ Network::Network(const NetConfig& cfg, std::unique_ptr<Backend> backend)
 Network::~Network() = default;
 
 void Network::set_params(const std::vector<NamedTensor>& host) {
-  if (host.size() != params_.size())
-    throw Error("Network: got " + std::to_string(host.size()) + " tensors, expected " +
-                std::to_string(params_.size()));
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const NamedTensor& t = host[i];
-    Param& p = params_[i];
-    if (t.name != p.name)
-      throw Error("Network: tensor " + t.name + " where " + p.name + " belongs");
-    if (t.value.shape() != p.value.shape())
-      throw Error("Network: " + p.name + " has shape " + shape_str(t.value.shape()) +
-                  ", expected " + shape_str(p.value.shape()));
-    p.value = backend_->from_host(t.value);
-  }
+  check_param_tensors(cfg_, host, "Network");
+  for (size_t i = 0; i < params_.size(); ++i) params_[i].value = backend_->from_host(host[i].value);
   ++version_;
 }
 
@@ -45,6 +36,43 @@ std::vector<NamedTensor> Network::get_params() {
   std::vector<NamedTensor> out;
   for (Param& p : params_) out.push_back({p.name, backend_->to_host(p.value)});
   return out;
+}
+
+std::string Network::describe() const {
+  return backend_->name();
+}
+
+std::vector<NamedTensor> Network::get_momentum() {
+  std::vector<NamedTensor> out;
+  for (Param& p : params_)
+    out.push_back(
+        {p.name, p.momentum.empty() ? Tensor(p.value.shape()) : backend_->to_host(p.momentum)});
+  return out;
+}
+
+void Network::set_momentum(const std::vector<NamedTensor>& host) {
+  check_param_tensors(cfg_, host, "Network momentum");
+  for (size_t i = 0; i < params_.size(); ++i)
+    params_[i].momentum = backend_->from_host(host[i].value);
+}
+
+bool Network::grads_finite() {
+  for (Param& p : params_) {
+    const Tensor h = p.grad.device() == DeviceKind::Cpu && p.grad.is_plain()
+                         ? p.grad
+                         : backend_->to_host(p.grad);
+    for (int64_t i = 0; i < h.numel(); ++i)
+      if (!std::isfinite(h.data()[i])) return false;
+  }
+  return true;
+}
+
+bool Network::debug_poison_gradient() {
+  Param& p = params_.front();
+  Tensor h = backend_->to_host(p.grad);
+  h.data()[0] = std::nanf("");
+  p.grad = backend_->from_host(h);
+  return true;
 }
 
 void Network::load(const Model& model) {

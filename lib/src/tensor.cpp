@@ -65,4 +65,20 @@ Tensor Tensor::clone() const {
   return t;
 }
 
+Tensor copy_rows(const Tensor& t, int64_t begin, int64_t end) {
+  if (!t.is_plain() || t.device() != DeviceKind::Cpu || t.rank() < 1)
+    throw Error("copy_rows needs a plain host tensor of rank >= 1");
+  if (begin < 0 || end < begin || end > t.dim(0))
+    throw Error("copy_rows: rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
+                shape_str(t.shape()));
+  Shape s = t.shape();
+  const int64_t per = s[0] ? t.numel() / s[0] : 0;
+  s[0] = end - begin;
+  Tensor out(s);
+  if (out.numel())
+    std::memcpy(out.data(), t.data() + begin * per,
+                static_cast<size_t>((end - begin) * per) * sizeof(float));
+  return out;
+}
+
 }  // namespace alexnet

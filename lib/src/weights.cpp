@@ -307,6 +307,21 @@ void save_model(const Model& model, const std::string& path) {
   write_safetensors(path, model.params, meta);
 }
 
+void check_param_tensors(const NetConfig& cfg, const std::vector<NamedTensor>& tensors,
+                         const std::string& who) {
+  const std::vector<ParamInfo> infos = param_infos(cfg);
+  if (tensors.size() != infos.size())
+    throw Error(who + ": got " + std::to_string(tensors.size()) + " tensors, expected " +
+                std::to_string(infos.size()));
+  for (size_t i = 0; i < infos.size(); ++i) {
+    if (tensors[i].name != infos[i].name)
+      throw Error(who + ": tensor " + tensors[i].name + " where " + infos[i].name + " belongs");
+    if (tensors[i].value.shape() != infos[i].shape)
+      throw Error(who + ": " + infos[i].name + " has shape " + shape_str(tensors[i].value.shape()) +
+                  ", expected " + shape_str(infos[i].shape));
+  }
+}
+
 Model random_model(const NetConfig& cfg, uint64_t seed) {
   cfg.validate();
   Model m;

@@ -1,5 +1,6 @@
 // NetConfig, the layer plan, the device grammar and top-k: the small pieces everything uses.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include "alexnet/backend.h"
 #include "alexnet/classifier.h"
@@ -141,6 +142,34 @@ TEST(Devices, GpuWithoutCudaBackendIsAClearError) {
         << e.what();
   }
   EXPECT_FALSE(gpu_unavailable_reason().empty());
+}
+
+// "All cores" is the cores this process may run on, and CPU workers split them.
+TEST(Devices, CpuThreadsSplitTheUsableCores) {
+  const auto cpu = parse_devices("cpu"), two = parse_devices("cpu,cpu");
+  EXPECT_EQ(split_cpu_threads(two, 5), (std::vector<int>{3, 2}));
+  EXPECT_EQ(split_cpu_threads(two, 1), (std::vector<int>{1, 1}));  // never 0 threads
+  const std::vector<Device> mixed{{DeviceKind::Cpu, 0}, {DeviceKind::Gpu, 0}, {DeviceKind::Cpu, 0}};
+  EXPECT_EQ(split_cpu_threads(mixed, 4), (std::vector<int>{2, 0, 2}));
+  EXPECT_EQ(join_devices(mixed), "cpu,gpu:0,cpu");
+  EXPECT_EQ(parse_devices(join_devices(mixed)), mixed);
+  EXPECT_THROW(split_cpu_threads(cpu, -1), Error);
+  EXPECT_GE(usable_cores(), 1);
+  EXPECT_EQ(split_cpu_threads(cpu, 0), (std::vector<int>{usable_cores()}));
+
+  // Pinned to one core (as under taskset -c 0), "all cores" is one core.
+  cpu_set_t saved, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  int first = 0;
+  while (first < CPU_SETSIZE && !CPU_ISSET(first, &saved)) ++first;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const int pinned = usable_cores();
+  const std::vector<int> split = split_cpu_threads(two, 0);
+  ASSERT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
+  EXPECT_EQ(pinned, 1);
+  EXPECT_EQ(split, (std::vector<int>{1, 1}));
 }
 
 TEST(TopK, OrderAndTies) {

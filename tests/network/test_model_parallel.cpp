@@ -192,6 +192,6 @@ TEST(ModelParallel, Errors) {
                "cannot split conv4: groups 3 is odd");
   ModelParallel two(cfg, make_reference_backend(), make_reference_backend());
   expect_error([&] { two.forward(Tensor({1, 3, 28, 28})); }, "expected (N, 1, 28, 28)");
-  expect_error([&] { two.set_params({}); }, "got 0 parameter tensors");
+  expect_error([&] { two.set_params({}); }, "ModelParallel parameter: got 0 tensors, expected 16");
   expect_error([&] { two.grad("conv9.weight"); }, "no parameter named conv9.weight");
 }

@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -558,39 +557,4 @@ TEST(Preprocess, InvalidInputsNameTheProblem) {
   bad = PreprocessConfig(), bad.resize = -1;
   EXPECT_NE(message(good, 3, 32, nullptr, bad).find("resize -1"), std::string::npos);
   EXPECT_THROW(make_packed_frame(PixelFormat::RGB, 4, 4, nullptr), Error);
-}
-
-double thread_cpu_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-// Not asserted (machines differ), printed for the record: 1080p → 224 per format.
-TEST(Preprocess, Timing1080p) {
-  REQUIRE_PHOTO();
-  cv::Mat big;
-  cv::resize(photo(), big, cv::Size(1920, 1080), 0, 0, cv::INTER_CUBIC);
-  std::vector<float> out(3 * 224 * 224);
-  for (Interpolation ip : kInterps) {
-    PreprocessConfig cfg;
-    cfg.interpolation = ip;
-    for (PixelFormat f :
-         {PixelFormat::RGB, PixelFormat::BGRx, PixelFormat::I420, PixelFormat::NV12}) {
-      const Owned o = (f == PixelFormat::I420 || f == PixelFormat::NV12)
-                          ? to_yuv(big, f, ColorMatrix::BT709, ColorRange::Limited, 0)
-                          : to_packed(big, f, 0);
-      const int reps = 50;
-      preprocess(o.frame, cfg, 3, 224, out.data());  // warm the caches
-      // CPU time of this thread as well as wall time: on a shared machine the wall clock also
-      // counts the time other processes held the core.
-      const double c0 = thread_cpu_ms();
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < reps; ++i) preprocess(o.frame, cfg, 3, 224, out.data());
-      const std::chrono::duration<double, std::milli> dt = std::chrono::steady_clock::now() - t0;
-      const double cpu = thread_cpu_ms() - c0;
-      std::printf("[ timing ] 1920x1080 %-5s %-8s -> 3x224x224: %.3f ms CPU, %.3f ms wall\n",
-                  pixel_format_name(f), interp_name(ip), cpu / reps, dt.count() / reps);
-    }
-  }
 }

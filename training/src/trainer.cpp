@@ -24,11 +24,10 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/classifier.h"
-#include "alexnet/data_parallel.h"
 #include "alexnet/device.h"
 #include "alexnet/error.h"
-#include "alexnet/model_parallel.h"
 #include "alexnet/network.h"
+#include "alexnet/runner.h"
 #include "alexnet/weights.h"
 #include "augment.h"
 #include "checkpoint.h"
@@ -178,110 +177,11 @@ std::vector<NamedTensor> initial_weights(const alexnet::NetConfig& cfg, const st
 }
 
 // ---------------------------------------------------------------------------------------------
-// The model being trained: one Network; data-parallel replicas of it on several devices
-// (alexnet::DataParallel: the batch is split, gradients are averaged, every replica takes the
-// same step; replica 0 serves evaluation, checkpoints and the finiteness checks, since every
-// replica holds the same gradients, momenta and weights); or the paper's split of every
-// layer over two devices (alexnet::ModelParallel, --parallel model).
-
-class Learner {
- public:
-  Learner(const alexnet::NetConfig& cfg, const std::vector<alexnet::Device>& devices, int threads,
-          alexnet::Parallel parallel) {
-    if (parallel == alexnet::Parallel::Model)
-      mp_ = std::make_unique<alexnet::ModelParallel>(cfg, devices, threads);
-    else if (devices.size() == 1)
-      net_ = std::make_unique<Network>(cfg, alexnet::make_backend(devices.front(), threads));
-    else
-      dp_ = std::make_unique<alexnet::DataParallel>(cfg, devices, threads);
-  }
-  std::string describe() {
-    return mp_ ? mp_->describe() : net_ ? net_->backend().name() : dp_->describe();
-  }
-  // Inference logits (N, K) for evaluation.
-  Tensor forward(const Tensor& x) {
-    return mp_ ? mp_->forward(x) : net_ ? net_->forward(x) : dp_->replica(0).forward(x);
-  }
-  float forward_backward(const Tensor& x, std::span<const int> labels, Tensor* logits) {
-    return mp_    ? mp_->forward_backward(x, labels, logits)
-           : net_ ? net_->forward_backward(x, labels, logits)
-                  : dp_->forward_backward(x, labels, logits);
-  }
-  void sgd_step(float lr, float momentum, float weight_decay) {
-    if (mp_) return mp_->sgd_step(lr, momentum, weight_decay);
-    net_ ? net_->sgd_step(lr, momentum, weight_decay) : dp_->sgd_step(lr, momentum, weight_decay);
-  }
-  std::vector<NamedTensor> get_params() {
-    return mp_ ? mp_->get_params() : net_ ? net_->get_params() : dp_->get_params();
-  }
-  void set_params(const std::vector<NamedTensor>& p) {
-    if (mp_) return mp_->set_params(p);
-    net_ ? net_->set_params(p) : dp_->set_params(p);
-  }
-  void set_seed(uint64_t s) {
-    if (mp_) return mp_->set_seed(s);
-    net_ ? net_->set_seed(s) : dp_->set_seed(s);
-  }
-  void set_step(uint64_t s) {
-    if (mp_) return mp_->set_step(s);
-    net_ ? net_->set_step(s) : dp_->set_step(s);
-  }
-  uint64_t step() { return mp_ ? mp_->step() : main().step(); }
-
-  // SGD velocities (host tensors, parameter order; zeros before the first step).
-  std::vector<NamedTensor> get_momentum() {
-    if (mp_) return mp_->get_momentum();
-    Network& net = main();
-    std::vector<NamedTensor> out;
-    for (alexnet::Param& p : net.params())
-      out.push_back({p.name, p.momentum.empty() ? Tensor(p.value.shape())
-                                                : net.backend().to_host(p.momentum)});
-    return out;
-  }
-  // Into every replica.
-  void set_momentum(const std::vector<NamedTensor>& m) {
-    if (mp_) return mp_->set_momentum(m);
-    for (size_t r = 0; r < (net_ ? 1 : dp_->replicas()); ++r) {
-      Network& n = net_ ? *net_ : dp_->replica(r);
-      for (size_t i = 0; i < m.size(); ++i)
-        n.params()[i].momentum = n.backend().from_host(m[i].value);
-    }
-  }
-
-  // All gradients of the last forward_backward finite? CPU tensors are read in place.
-  bool grads_finite() {
-    if (mp_) return mp_->grads_finite();
-    Network& net = main();
-    for (alexnet::Param& p : net.params()) {
-      Tensor h = p.grad.device() == alexnet::DeviceKind::Cpu && p.grad.is_plain()
-                     ? p.grad
-                     : net.backend().to_host(p.grad);
-      const float* d = h.data();
-      for (int64_t i = 0; i < h.numel(); ++i)
-        if (!std::isfinite(d[i])) return false;
-    }
-    return true;
-  }
-
-  // --debug-nan-at-step: what an overflow would do, one NaN in conv1's weight gradient (the
-  // caller also makes the loss NaN, which alone refuses the step: model-parallel halves keep
-  // their gradients inside ModelParallel, so only the loss is poisoned there).
-  void poison_gradient() {
-    if (mp_) return;
-    Network& net = main();
-    alexnet::Param& p = net.params().front();
-    Tensor h = net.backend().to_host(p.grad);
-    h.data()[0] = std::nanf("");
-    p.grad = net.backend().from_host(h);
-  }
-
- private:
-  std::unique_ptr<Network> net_;
-  std::unique_ptr<alexnet::DataParallel> dp_;
-  std::unique_ptr<alexnet::ModelParallel> mp_;
-
-  Network& main() { return net_ ? *net_ : dp_->replica(0); }
-};
+// The model being trained: a Runner (alexnet/runner.h): one Network, data-parallel replicas of
+// it (the batch split, gradients averaged, every replica taking the same step), or the
+// paper's split of every layer over two devices (--parallel model). Each keeps its own
+// momenta and checks its own gradients.
+using Learner = alexnet::Runner;
 
 // ---------------------------------------------------------------------------------------------
 // Evaluation
@@ -473,9 +373,7 @@ void run_training(const Options& o) {
       alexnet::NetConfig::by_name(data.config_name, static_cast<int>(data.class_names.size()));
   cfg.dropout = o.dropout;
   cfg.validate();
-  const int workers = o.workers > 0
-                          ? o.workers
-                          : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
+  const int workers = o.workers > 0 ? o.workers : std::clamp(alexnet::usable_cores(), 1, 4);
   AugmentConfig aug = default_augment(cfg.input_size, cfg.in_channels);
   if (o.augment != "auto") {
     aug.random_crop = o.augment.find("crop") != std::string::npos;
@@ -505,7 +403,9 @@ void run_training(const Options& o) {
                           {"config", data.config_name}};
 
   // The network on its device(s).
-  Learner learner(cfg, devices, o.threads, alexnet::parse_parallel(o.parallel));
+  const std::unique_ptr<Learner> runner =
+      alexnet::make_runner(cfg, devices, alexnet::parse_parallel(o.parallel), o.threads);
+  Learner& learner = *runner;
   learner.set_seed(mix_seed(o.seed, 0xD809));
   log.line("network: " + data.config_name + " (" + std::to_string(cfg.in_channels) + "x" +
            std::to_string(cfg.input_size) + "x" + std::to_string(cfg.input_size) + " -> " +
@@ -582,7 +482,7 @@ void run_training(const Options& o) {
       if (std::find(o.debug_nan_at.begin(), o.debug_nan_at.end(), attempts) !=
           o.debug_nan_at.end()) {
         loss = std::nanf("");
-        learner.poison_gradient();
+        learner.debug_poison_gradient();
       }
       ck.batch = b.index + 1;
       if (!std::isfinite(loss) || !learner.grads_finite()) {

@@ -9,8 +9,8 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/device.h"
-#include "alexnet/model_parallel.h"
 #include "alexnet/preprocess.h"
+#include "alexnet/runner.h"
 #include "alexnet/weights.h"
 
 namespace alexnet {

@@ -30,45 +30,54 @@
 
 #include "alexnet/device.h"
 #include "alexnet/network.h"
+#include "alexnet/runner.h"
 
 namespace alexnet {
 
 enum class Reduction { Auto, Host, Nccl };
 
-class DataParallel {
+class DataParallel final : public Runner {
  public:
   // threads: CPU threads in all, split among the CPU replicas (0 = all cores).
   // reduce: Auto (NCCL when possible, else host; $ALEXNET_REDUCE overrides), Host, or Nccl
   // (throws alexnet::Error saying why when the devices or the host cannot do it).
   DataParallel(const NetConfig& cfg, const std::vector<Device>& devices, int threads,
                Reduction reduce = Reduction::Auto);
-  ~DataParallel();
+  ~DataParallel() override;
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
 
   size_t replicas() const { return nets_.size(); }
   Network& replica(size_t i) { return *nets_.at(i); }
   const std::vector<Device>& devices() const { return devices_; }
+  const NetConfig& config() const override { return nets_.front()->config(); }
   // "gpu:0,gpu:1 (2 replicas, NCCL all-reduce)", "gpu:0,gpu:0 (2 replicas, host reduction)",
   // "gpu:0 (1 replica)".
-  std::string describe() const;
+  std::string describe() const override;
   // The reduction in use (Host or Nccl; Host for one replica, which needs none), and why
   // Auto did not pick NCCL ("" when it did, or when NCCL was asked for).
   Reduction reduction() const { return reduction_; }
   const std::string& reduction_note() const { return reduction_note_; }
 
-  void load(const Model& model);  // into every replica
-  void set_params(const std::vector<NamedTensor>& host);
-  std::vector<NamedTensor> get_params();  // replica 0's (all are equal)
+  void load(const Model& model) override;  // into every replica
+  void set_params(const std::vector<NamedTensor>& host) override;
+  std::vector<NamedTensor> get_params() override;                    // replica 0's (all are equal)
+  std::vector<NamedTensor> get_momentum() override;                  // replica 0's (all are equal)
+  void set_momentum(const std::vector<NamedTensor>& host) override;  // into every replica
 
+  // Inference (evaluation) on replica 0: every replica holds the same weights.
+  Tensor forward(const Tensor& x, bool training = false) override;
   // x (N, C, H, W) host, N >= replicas() is not required (replicas without a slice idle).
   // Returns the mean loss over the whole batch; logits_out (optional) gets (N, classes).
   float forward_backward(const Tensor& x, std::span<const int> labels,
-                         Tensor* logits_out = nullptr);
-  void sgd_step(float lr, float momentum, float weight_decay);
-  void set_seed(uint64_t seed);
-  void set_step(uint64_t step);
-  uint64_t step() const { return nets_.front()->step(); }
+                         Tensor* logits_out = nullptr) override;
+  // After the reduction every replica holds the same gradients: replica 0's are checked.
+  bool grads_finite() override { return nets_.front()->grads_finite(); }
+  bool debug_poison_gradient() override { return nets_.front()->debug_poison_gradient(); }
+  void sgd_step(float lr, float momentum, float weight_decay) override;
+  void set_seed(uint64_t seed) override;
+  void set_step(uint64_t step) override;
+  uint64_t step() const override { return nets_.front()->step(); }
 
  private:
   std::vector<Device> devices_;

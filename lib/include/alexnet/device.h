@@ -23,6 +23,19 @@ struct Device {
 // "auto" resolves to every GPU the CUDA backend sees, or to one CPU worker.
 std::vector<Device> parse_devices(const std::string& text);
 
+// The CPU cores this process may use, at least 1: its affinity mask (taskset, a cpuset), and
+// a container's CPU quota (cgroup v2 cpu.max, rounded up) where that is smaller. What
+// "threads = 0, all cores" means everywhere in the library.
+int usable_cores();
+
+// The CPU threads of each device in `devices`: `threads` (0 = usable_cores()) split as
+// evenly as possible over the CPU devices, the first ones taking the remainder, at least 1
+// each, so CPU workers that run at once never oversubscribe the cores; 0 for a GPU.
+std::vector<int> split_cpu_threads(const std::vector<Device>& devices, int threads);
+
+// "cpu,gpu:0": the device list as parse_devices reads it.
+std::string join_devices(const std::vector<Device>& devices);
+
 // Why GPUs are not available in this build / on this machine ("" if they are).
 std::string gpu_unavailable_reason();
 int gpu_count();

@@ -35,17 +35,11 @@
 #include "alexnet/backend.h"
 #include "alexnet/device.h"
 #include "alexnet/network.h"
+#include "alexnet/runner.h"
 
 namespace alexnet {
 
-// How a device list is used: replicas taking slices of the batch (the default), or the
-// paper's split of every layer over two devices.
-enum class Parallel { Data, Model };
-const char* parallel_name(Parallel p);  // "data", "model"
-// "data" | "model"; throws alexnet::Error quoting the text otherwise.
-Parallel parse_parallel(const std::string& text);
-
-class ModelParallel {
+class ModelParallel final : public Runner {
  public:
   // devices: exactly two. threads: CPU threads in all (0 = all cores), split between CPU
   // halves. Throws alexnet::Error saying why when the list or the config cannot be split.
@@ -54,34 +48,34 @@ class ModelParallel {
   // Any two backends (tests run the plan on two reference backends).
   ModelParallel(const NetConfig& cfg, std::unique_ptr<Backend> half0,
                 std::unique_ptr<Backend> half1);
-  ~ModelParallel();
+  ~ModelParallel() override;
   ModelParallel(const ModelParallel&) = delete;
   ModelParallel& operator=(const ModelParallel&) = delete;
 
-  const NetConfig& config() const;
+  const NetConfig& config() const override;
   Backend& backend(size_t half);
   // "gpu:0,gpu:1 (model-parallel: half of every layer on each)".
-  std::string describe() const;
+  std::string describe() const override;
 
   // Full tensors (file order and shapes, as Network), split / joined by output channel.
-  void set_params(const std::vector<NamedTensor>& host);
-  std::vector<NamedTensor> get_params();
-  void load(const Model& model);
+  void set_params(const std::vector<NamedTensor>& host) override;
+  std::vector<NamedTensor> get_params() override;
+  void load(const Model& model) override;
   // SGD velocities as full host tensors (zeros before the first step), and back.
-  std::vector<NamedTensor> get_momentum();
-  void set_momentum(const std::vector<NamedTensor>& host);
+  std::vector<NamedTensor> get_momentum() override;
+  void set_momentum(const std::vector<NamedTensor>& host) override;
   // Whether every gradient of the last forward_backward is finite.
-  bool grads_finite();
+  bool grads_finite() override;
 
   // As Network::forward / forward_backward / sgd_step.
-  Tensor forward(const Tensor& x, bool training = false);
+  Tensor forward(const Tensor& x, bool training = false) override;
   float forward_backward(const Tensor& x, std::span<const int> labels,
-                         Tensor* logits_out = nullptr);
-  void sgd_step(float lr, float momentum, float weight_decay);
+                         Tensor* logits_out = nullptr) override;
+  void sgd_step(float lr, float momentum, float weight_decay) override;
 
-  void set_seed(uint64_t seed);
-  void set_step(uint64_t step);
-  uint64_t step() const;
+  void set_seed(uint64_t seed) override;
+  void set_step(uint64_t step) override;
+  uint64_t step() const override;
 
   // Tests: the gradient of parameter `name` as a full host tensor.
   Tensor grad(const std::string& name);

@@ -9,6 +9,7 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
+#include "alexnet/runner.h"
 #include "alexnet/tensor.h"
 #include "alexnet/weights.h"
 
@@ -24,34 +25,40 @@ struct Param {
 // Throws alexnet::Error unless x is an (N, C, H, W) host batch of the config's input, N >= 1.
 void check_input(const NetConfig& cfg, const Tensor& x);
 
-class Network {
+// The one-device Runner.
+class Network final : public Runner {
  public:
   Network(const NetConfig& cfg, std::unique_ptr<Backend> backend);
-  ~Network();
+  ~Network() override;
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;
 
-  const NetConfig& config() const { return cfg_; }
+  const NetConfig& config() const override { return cfg_; }
+  std::string describe() const override;  // the backend's name: "cpu", "cuda:0 (H100 …)"
   Backend& backend() { return *backend_; }
   const std::vector<LayerSpec>& layers() const { return layers_; }
 
   std::vector<Param>& params() { return params_; }
   // Copies host tensors in (names and shapes must match param_infos) / out.
-  void set_params(const std::vector<NamedTensor>& host);
-  std::vector<NamedTensor> get_params();
-  void load(const Model& model);
+  void set_params(const std::vector<NamedTensor>& host) override;
+  std::vector<NamedTensor> get_params() override;
+  void load(const Model& model) override;
+  std::vector<NamedTensor> get_momentum() override;
+  void set_momentum(const std::vector<NamedTensor>& host) override;
 
   // x: (N, C, H, W) host tensor → logits (N, classes) as a host tensor.
   // training = dropout on and activations kept for backward().
-  Tensor forward(const Tensor& x, bool training = false);
+  Tensor forward(const Tensor& x, bool training = false) override;
   // Inference on frames: preprocessed on the device when the backend can
   // (Backend::preprocess), else on the host; logits (N, classes) as a host tensor.
-  Tensor forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess);
+  Tensor forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess) override;
 
   // One training step's gradients: forward(training) + softmax cross-entropy + backward.
   // Returns the mean loss; fills Param::grad. `logits_out` (optional) receives the logits.
   float forward_backward(const Tensor& x, std::span<const int> labels,
-                         Tensor* logits_out = nullptr);
+                         Tensor* logits_out = nullptr) override;
+  bool grads_finite() override;  // plain CPU gradients are read in place
+  bool debug_poison_gradient() override;
 
   // The tensors of the last training forward, on the backend's device and in its layouts:
   // activations()[0] is the input, activations()[i + 1] the output of layers()[i]. For tests
@@ -59,12 +66,12 @@ class Network {
   std::span<const Tensor> activations() const { return acts_; }
 
   // SGD with momentum and weight decay on every parameter (the paper's rule); then step+1.
-  void sgd_step(float lr, float momentum, float weight_decay);
+  void sgd_step(float lr, float momentum, float weight_decay) override;
 
   // Dropout masks derive from (seed, step, layer): reproducible runs.
-  void set_seed(uint64_t seed) { seed_ = seed; }
-  void set_step(uint64_t step) { step_ = step; }
-  uint64_t step() const { return step_; }
+  void set_seed(uint64_t seed) override { seed_ = seed; }
+  void set_step(uint64_t step) override { step_ = step; }
+  uint64_t step() const override { return step_; }
 
  private:
   NetConfig cfg_;

@@ -59,4 +59,8 @@ class Tensor {
   std::shared_ptr<const void> layout_;
 };
 
+// Rows [begin, end) along the first dimension of a plain host tensor (a batch slice, the
+// output channels of a weight), as a new tensor; an Error when the range is out of bounds.
+Tensor copy_rows(const Tensor& t, int64_t begin, int64_t end);
+
 }  // namespace alexnet

@@ -43,6 +43,13 @@ struct Model {
 Model load_model(const std::string& path, const std::string& labels_path = "");
 void save_model(const Model& model, const std::string& path);
 
+// Throws alexnet::Error unless `tensors` are the config's parameters in file order, with
+// their names and shapes (param_infos): "<who>: got 3 tensors, expected 16", "<who>: tensor
+// fc6.bias where conv1.weight belongs", "<who>: conv1.weight has shape (…), expected (…)".
+// `who` names the caller and what the tensors are ("Network momentum").
+void check_param_tensors(const NetConfig& cfg, const std::vector<NamedTensor>& tensors,
+                         const std::string& who);
+
 // Labels file: UTF-8, one label per line, blank trailing lines ignored.
 std::vector<std::string> load_labels(const std::string& path);
 

@@ -5,6 +5,7 @@
 // to_host() (or an op that needs it) turns it back into plain NCHW.
 #include <cstring>
 
+#include "alexnet/device.h"
 #include "cpu_common.h"
 #include "cpu_debug.h"
 
@@ -99,8 +100,9 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
   if (threads < 0) throw Error("cpu backend: threads must be >= 0, got " + std::to_string(threads));
-  // omp_get_num_procs() counts the cores this process may run on (affinity mask included).
-  if (threads == 0) threads = omp_get_num_procs();
+  // The cores this process may run on (affinity mask, container quota): what every other
+  // "all cores" in the library means too.
+  if (threads == 0) threads = usable_cores();
   return std::make_unique<cpu::CpuBackend>(threads, cpu::block_from_env());
 }
 
