@@ -101,7 +101,7 @@ def torchvision_config(classes):
 
 
 class AlexNet(nn.Module):
-    """Any libalexnet config (lib/src/config.cpp build_layers) as torch layers, laid out like
+    """Any libalexnet config (lib/src/core/config.cpp build_layers) as torch layers, laid out like
     torchvision's AlexNet (features, avgpool, classifier), so the torchvision config has
     torchvision's parameter names."""
 

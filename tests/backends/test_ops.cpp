@@ -42,8 +42,8 @@
 #include "alexnet/device.h"
 #include "alexnet/error.h"
 #include "alexnet/tensor.h"
-#include "cpu/cpu_debug.h"
-#include "dropout_mask.h"
+#include "backends/cpu/cpu_debug.h"
+#include "core/dropout_mask.h"
 
 namespace {
 

@@ -23,14 +23,16 @@ FAST = r"dnnl|oneapi/|cuda|cudnn|cublas|nccl"
 RULES = [
     ("the library includes no GStreamer, GLib, OpenCV, trainer or plugin header", "lib",
      r"^(gst/|glib|gobject|opencv|.*\btraining/|.*\bplugins/|trainer\.h|gstalexnet)"),
-    ("the reference backend includes no other backend and no fast path", "lib/src/reference",
-     r"^(\.\./)?(cpu|cuda)/|" + FAST),
-    ("the cpu backend includes no other backend", "lib/src/cpu",
-     r"^(\.\./)?(reference|cuda)/|cuda|cudnn|cublas|nccl"),
-    ("the cuda backend includes no other backend", "lib/src/cuda",
-     r"^(\.\./)?(reference|cpu)/|dnnl|oneapi/"),
+    ("the core includes nothing above it (runners, backends, files, preprocessing)",
+     "lib/src/core", r"^(run|backends|io|preprocess)/"),
+    ("the reference backend includes no other backend and no fast path",
+     "lib/src/backends/reference", r"(^|/)(cpu|cuda)/|" + FAST),
+    ("the cpu backend includes no other backend", "lib/src/backends/cpu",
+     r"(^|/)(reference|cuda)/|cuda|cudnn|cublas|nccl"),
+    ("the cuda backend includes no other backend", "lib/src/backends/cuda",
+     r"(^|/)(reference|cpu)/|dnnl|oneapi/"),
     ("public headers include only public headers and the standard library", "lib/include",
-     r"^\.\./|^(cpu|cuda|reference)/|" + FAST),
+     r"^\.\./|^(core|io|preprocess|run|backends)/|" + FAST),
 ]
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 SOURCES = (".h", ".hpp", ".c", ".cc", ".cpp", ".cu", ".cuh")

@@ -104,7 +104,7 @@ group pipeline 60 pipeline
 bench() {
   "$b/bin/bench_forward" --backend cuda --config torchvision --batch 1,8,32,256 --precision fp32 --min-time 1 --warmup 5 || return 1
   "$b/bin/bench_forward" --backend cuda --config torchvision --batch 1,8,32,256 --precision fp16 --min-time 1 --warmup 5 || return 1
-  # CUDA graphs (ALEXNET_CUDA_GRAPHS, lib/src/cuda/graph.h) at batch 1, where launch overhead
+  # CUDA graphs (ALEXNET_CUDA_GRAPHS, lib/src/backends/cuda/graph.h) at batch 1, where launch overhead
   # matters most: the same run with graphs off, then on.
   echo "== CUDA graphs off: torchvision fp32 batch 1"
   ALEXNET_CUDA_GRAPHS=0 "$b/bin/bench_forward" --backend cuda --config torchvision --batch 1 --precision fp32 --min-time 1 --warmup 5 || return 1

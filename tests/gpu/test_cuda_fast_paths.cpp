@@ -1,7 +1,7 @@
 // The CUDA backend's opt-in fast paths against the plain path: CUDA graphs
-// (ALEXNET_CUDA_GRAPHS=1, lib/src/cuda/graph.h) and preprocessing on the GPU
-// (ALEXNET_CUDA_PREPROCESS=1, lib/src/cuda/preprocess_frames.cpp). Both stay off by default
-// until this file has passed on a real GPU (tests/gpu/run.sh). Without a GPU every test
+// (ALEXNET_CUDA_GRAPHS=1, lib/src/backends/cuda/graph.h) and preprocessing on the GPU
+// (ALEXNET_CUDA_PREPROCESS=1, lib/src/backends/cuda/preprocess_frames.cpp). Both stay off by
+// default until this file has passed on a real GPU (tests/gpu/run.sh). Without a GPU every test
 // skips and says why.
 #include <gtest/gtest.h>
 
@@ -43,7 +43,7 @@ std::unique_ptr<Network> net_on(const Model& m, std::unique_ptr<Backend> backend
 }  // namespace
 
 // ===================================================================================
-// CUDA graphs (lib/src/cuda/graph.h): ALEXNET_CUDA_GRAPHS=1 against graphs off.
+// CUDA graphs (lib/src/backends/cuda/graph.h): ALEXNET_CUDA_GRAPHS=1 against graphs off.
 // A key's first forward runs eagerly, the second is captured and launched, later ones
 // replay. Within one network that is bit-identical (same cuDNN algorithms, same buffers).
 // Two networks may differ by float rounding: each measures its own convolution algorithms
@@ -174,10 +174,10 @@ TEST(CudaGraphs, Fp16MatchesGraphsOff) {
 }
 
 // ===================================================================================
-// Preprocessing on the GPU (Backend::preprocess, lib/src/cuda/preprocess_frames.cpp): raw
+// Preprocessing on the GPU (Backend::preprocess, lib/src/backends/cuda/preprocess_frames.cpp): raw
 // frames → the network input in one kernel, against the host's preprocess_batch. The kernel
-// repeats the reference's float operations (lib/src/preprocess_pixel.h, --fmad=false), so
-// 1e-5 of max(1, |value|) is a few ulps' margin; the same code runs on the host in
+// repeats the reference's float operations (lib/src/preprocess/preprocess_pixel.h, --fmad=false),
+// so 1e-5 of max(1, |value|) is a few ulps' margin; the same code runs on the host in
 // tests/preprocess/test_preprocess_pixel.cpp, which finds no difference at all.
 // ===================================================================================
 namespace {

@@ -1,4 +1,4 @@
-// The kernels of lib/src/cuda/kernels.cu on the paths tests/backends/test_ops.cpp does not
+// The kernels of lib/src/backends/cuda/kernels.cu on the paths tests/backends/test_ops.cpp does not
 // reach (fp16/bf16, convert, softmax_rows on half logits, any_nonfinite, maxpool_backward with
 // ties, bias gradients at real sizes), each against a host computation. Built by nvcc with the
 // kernels (tests/gpu/meson.build). Prints one line per check; exits 1 on any failure and 77
@@ -14,7 +14,7 @@
 #include <random>
 #include <vector>
 
-#include "cuda/kernels.h"
+#include "backends/cuda/kernels.h"
 
 using namespace alexnet::cuda;
 

@@ -29,8 +29,8 @@
 #include "alexnet/error.h"
 #include "alexnet/network.h"
 #include "alexnet/weights.h"
-#include "dropout_mask.h"
-#include "seed_mix.h"
+#include "core/dropout_mask.h"
+#include "core/seed_mix.h"
 
 using namespace alexnet;
 

@@ -29,8 +29,8 @@
 #include "alexnet/config.h"
 #include "alexnet/network.h"
 #include "alexnet/weights.h"
-#include "cpu/cpu_debug.h"
-#include "seed_mix.h"
+#include "backends/cpu/cpu_debug.h"
+#include "core/seed_mix.h"
 
 using namespace alexnet;
 

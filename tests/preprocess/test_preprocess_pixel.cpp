@@ -1,8 +1,8 @@
-// The per-pixel preprocessing (lib/src/preprocess_pixel.h), the body of the CUDA backend's fused
-// kernel, against the host reference alexnet::preprocess, on this machine's CPU: every pixel
-// format × interpolation × crop × matrix/range × grey/colour model × channel order, on frames of
-// odd sizes (odd widths and heights for I420/NV12's chroma, 1×1, upscaled and downscaled) with
-// strides wider than their rows and seeded random bytes.
+// The per-pixel preprocessing (lib/src/preprocess/preprocess_pixel.h), the body of the CUDA
+// backend's fused kernel, against the host reference alexnet::preprocess, on this machine's CPU:
+// every pixel format × interpolation × crop × matrix/range × grey/colour model × channel order, on
+// frames of odd sizes (odd widths and heights for I420/NV12's chroma, 1×1, upscaled and downscaled)
+// with strides wider than their rows and seeded random bytes.
 //
 // Tolerance: |pixel − reference| ≤ 1e-5 · max(1, |reference|). The pixel function repeats the
 // reference's float operations in its order, so on x86-64 (no FMA contraction) the results are
@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "alexnet/preprocess.h"
-#include "preprocess_pixel.h"
+#include "preprocess/preprocess_pixel.h"
 
 using namespace alexnet;
 

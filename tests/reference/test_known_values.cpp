@@ -9,7 +9,7 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/error.h"
-#include "dropout_mask.h"
+#include "core/dropout_mask.h"
 #include "test_util.h"
 
 namespace {

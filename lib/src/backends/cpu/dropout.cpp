@@ -1,10 +1,10 @@
-// Inverted dropout with the mask every backend shares (lib/src/dropout_mask.h): element i of
+// Inverted dropout with the mask every backend shares (lib/src/core/dropout_mask.h): element i of
 // the plain (N, C, H, W) layout is kept iff dropout_keep(seed, i, p), and scaled by
 // dropout_scale(p). Training works on the plain layout (a native x is reordered first), so
 // the indices are the reference's. Inference is the identity: y is x itself (no copy).
 #include <vector>
 
-#include "../dropout_mask.h"
+#include "core/dropout_mask.h"
 #include "cpu_common.h"
 
 namespace alexnet::cpu {

@@ -1,2 +1,2 @@
 // A reference op that reaches into the oneDNN backend: check_includes.py must catch it.
-#include "../cpu/cpu_common.h"
+#include "backends/cpu/cpu_common.h"

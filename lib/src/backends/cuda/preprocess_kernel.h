@@ -1,13 +1,13 @@
 // The fused preprocessing kernel (preprocess.cu, built by nvcc): raw frames → the network input.
 // Shared by g++ (preprocess_frames.cpp) and nvcc code: cuda_runtime.h and the plain-data job
-// description (lib/src/preprocess_pixel.h) only.
+// description (lib/src/preprocess/preprocess_pixel.h) only.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
-#include "../preprocess_pixel.h"
+#include "preprocess/preprocess_pixel.h"
 
 namespace alexnet::cuda::kernels {
 

@@ -21,7 +21,7 @@
 namespace alexnet::cuda {
 
 // Throws alexnet::Error: "cuda:0: cudnnConvolutionForward(...) failed: CUDNN_STATUS_BAD_PARAM
-// (lib/src/cuda/conv.cpp:123)". `device` is the current CUDA device of the calling thread.
+// (lib/src/backends/cuda/conv.cpp:123)". `device` is the current CUDA device of the calling thread.
 [[noreturn]] void fail(const char* api, const char* call, const std::string& what, const char* file,
                        int line);
 std::string cudnn_status_str(cudnnStatus_t s);

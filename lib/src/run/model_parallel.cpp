@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "alexnet/error.h"
-#include "seed_mix.h"
+#include "core/seed_mix.h"
 
 namespace alexnet {
 

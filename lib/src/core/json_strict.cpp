@@ -1,4 +1,4 @@
-#include "json_strict.h"
+#include "core/json_strict.h"
 
 #include <set>
 #include <string_view>

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "alexnet/error.h"
-#include "json_strict.h"
+#include "core/json_strict.h"
 
 namespace alexnet {
 

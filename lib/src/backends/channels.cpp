@@ -1,4 +1,4 @@
-#include "channels.h"
+#include "backends/channels.h"
 
 #include <cstring>
 

@@ -27,7 +27,7 @@ void bias_grad_rows(const float* dy, float* db, int64_t rows, int64_t cols, cuda
 void bias_grad_nchw(const float* dy, float* db, int64_t N, int64_t C, int64_t HW,
                     cudaStream_t stream);
 
-// Dropout (inverted): y = x * scale where dropout_keep(seed, i, p) (lib/src/dropout_mask.h),
+// Dropout (inverted): y = x * scale where dropout_keep(seed, i, p) (lib/src/core/dropout_mask.h),
 // else 0 — the same mask as every other backend. dx likewise from dy.
 void dropout_forward(const float* x, float* y, int64_t n, uint64_t seed, double p,
                      cudaStream_t stream);
@@ -72,8 +72,8 @@ void any_nonfinite(const float* x, int64_t n, int* flag, cudaStream_t stream);
 // relu_forward); bias fp32 (C). The convolution's epilogue after cudnnConvolutionForward.
 void bias_act_nchw(void* y, const float* bias, int64_t N, int64_t C, int64_t HW, bool relu,
                    int dtype, cudaStream_t stream);
-// Max pooling backward with the reference's argmax rule (lib/src/reference/maxpool.cpp): each
-// dy goes to the FIRST maximum of its window in row-major order (strict >; a NaN wins over
+// Max pooling backward with the reference's argmax rule (lib/src/backends/reference/maxpool.cpp):
+// each dy goes to the FIRST maximum of its window in row-major order (strict >; a NaN wins over
 // numbers), summed where windows overlap. x (NC, H, W) fp32, dy (NC, OH, OW) fp32, dx (NC, H,
 // W) fp32 overwritten (every element written: a gather over the windows that contain it, so
 // deterministic, no memset needed). Window (oy, ox) covers rows oy*stride .. oy*stride+kernel-1

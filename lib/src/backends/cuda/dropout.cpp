@@ -1,4 +1,4 @@
-// Inverted dropout with the mask every backend shares (lib/src/dropout_mask.h): element i of
+// Inverted dropout with the mask every backend shares (lib/src/core/dropout_mask.h): element i of
 // the plain (N, C, H, W) layout is kept iff dropout_keep(OpParams::seed, i, p) and scaled by
 // dropout_scale(p), so y and dx are bit-identical to the reference's.
 //   training:  y = x · mask · scale (fp32; the seed is remembered for backward)

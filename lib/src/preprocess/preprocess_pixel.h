@@ -1,6 +1,7 @@
-// One output pixel of preprocess() (lib/src/preprocess.cpp), computed on its own: the body of
-// the CUDA backend's fused preprocessing kernel (lib/src/cuda/preprocess.cu), shared with a host
-// test that compares it with the reference (tests/preprocess/test_preprocess_pixel.cpp).
+// One output pixel of preprocess() (lib/src/preprocess/preprocess.cpp), computed on its own: the
+// body of the CUDA backend's fused preprocessing kernel (lib/src/backends/cuda/preprocess.cu),
+// shared with a host test that compares it with the reference
+// (tests/preprocess/test_preprocess_pixel.cpp).
 //
 // The reference builds per-call tap tables and filters rows, then columns; here each output
 // pixel recomputes its own taps (in double, with the same expressions) and sums them in the

@@ -3,7 +3,7 @@
 // Inference: y = x. Backward applies the same mask and scale to dy.
 #include <cstring>
 
-#include "../dropout_mask.h"
+#include "core/dropout_mask.h"
 #include "ops.h"
 
 namespace alexnet::reference {

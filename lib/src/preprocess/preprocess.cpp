@@ -36,7 +36,7 @@
 #include "alexnet/error.h"
 #include "alexnet/preprocess.h"
 
-#include "preprocess_pixel.h"
+#include "preprocess/preprocess_pixel.h"
 
 namespace alexnet {
 

@@ -18,7 +18,7 @@
 
 #include "alexnet/error.h"
 #include "alexnet/weights.h"
-#include "json_strict.h"
+#include "core/json_strict.h"
 
 namespace alexnet {
 

@@ -1,5 +1,5 @@
 // NCCL for data-parallel training: the gradients of replicas on distinct GPUs are summed in
-// place with ncclAllReduce (lib/src/data_parallel.cpp decides when; the entry points are at
+// place with ncclAllReduce (lib/src/run/data_parallel.cpp decides when; the entry points are at
 // the bottom of backend_cuda.cpp).
 //
 // NCCL is loaded lazily with dlopen("libnccl.so.2"), never linked: the module must load and
@@ -99,7 +99,7 @@ std::string nccl_result_str(ncclResult_t r) {
 }
 
 // Throws alexnet::Error: "cuda:1: NCCL call ... failed: unhandled cuda error (ncclResult 1)
-// (lib/src/cuda/nccl.cpp:123)", like ALEXNET_CUDA (the device is the calling thread's).
+// (lib/src/backends/cuda/nccl.cpp:123)", like ALEXNET_CUDA (the device is the calling thread's).
 #define ALEXNET_NCCL(call)                                                                   \
   do {                                                                                       \
     ncclResult_t alexnet_r_ = (call);                                                        \

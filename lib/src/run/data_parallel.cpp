@@ -8,7 +8,7 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/error.h"
-#include "seed_mix.h"
+#include "core/seed_mix.h"
 
 namespace alexnet {
 

@@ -5,7 +5,7 @@
 
 #include "alexnet/error.h"
 #include "alexnet/preprocess.h"
-#include "json_strict.h"
+#include "core/json_strict.h"
 
 namespace alexnet {
 

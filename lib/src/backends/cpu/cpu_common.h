@@ -1,7 +1,7 @@
 // Shared machinery of the oneDNN ("cpu") backend: the engine/stream context, the thread
 // scope, error wrapping, tensor layouts, owned buffers and cached reorders.
 //
-// Only files under lib/src/cpu/ include this header: dnnl.hpp is heavy to compile, and the
+// Only files under lib/src/backends/cpu/ include this header: dnnl.hpp is heavy to compile, and the
 // CUDA side must never see it (nvcc crashes on it in C++20 mode).
 #pragma once
 

@@ -3,7 +3,7 @@
 // one GPU; gpu:0,gpu:0 makes two independent backends on the same GPU.
 //
 // This file is the module's entry point too: libalexnet dlopens libalexnet-cuda.so and
-// calls the extern "C" functions at the bottom (lib/src/device.cpp).
+// calls the extern "C" functions at the bottom (lib/src/core/device.cpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "../channels.h"
+#include "backends/channels.h"
 #include "graph.h"
 #include "kernels.h"
 #include "ops.h"

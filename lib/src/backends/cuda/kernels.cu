@@ -14,7 +14,7 @@
 // The module exports only its C entry points (backend_cuda.cpp): nvcc compiles this file
 // without meson's -fvisibility=hidden, so the launchers are hidden here.
 #pragma GCC visibility push(hidden)
-#include "dropout_mask.h"
+#include "core/dropout_mask.h"
 #include "kernels.h"
 
 namespace alexnet::cuda::kernels {
@@ -288,7 +288,7 @@ __global__ void softmax_rows_kernel(const T* logits, float* probs, int64_t N, in
 
 // --- SGD ----------------------------------------------------------------------------------
 
-// Term for term the reference's expression (lib/src/reference/sgd.cpp), evaluated left to
+// Term for term the reference's expression (lib/src/backends/reference/sgd.cpp), evaluated left to
 // right in double with no contraction (--fmad=false):
 //   vi = ((double(mom) * v) - ((double(wd) * double(lr)) * w)) - (double(lr) * g)
 __global__ void sgd_kernel(float* w, const float* g, float* v, int64_t n, float lr, float momentum,

@@ -1,8 +1,8 @@
 // The fused preprocessing kernel (declared in preprocess_kernel.h): each thread computes one
 // output pixel of one frame, all channels, with the host reference's arithmetic
-// (lib/src/preprocess_pixel.h). Built by nvcc with --fmad=false like kernels.cu: the pixel code
-// mirrors the reference's float operations one by one, and fused multiply-adds would round
-// differently.
+// (lib/src/preprocess/preprocess_pixel.h). Built by nvcc with --fmad=false like kernels.cu: the
+// pixel code mirrors the reference's float operations one by one, and fused multiply-adds would
+// round differently.
 #include <cuda_runtime.h>
 
 #include <cstdint>

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "alexnet/error.h"
-#include "seed_mix.h"
+#include "core/seed_mix.h"
 
 namespace alexnet {
 
