@@ -15,12 +15,13 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "alexnet/device.h"
 #include "alexnet/error.h"
-#include "alexnet/model_parallel.h"
+#include "alexnet/runner.h"
 #include "src/checkpoint.h"
 #include "src/trainer.h"
 
@@ -113,9 +114,13 @@ Testing hooks (never stored in checkpoints):
 Exit status: 0 success, 1 runtime error, 2 usage error.
 )";
 
+// A bad command line: main prints it and exits 2 (parsing itself never exits).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 [[noreturn]] void usage_error(const std::string& msg) {
-  std::cerr << "alexnet-train: " << msg << "\n";
-  std::exit(2);
+  throw UsageError(msg);
 }
 
 double parse_double(const std::string& opt, const char* text, double lo, double hi,
@@ -253,7 +258,202 @@ std::string option_name(int c) {
   return "?";
 }
 
+// Options of the data: --data, --val, --val-split, --format, --labels, --limit-*, --stats-samples.
+// False: not one of them.
+bool set_data_option(train::Options& o, int c, const std::string& opt, const char* v) {
+  switch (c) {
+    case kData:
+      o.data = v;
+      break;
+    case kVal:
+      o.val = v;
+      break;
+    case kValSplit:
+      o.val_split = parse_double(opt, v, 0, 1, true, true);
+      break;
+    case kFormat:
+      check_choice(opt, v, {"auto", "folder", "idx", "cifar10"});
+      o.format = v;
+      break;
+    case kLabels:
+      o.labels = v;
+      break;
+    case kLimitTrain:
+      o.limit_train = parse_u64(opt, v, 0, 1ull << 40);
+      break;
+    case kLimitVal:
+      o.limit_val = parse_u64(opt, v, 0, 1ull << 40);
+      break;
+    case kStatsSamples:
+      o.stats_samples = parse_u64(opt, v, 1, 1ull << 40);
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
+// Options of the network and the recipe: --config, --epochs, --batch-size, --lr*, --momentum,
+// --weight-decay, --dropout, --init, --augment, --ten-crop. False: not one of them.
+bool set_recipe_option(train::Options& o, int c, const std::string& opt, const char* v) {
+  switch (c) {
+    case kConfig:
+      check_choice(opt, v, {"auto", "paper", "torchvision", "small-28", "small-32", "small-64"});
+      o.config = v;
+      break;
+    case kEpochs:
+      o.epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000));
+      break;
+    case 'b':
+      o.batch_size = static_cast<int>(parse_u64(opt, v, 1, 65536));
+      break;
+    case kLr:
+      o.lr = parse_double(opt, v, 0, 100, true);
+      break;
+    case kLrSchedule:
+      check_choice(opt, v, {"plateau", "step"});
+      o.lr_schedule = std::string(v) == "step" ? train::Schedule::Step : train::Schedule::Plateau;
+      break;
+    case kLrFactor:
+      o.lr_factor = parse_double(opt, v, 0, 1, true, true);
+      break;
+    case kLrPatience:
+      o.lr_patience = static_cast<int>(parse_u64(opt, v, 1, 1000000));
+      break;
+    case kLrStepEpochs:
+      o.lr_step_epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000));
+      break;
+    case kMomentum:
+      o.momentum = parse_double(opt, v, 0, 1, false, true);
+      break;
+    case kWeightDecay:
+      o.weight_decay = parse_double(opt, v, 0, 1);
+      break;
+    case kDropout:
+      o.dropout = parse_double(opt, v, 0, 1, false, true);
+      break;
+    case kInit:
+      check_choice(opt, v, {"paper", "kaiming"});
+      o.init = std::string(v) == "kaiming" ? train::Init::Kaiming : train::Init::Paper;
+      break;
+    case kAugment: {
+      const std::string list = v;
+      o.augment = train::AugmentChoice{list == "auto"};
+      if (list != "auto" && list != "none") {
+        size_t start = 0;
+        while (start <= list.size()) {
+          size_t end = list.find(',', start);
+          if (end == std::string::npos) end = list.size();
+          const std::string item = list.substr(start, end - start);
+          check_choice(opt, item, {"crop", "flip", "pca"});
+          (item == "crop"   ? o.augment.crop
+           : item == "flip" ? o.augment.flip
+                            : o.augment.pca) = true;
+          start = end + 1;
+        }
+      }
+      break;
+    }
+    case kTenCrop:
+      o.ten_crop = true;
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
+// Options of the machine: --device, --parallel, --threads, --workers, --seed. False: not one of
+// them.
+bool set_machine_option(train::Options& o, int c, const std::string& opt, const char* v) {
+  switch (c) {
+    case kDevice: {
+      std::vector<alexnet::Device> devs;
+      try {
+        devs = alexnet::parse_devices(v);
+      } catch (const alexnet::Error& e) {
+        usage_error(opt + ": " + e.what());
+      }
+      o.device = v;
+      break;
+    }
+    case kParallel:
+      try {
+        o.parallel = alexnet::parse_parallel(v);
+      } catch (const alexnet::Error& e) {
+        usage_error(opt + ": " + e.what());
+      }
+      break;
+    case 't':
+      o.threads = static_cast<int>(parse_u64(opt, v, 0, 1024));
+      break;
+    case kWorkers:
+      o.workers = static_cast<int>(parse_u64(opt, v, 0, 256));
+      break;
+    case kSeed:
+      o.seed = parse_u64(opt, v, 0, UINT64_MAX);
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
+// Options of outputs and testing hooks: --run-dir, --out, --resume, --checkpoint-*, --max-*,
+// --predictions-out, --debug-*. False: not one of them.
+bool set_output_option(train::Options& o, int c, const std::string& opt, const char* v) {
+  switch (c) {
+    case kRunDir:
+      o.run_dir = v;
+      break;
+    case 'o':
+      o.out = v;
+      break;
+    case kResume:
+      o.resume = v;
+      break;
+    case kCheckpointMinutes:
+      o.checkpoint_minutes = parse_double(opt, v, 0, 1e6);
+      break;
+    case kCheckpointSteps:
+      o.checkpoint_steps = parse_u64(opt, v, 0, UINT64_MAX);
+      break;
+    case kMaxBadSteps:
+      o.max_bad_steps = parse_u64(opt, v, 1, UINT64_MAX);
+      break;
+    case kMaxSteps:
+      o.max_steps = parse_u64(opt, v, 0, UINT64_MAX);
+      break;
+    case kPredictionsOut:
+      o.predictions_out = v;
+      break;
+    case kKillAfter:
+      o.debug_kill_after_step = parse_u64(opt, v, 1, UINT64_MAX);
+      break;
+    case kKillInCheckpoint:
+      o.debug_kill_in_checkpoint = static_cast<int>(parse_u64(opt, v, 1, 1000000));
+      break;
+    case kNanAt: {
+      std::string list = v;
+      size_t start = 0;
+      while (start <= list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        o.debug_nan_at.push_back(
+            parse_u64(opt, list.substr(start, end - start).c_str(), 1, UINT64_MAX));
+        start = end + 1;
+      }
+      break;
+    }
+
+    default:
+      return false;
+  }
+  return true;
+}
+
 struct Parsed {
+  bool help = false;  // -h / --help: print the usage and do nothing else
   train::Options o;
   std::vector<std::pair<std::string, std::string>> given;  // (long name, value) in order
 };
@@ -270,8 +470,8 @@ Parsed parse(const std::vector<std::string>& args) {
   const int argc = static_cast<int>(args.size());
   while ((c = getopt_long(argc, argv.data(), ":b:t:o:h", kLongOpts, nullptr)) != -1) {
     if (c == 'h') {
-      std::cout << kUsage;
-      std::exit(0);
+      p.help = true;
+      return p;
     }
     if (c == ':') usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
     if (c == '?') {
@@ -281,165 +481,14 @@ Parsed parse(const std::vector<std::string>& args) {
     const std::string name = option_name(c), opt = "--" + name;
     const char* v = optarg ? optarg : "";
     p.given.push_back({name, v});
-    switch (c) {
-      case kData:
-        o.data = v;
-        break;
-      case kVal:
-        o.val = v;
-        break;
-      case kValSplit:
-        o.val_split = parse_double(opt, v, 0, 1, true, true);
-        break;
-      case kFormat:
-        check_choice(opt, v, {"auto", "folder", "idx", "cifar10"});
-        o.format = v;
-        break;
-      case kLabels:
-        o.labels = v;
-        break;
-      case kLimitTrain:
-        o.limit_train = parse_u64(opt, v, 0, 1ull << 40);
-        break;
-      case kLimitVal:
-        o.limit_val = parse_u64(opt, v, 0, 1ull << 40);
-        break;
-      case kStatsSamples:
-        o.stats_samples = parse_u64(opt, v, 1, 1ull << 40);
-        break;
-      case kConfig:
-        check_choice(opt, v, {"auto", "paper", "torchvision", "small-28", "small-32", "small-64"});
-        o.config = v;
-        break;
-      case kEpochs:
-        o.epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000));
-        break;
-      case 'b':
-        o.batch_size = static_cast<int>(parse_u64(opt, v, 1, 65536));
-        break;
-      case kLr:
-        o.lr = parse_double(opt, v, 0, 100, true);
-        break;
-      case kLrSchedule:
-        check_choice(opt, v, {"plateau", "step"});
-        o.lr_schedule = v;
-        break;
-      case kLrFactor:
-        o.lr_factor = parse_double(opt, v, 0, 1, true, true);
-        break;
-      case kLrPatience:
-        o.lr_patience = static_cast<int>(parse_u64(opt, v, 1, 1000000));
-        break;
-      case kLrStepEpochs:
-        o.lr_step_epochs = static_cast<int>(parse_u64(opt, v, 1, 1000000));
-        break;
-      case kMomentum:
-        o.momentum = parse_double(opt, v, 0, 1, false, true);
-        break;
-      case kWeightDecay:
-        o.weight_decay = parse_double(opt, v, 0, 1);
-        break;
-      case kDropout:
-        o.dropout = parse_double(opt, v, 0, 1, false, true);
-        break;
-      case kInit:
-        check_choice(opt, v, {"paper", "kaiming"});
-        o.init = v;
-        break;
-      case kAugment: {
-        std::string list = v;
-        if (list != "auto" && list != "none") {
-          size_t start = 0;
-          while (start <= list.size()) {
-            size_t end = list.find(',', start);
-            if (end == std::string::npos) end = list.size();
-            check_choice(opt, list.substr(start, end - start), {"crop", "flip", "pca"});
-            start = end + 1;
-          }
-        }
-        o.augment = list;
-        break;
-      }
-      case kTenCrop:
-        o.ten_crop = true;
-        break;
-      case kDevice: {
-        std::vector<alexnet::Device> devs;
-        try {
-          devs = alexnet::parse_devices(v);
-        } catch (const alexnet::Error& e) {
-          usage_error(opt + ": " + e.what());
-        }
-        o.device = v;
-        break;
-      }
-      case kParallel:
-        try {
-          alexnet::parse_parallel(v);
-        } catch (const alexnet::Error& e) {
-          usage_error(opt + ": " + e.what());
-        }
-        o.parallel = v;
-        break;
-      case 't':
-        o.threads = static_cast<int>(parse_u64(opt, v, 0, 1024));
-        break;
-      case kWorkers:
-        o.workers = static_cast<int>(parse_u64(opt, v, 0, 256));
-        break;
-      case kSeed:
-        o.seed = parse_u64(opt, v, 0, UINT64_MAX);
-        break;
-      case kRunDir:
-        o.run_dir = v;
-        break;
-      case 'o':
-        o.out = v;
-        break;
-      case kResume:
-        o.resume = v;
-        break;
-      case kCheckpointMinutes:
-        o.checkpoint_minutes = parse_double(opt, v, 0, 1e6);
-        break;
-      case kCheckpointSteps:
-        o.checkpoint_steps = parse_u64(opt, v, 0, UINT64_MAX);
-        break;
-      case kMaxBadSteps:
-        o.max_bad_steps = parse_u64(opt, v, 1, UINT64_MAX);
-        break;
-      case kMaxSteps:
-        o.max_steps = parse_u64(opt, v, 0, UINT64_MAX);
-        break;
-      case kPredictionsOut:
-        o.predictions_out = v;
-        break;
-      case kKillAfter:
-        o.debug_kill_after_step = parse_u64(opt, v, 1, UINT64_MAX);
-        break;
-      case kKillInCheckpoint:
-        o.debug_kill_in_checkpoint = static_cast<int>(parse_u64(opt, v, 1, 1000000));
-        break;
-      case kNanAt: {
-        std::string list = v;
-        size_t start = 0;
-        while (start <= list.size()) {
-          size_t end = list.find(',', start);
-          if (end == std::string::npos) end = list.size();
-          o.debug_nan_at.push_back(
-              parse_u64(opt, list.substr(start, end - start).c_str(), 1, UINT64_MAX));
-          start = end + 1;
-        }
-        break;
-      }
-      default:
-        usage_error("unknown option (see --help)");
-    }
+    if (!set_data_option(o, c, opt, v) && !set_recipe_option(o, c, opt, v) &&
+        !set_machine_option(o, c, opt, v) && !set_output_option(o, c, opt, v))
+      usage_error("unknown option (see --help)");
     if (kPathOptions.count(name) && p.given.back().second.empty())
       usage_error(opt + ": needs a non-empty path");
   }
   if (optind < argc) usage_error(std::string("unexpected argument '") + argv[optind] + "'");
-  if (p.o.parallel == "model") {
+  if (p.o.parallel == alexnet::Parallel::Model) {
     const std::vector<alexnet::Device> devices = alexnet::parse_devices(p.o.device);
     const std::string list = alexnet::join_devices(devices);
     if (devices.size() != 2)
@@ -471,8 +520,12 @@ std::vector<std::string> stored_args(const Parsed& p) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
-  Parsed p = parse(args);
   try {
+    Parsed p = parse(args);
+    if (p.help) {
+      std::cout << kUsage;
+      return 0;
+    }
     if (!p.o.resume.empty()) {
       // The run's own options first, then the new command line's (later options win).
       std::string ck = train::resolve_checkpoint(p.o.resume);
@@ -503,6 +556,9 @@ int main(int argc, char** argv) {
       p.o.args = stored_args(p);
     }
     train::run_training(p.o);
+  } catch (const UsageError& e) {
+    std::cerr << "alexnet-train: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "alexnet-train: " << e.what() << "\n";
     return 1;

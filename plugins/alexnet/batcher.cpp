@@ -11,6 +11,13 @@ using alexnet::gst::Job;
 using alexnet::gst::MappedFrame;
 using alexnet::gst::Settings;
 
+/* Whether the open batch holds frames and the first has waited `timeout_ms` or more (the
+ * batch-timeout property): then it goes out partial. Under the stream lock. */
+static bool open_batch_timed_out(const GstAlexNetClassifyImpl* impl, guint timeout_ms) {
+  return !impl->open.empty() &&
+         g_get_monotonic_time() - impl->open_since >= static_cast<gint64>(timeout_ms) * 1000;
+}
+
 void gst_alexnet_classify_discard(GstAlexNetClassifyImpl* impl) {
   impl->open.clear();
   impl->open_waiting = false;
@@ -119,9 +126,7 @@ GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* 
       impl->open_waiting = true;
     }
     impl->queue.push_back(std::move(job));
-    if (impl->open.size() >= s.batch_size ||
-        (!impl->open.empty() &&
-         g_get_monotonic_time() - impl->open_since >= static_cast<gint64>(s.batch_timeout) * 1000))
+    if (impl->open.size() >= s.batch_size || open_batch_timed_out(impl, s.batch_timeout))
       gst_alexnet_classify_dispatch(self, s.top_k);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: %s", e.what()), (NULL));
@@ -185,9 +190,8 @@ GstFlowReturn gst_alexnet_classify_next_output(GstAlexNetClassify* self, GstBuff
   const int workers = impl->engine ? impl->engine->classifier->workers() : 1;
   /* bounded: at most one batch filling and one per worker in flight */
   const size_t limit = static_cast<size_t>(batch) * (workers + 1);
-  const bool timed_out = !impl->open.empty() && g_get_monotonic_time() - impl->open_since >=
-                                                    static_cast<gint64>(timeout) * 1000;
-  return gst_alexnet_classify_finish_front(self, timed_out || impl->queue.size() > limit, outbuf);
+  return gst_alexnet_classify_finish_front(
+      self, open_batch_timed_out(impl, timeout) || impl->queue.size() > limit, outbuf);
 }
 
 GstFlowReturn gst_alexnet_classify_drain(GstAlexNetClassify* self) {
@@ -229,9 +233,7 @@ void gst_alexnet_classify_pusher(GstAlexNetClassify* self) {
           top_k = impl->settings.top_k;
           timeout = impl->settings.batch_timeout;
         }
-        if (!impl->open.empty() &&
-            g_get_monotonic_time() - impl->open_since >= static_cast<gint64>(timeout) * 1000)
-          gst_alexnet_classify_dispatch(self, top_k);
+        if (open_batch_timed_out(impl, timeout)) gst_alexnet_classify_dispatch(self, top_k);
         g_rec_mutex_unlock(stream_lock);
       }
       continue;

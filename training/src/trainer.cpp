@@ -1,4 +1,5 @@
-// The training loop. Reading order: run_training() at the bottom, then the pieces it uses.
+// The training loop. Reading order: class Training at the bottom (its stages run top to
+// bottom), then the pieces it uses above it.
 //
 // Reproducibility: every random draw is a pure function of the seed and a position, never of
 // a generator's history — epoch order = perm(seed, epoch), augmentation of sample i in epoch e
@@ -155,8 +156,7 @@ class Skips {
 // The paper (section 5): weights N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6 and fc7
 // ("accelerates the early stages of learning by providing the ReLUs with positive inputs"),
 // 0 elsewhere. Kaiming: N(0, 2 / fan_in) weights, zero biases.
-std::vector<NamedTensor> initial_weights(const alexnet::NetConfig& cfg, const std::string& init,
-                                         uint64_t seed) {
+std::vector<NamedTensor> initial_weights(const alexnet::NetConfig& cfg, Init init, uint64_t seed) {
   std::vector<NamedTensor> ps;
   Rng rng(mix_seed(seed, 0x1417));
   static const std::set<std::string> ones{"conv2.bias", "conv4.bias", "conv5.bias", "fc6.bias",
@@ -166,9 +166,9 @@ std::vector<NamedTensor> initial_weights(const alexnet::NetConfig& cfg, const st
     float* d = t.data();
     if (p.shape.size() > 1) {
       double sd = 0.01;
-      if (init == "kaiming") sd = std::sqrt(2.0 / static_cast<double>(t.numel() / p.shape[0]));
+      if (init == Init::Kaiming) sd = std::sqrt(2.0 / static_cast<double>(t.numel() / p.shape[0]));
       for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<float>(sd * rng.normal());
-    } else if (init == "paper" && ones.count(p.name)) {
+    } else if (init == Init::Paper && ones.count(p.name)) {
       std::fill(d, d + t.numel(), 1.0f);
     }
     ps.push_back({p.name, std::move(t)});
@@ -244,20 +244,9 @@ Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset
 
 void restore(Learner& learner, const alexnet::NetConfig& cfg, const Checkpoint& ck,
              const std::string& path) {
-  auto check = [&](const std::vector<NamedTensor>& ts, const char* what) {
-    const auto infos = alexnet::param_infos(cfg);
-    if (ts.size() != infos.size())
-      throw Error(path + ": " + what + " has " + std::to_string(ts.size()) + " tensors, the " +
-                  "network " + std::to_string(infos.size()));
-    for (size_t i = 0; i < ts.size(); ++i)
-      if (ts[i].name != infos[i].name || ts[i].value.shape() != infos[i].shape)
-        throw Error(path + ": " + what + " tensor " + ts[i].name + " " +
-                    alexnet::shape_str(ts[i].value.shape()) + " does not fit the network (" +
-                    infos[i].name + " " + alexnet::shape_str(infos[i].shape) + ")");
-  };
-  check(ck.weights, "weights");
-  check(ck.momentum, "momentum");
-  if (!ck.best.empty()) check(ck.best, "best weights");
+  alexnet::check_param_tensors(cfg, ck.weights, path + ": weights");
+  alexnet::check_param_tensors(cfg, ck.momentum, path + ": momentum");
+  if (!ck.best.empty()) alexnet::check_param_tensors(cfg, ck.best, path + ": best weights");
   learner.set_params(ck.weights);
   learner.set_momentum(ck.momentum);
   learner.set_step(ck.step);
@@ -267,7 +256,7 @@ void restore(Learner& learner, const alexnet::NetConfig& cfg, const Checkpoint& 
 // The learning-rate schedules, applied after each epoch's evaluation.
 
 void update_lr(LrState& s, const Options& o, int epochs_done, double val_error, Log& log) {
-  if (o.lr_schedule == "step") {
+  if (o.lr_schedule == Schedule::Step) {
     s.reductions = epochs_done / o.lr_step_epochs;
     double lr = o.lr * std::pow(o.lr_factor, s.reductions);
     if (lr != s.lr) log.line("learning rate " + std::to_string(s.lr) + " -> " + std::to_string(lr));
@@ -333,289 +322,372 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0, double d = 
   return buf;
 }
 
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
+// The run, in the order it happens: prepare() (resume or start, devices, data, statistics, the
+// network), then per epoch train_epoch() (batches, SGD steps, periodic checkpoints) and
+// end_epoch() (evaluation, best weights, schedule, metrics, checkpoint), then
+// write_outputs() (the best weights with their provenance, plots).
 
-void run_training(const Options& o) {
-  const auto run_start = Clock::now();
-  fs::create_directories(o.run_dir);
-  const std::string ck_path = checkpoint_path(o.run_dir);
-  const std::string out = o.out.empty() ? o.run_dir + "/alexnet.safetensors" : o.out;
-  Log log;
-  log.set_tty(::isatty(STDOUT_FILENO));
-  log.open_file(o.run_dir + "/train.log");
-  log.line("alexnet-train " ALEXNET_TRAIN_VERSION " " + utc_now() +
-           (o.resume.empty() ? "" : ", resuming " + o.resume));
+class Training {
+ public:
+  explicit Training(const Options& o) : o_(o), ck_path_(checkpoint_path(o.run_dir)) {}
+
+  void run() {
+    prepare();
+    bool stop = o_.max_steps > 0 && learner().step() >= o_.max_steps;
+    while (ck_.epoch < o_.epochs && !stop) {
+      const auto epoch_start = Clock::now();
+      Loader loader(data_.train, aug_, loader_config(), static_cast<uint64_t>(ck_.epoch), ck_.batch,
+                    [&](const SkippedItem& s) { skips_->add(s); });
+      const uint64_t images = train_epoch(loader, stop);
+      end_epoch(loader.num_batches(), images, seconds_since(epoch_start), stop);
+    }
+    write_outputs();
+  }
+
+ private:
+  const Options& o_;
+  const std::string ck_path_;
+  const Clock::time_point run_start_ = Clock::now();
+  Log log_;
+  Checkpoint ck_;
+  Data data_;
+  alexnet::NetConfig cfg_;
+  AugmentConfig aug_;
+  int workers_ = 1;
+  std::unique_ptr<Learner> runner_;
+  std::vector<NamedTensor> best_;  // the weights of the best validation error so far
+  std::unique_ptr<Skips> skips_;
+  double seconds_before_ = 0;  // training time of the run's earlier parts (resumed runs)
+  int checkpoint_writes_ = 0;
+  uint64_t attempts_ = 0;  // batches tried by this process (--debug-nan-at-step counts these)
+  Clock::time_point last_checkpoint_ = Clock::now();
+
+  Learner& learner() { return *runner_; }
+
+  // --- prepare ------------------------------------------------------------------------------
+
+  void prepare() {
+    fs::create_directories(o_.run_dir);
+    log_.set_tty(::isatty(STDOUT_FILENO));
+    log_.open_file(o_.run_dir + "/train.log");
+    log_.line("alexnet-train " ALEXNET_TRAIN_VERSION " " + utc_now() +
+              (o_.resume.empty() ? "" : ", resuming " + o_.resume));
+    open_checkpoint();
+    // The devices first, so that an unusable one is reported before any data is read.
+    const std::vector<alexnet::Device> devices = alexnet::parse_devices(o_.device);
+    for (const alexnet::Device& d : devices) alexnet::make_backend(d, 1);
+
+    data_ = open_data(o_, log_);
+    cfg_ =
+        alexnet::NetConfig::by_name(data_.config_name, static_cast<int>(data_.class_names.size()));
+    cfg_.dropout = o_.dropout;
+    cfg_.validate();
+    workers_ = o_.workers > 0 ? o_.workers : std::clamp(alexnet::usable_cores(), 1, 4);
+    prepare_augmentation();
+    // Training drops a final partial batch, so a set smaller than one batch trains nothing.
+    if (data_.train->size() < static_cast<size_t>(o_.batch_size))
+      throw Error(o_.data + ": " + std::to_string(data_.train->size()) +
+                  " training images, fewer than one batch (--batch-size " +
+                  std::to_string(o_.batch_size) + "); give a smaller --batch-size");
+    prepare_network(devices);
+    skips_ = std::make_unique<Skips>(log_, o_.run_dir + "/skipped.txt");
+    seconds_before_ = ck_.train_seconds;
+  }
 
   // Resume: the checkpoint holds the position and state; without one, a run folder that
   // already has a checkpoint is refused rather than overwritten.
-  Checkpoint ck;
-  const bool resuming = !o.resume.empty();
-  if (resuming) {
-    std::string path = resolve_checkpoint(o.resume);
-    ck = load_checkpoint(path);
-    if (ck.seed != o.seed) throw Error(path + ": the checkpoint's seed differs from --seed");
-  } else if (fs::exists(ck_path)) {
-    throw Error(o.run_dir + ": already holds a checkpoint; continue it with --resume " + o.run_dir +
-                ", or choose another --run-dir");
-  }
-  if (int n = remove_stale_temp_files(ck_path))
-    log.line("removed " + std::to_string(n) + " unfinished checkpoint write(s) in " + o.run_dir);
-
-  // The devices first, so that an unusable one is reported before any data is read.
-  std::vector<alexnet::Device> devices = alexnet::parse_devices(o.device);
-  for (const alexnet::Device& d : devices) alexnet::make_backend(d, 1);
-
-  // Data, network config, augmentation and statistics.
-  Data data = open_data(o, log);
-  alexnet::NetConfig cfg =
-      alexnet::NetConfig::by_name(data.config_name, static_cast<int>(data.class_names.size()));
-  cfg.dropout = o.dropout;
-  cfg.validate();
-  const int workers = o.workers > 0 ? o.workers : std::clamp(alexnet::usable_cores(), 1, 4);
-  AugmentConfig aug = default_augment(cfg.input_size, cfg.in_channels);
-  if (o.augment != "auto") {
-    aug.random_crop = o.augment.find("crop") != std::string::npos;
-    aug.flip = o.augment.find("flip") != std::string::npos;
-    aug.pca = o.augment.find("pca") != std::string::npos;
-  } else {
-    aug.pca = cfg.in_channels == 3;
-  }
-  if (aug.pca && cfg.in_channels != 3)
-    throw Error("--augment pca needs a 3-channel network; config " + data.config_name + " takes " +
-                std::to_string(cfg.in_channels) + " channel(s)");
-  if (resuming) {
-    apply_saved_stats(json::parse(ck.data_json).at("augment"), aug);
-  } else {
-    auto t = Clock::now();
-    Stats s = compute_stats(*data.train, aug, o.stats_samples, o.seed, workers);
-    apply_stats(s, aug);
-    log.line("statistics of " + std::to_string(s.images) + " training images: mean " +
-             fmt("%.4f %.4f %.4f", s.mean[0], s.mean[1], s.mean[2]) + ", std " +
-             fmt("%.4f %.4f %.4f", s.std[0], s.std[1], s.std[2]) + " (" +
-             format_duration(seconds_since(t)) + ")");
-  }
-  aug.validate();
-  const json data_json = {{"augment", augment_json(aug)},
-                          {"train", data.train->source()},
-                          {"val", data.val->source()},
-                          {"config", data.config_name}};
-
-  // The network on its device(s).
-  const std::unique_ptr<Learner> runner =
-      alexnet::make_runner(cfg, devices, alexnet::parse_parallel(o.parallel), o.threads);
-  Learner& learner = *runner;
-  learner.set_seed(mix_seed(o.seed, 0xD809));
-  log.line("network: " + data.config_name + " (" + std::to_string(cfg.in_channels) + "x" +
-           std::to_string(cfg.input_size) + "x" + std::to_string(cfg.input_size) + " -> " +
-           std::to_string(cfg.classes) + " classes) on " + learner.describe() +
-           (o.threads > 0 ? " with " + std::to_string(o.threads) + " threads" : "") + ", " +
-           std::to_string(workers) + " loader threads");
-
-  std::vector<NamedTensor> best;
-  if (resuming) {
-    restore(learner, cfg, ck, o.resume);
-    best = ck.best;
-    log.line("resumed at epoch " + std::to_string(ck.epoch + 1) + ", batch " +
-             std::to_string(ck.batch) + ", step " + std::to_string(ck.step));
-  } else {
-    learner.set_params(initial_weights(cfg, o.init, o.seed));
-    ck.seed = o.seed;
-    ck.lr.lr = o.lr;
-  }
-  ck.args = o.args;
-  ck.data_json = data_json.dump();
-
-  Skips skips(log, o.run_dir + "/skipped.txt");
-  const double seconds_before = ck.train_seconds;  // of the run's earlier parts
-  int checkpoint_writes = 0;
-  auto save = [&](const char* why) {
-    ck.step = learner.step();
-    ck.weights = learner.get_params();
-    ck.momentum = learner.get_momentum();
-    ck.best = best;
-    ck.train_seconds = seconds_before + seconds_since(run_start);
-    if (o.debug_kill_in_checkpoint > 0 && ++checkpoint_writes == o.debug_kill_in_checkpoint) {
-      // Testing hook: die in the middle of a checkpoint write, as kill -9 would — the
-      // temp file is half written and the rename never happens.
-      std::string tmp = ck_path + ".tmp." + std::to_string(::getpid()) + ".debug";
-      save_checkpoint(tmp, ck);
-      if (::truncate(tmp.c_str(), static_cast<off_t>(fs::file_size(tmp) / 2)) != 0) std::abort();
-      std::raise(SIGKILL);
+  void open_checkpoint() {
+    if (!o_.resume.empty()) {
+      const std::string path = resolve_checkpoint(o_.resume);
+      ck_ = load_checkpoint(path);
+      if (ck_.seed != o_.seed) throw Error(path + ": the checkpoint's seed differs from --seed");
+    } else if (fs::exists(ck_path_)) {
+      throw Error(o_.run_dir + ": already holds a checkpoint; continue it with --resume " +
+                  o_.run_dir + ", or choose another --run-dir");
     }
-    save_checkpoint(ck_path, ck);
-    skips.write();
-    log.line(std::string("checkpoint (") + why + "): step " + std::to_string(ck.step) + " -> " +
-             ck_path);
-  };
+    if (int n = remove_stale_temp_files(ck_path_))
+      log_.line("removed " + std::to_string(n) + " unfinished checkpoint write(s) in " +
+                o_.run_dir);
+  }
 
-  // Training drops a final partial batch, so a set smaller than one batch trains nothing.
-  if (data.train->size() < static_cast<size_t>(o.batch_size))
-    throw Error(o.data + ": " + std::to_string(data.train->size()) +
-                " training images, fewer than one batch (--batch-size " +
-                std::to_string(o.batch_size) + "); give a smaller --batch-size");
+  // Augmentation, and the normalisation/PCA statistics: computed on the training set, or
+  // the resumed run's own.
+  void prepare_augmentation() {
+    aug_ = default_augment(cfg_.input_size, cfg_.in_channels);
+    if (!o_.augment.automatic) {
+      aug_.random_crop = o_.augment.crop;
+      aug_.flip = o_.augment.flip;
+      aug_.pca = o_.augment.pca;
+    } else {
+      aug_.pca = cfg_.in_channels == 3;
+    }
+    if (aug_.pca && cfg_.in_channels != 3)
+      throw Error("--augment pca needs a 3-channel network; config " + data_.config_name +
+                  " takes " + std::to_string(cfg_.in_channels) + " channel(s)");
+    if (!o_.resume.empty()) {
+      apply_saved_stats(json::parse(ck_.data_json).at("augment"), aug_);
+    } else {
+      const auto t = Clock::now();
+      const Stats s = compute_stats(*data_.train, aug_, o_.stats_samples, o_.seed, workers_);
+      apply_stats(s, aug_);
+      log_.line("statistics of " + std::to_string(s.images) + " training images: mean " +
+                fmt("%.4f %.4f %.4f", s.mean[0], s.mean[1], s.mean[2]) + ", std " +
+                fmt("%.4f %.4f %.4f", s.std[0], s.std[1], s.std[2]) + " (" +
+                format_duration(seconds_since(t)) + ")");
+    }
+    aug_.validate();
+  }
 
-  LoaderConfig lc;
-  lc.batch_size = static_cast<size_t>(o.batch_size);
-  lc.workers = workers;
-  lc.prefetch = static_cast<size_t>(2 * workers);
-  lc.train = true;
-  lc.drop_last = true;  // equal batches: the paper's batch size, and a stable step count
-  lc.seed = o.seed;
+  // The network on its device(s), with the resumed state or fresh weights.
+  void prepare_network(const std::vector<alexnet::Device>& devices) {
+    runner_ = alexnet::make_runner(cfg_, devices, o_.parallel, o_.threads);
+    learner().set_seed(mix_seed(o_.seed, 0xD809));
+    log_.line("network: " + data_.config_name + " (" + std::to_string(cfg_.in_channels) + "x" +
+              std::to_string(cfg_.input_size) + "x" + std::to_string(cfg_.input_size) + " -> " +
+              std::to_string(cfg_.classes) + " classes) on " + learner().describe() +
+              (o_.threads > 0 ? " with " + std::to_string(o_.threads) + " threads" : "") + ", " +
+              std::to_string(workers_) + " loader threads");
+    if (!o_.resume.empty()) {
+      restore(learner(), cfg_, ck_, o_.resume);
+      best_ = ck_.best;
+      log_.line("resumed at epoch " + std::to_string(ck_.epoch + 1) + ", batch " +
+                std::to_string(ck_.batch) + ", step " + std::to_string(ck_.step));
+    } else {
+      learner().set_params(initial_weights(cfg_, o_.init, o_.seed));
+      ck_.seed = o_.seed;
+      ck_.lr.lr = o_.lr;
+    }
+    ck_.args = o_.args;
+    ck_.data_json = json{{"augment", augment_json(aug_)},
+                         {"train", data_.train->source()},
+                         {"val", data_.val->source()},
+                         {"config", data_.config_name}}
+                        .dump();
+  }
 
-  auto last_checkpoint = Clock::now();
-  uint64_t attempts = 0;  // batches tried by this process (--debug-nan-at-step counts these)
-  bool stop = o.max_steps > 0 && learner.step() >= o.max_steps;
-  for (; ck.epoch < o.epochs && !stop; ++ck.epoch, ck.batch = 0) {
-    const auto epoch_start = Clock::now();
-    Loader loader(data.train, aug, lc, static_cast<uint64_t>(ck.epoch), ck.batch,
-                  [&](const SkippedItem& s) { skips.add(s); });
-    Progress progress(log, ck.epoch + 1, o.epochs, loader.num_batches(), ck.batch);
-    uint64_t session_images = 0;
+  LoaderConfig loader_config() const {
+    LoaderConfig lc;
+    lc.batch_size = static_cast<size_t>(o_.batch_size);
+    lc.workers = workers_;
+    lc.prefetch = static_cast<size_t>(2 * workers_);
+    lc.train = true;
+    lc.drop_last = true;  // equal batches: the paper's batch size, and a stable step count
+    lc.seed = o_.seed;
+    return lc;
+  }
+
+  // --- one epoch ----------------------------------------------------------------------------
+
+  // The epoch's batches from ck_.batch on, until its end or --max-steps (then `stop`).
+  // Returns the images this process trained on in the epoch.
+  uint64_t train_epoch(Loader& loader, bool& stop) {
+    Progress progress(log_, ck_.epoch + 1, o_.epochs, loader.num_batches(), ck_.batch);
+    uint64_t images = 0;
     Batch b;
     while (!stop && loader.next(b)) {
-      // x: (N, C, S, S) → logits (N, K); one SGD step unless the loss or a gradient is not finite.
-      Tensor logits;
-      float loss = learner.forward_backward(b.x, b.labels, &logits);
-      ++attempts;
-      if (std::find(o.debug_nan_at.begin(), o.debug_nan_at.end(), attempts) !=
-          o.debug_nan_at.end()) {
-        loss = std::nanf("");
-        learner.debug_poison_gradient();
-      }
-      ck.batch = b.index + 1;
-      if (!std::isfinite(loss) || !learner.grads_finite()) {
-        ++ck.bad_steps;
-        log.line("epoch " + std::to_string(ck.epoch + 1) + " batch " + std::to_string(b.index + 1) +
-                 ": non-finite " + (std::isfinite(loss) ? "gradient" : "loss") +
-                 ", step refused (" + std::to_string(ck.bad_steps) + " of --max-bad-steps " +
-                 std::to_string(o.max_bad_steps) + ")");
-        if (ck.bad_steps >= o.max_bad_steps)
-          throw Error("stopping: " + std::to_string(ck.bad_steps) +
-                      " steps had a non-finite loss or gradient (--max-bad-steps " +
-                      std::to_string(o.max_bad_steps) + "); try a lower --lr. " +
-                      (fs::exists(ck_path) ? "The last good state is in " + ck_path
-                                           : std::string("No checkpoint was written")));
-        continue;
-      }
-      learner.sgd_step(static_cast<float>(ck.lr.lr), static_cast<float>(o.momentum),
-                       static_cast<float>(o.weight_decay));
-
-      // Running training loss and top-1 error of the epoch.
-      const int k = cfg.classes;
-      for (size_t j = 0; j < b.labels.size(); ++j) {
-        const float* row = logits.data() + static_cast<int64_t>(j) * k;
-        ck.epoch_correct += std::max_element(row, row + k) - row == b.labels[j];
-      }
-      ck.epoch_loss_sum += static_cast<double>(loss) * b.labels.size();
-      ck.epoch_images += b.labels.size();
-      session_images += b.labels.size();
-      progress.update(b.index, session_images, ck.epoch_loss_sum / ck.epoch_images, ck.lr.lr);
-
-      const uint64_t step = learner.step();
-      stop = o.max_steps > 0 && step >= o.max_steps;
-      bool end_of_epoch = ck.batch >= loader.num_batches();
+      ck_.batch = b.index + 1;
+      if (!train_step(b)) continue;
+      images += b.labels.size();
+      progress.update(b.index, images, ck_.epoch_loss_sum / ck_.epoch_images, ck_.lr.lr);
+      const uint64_t step = learner().step();
+      stop = o_.max_steps > 0 && step >= o_.max_steps;
+      const bool end_of_epoch = ck_.batch >= loader.num_batches();
       if (!end_of_epoch && !stop &&
-          ((o.checkpoint_steps > 0 && step % o.checkpoint_steps == 0) ||
-           (o.checkpoint_minutes > 0 &&
-            seconds_since(last_checkpoint) >= 60 * o.checkpoint_minutes))) {
+          ((o_.checkpoint_steps > 0 && step % o_.checkpoint_steps == 0) ||
+           (o_.checkpoint_minutes > 0 &&
+            seconds_since(last_checkpoint_) >= 60 * o_.checkpoint_minutes))) {
         save("periodic");
-        last_checkpoint = Clock::now();
       }
-      if (o.debug_kill_after_step > 0 && step == o.debug_kill_after_step) std::raise(SIGKILL);
+      if (o_.debug_kill_after_step > 0 && step == o_.debug_kill_after_step) std::raise(SIGKILL);
     }
-    if (ck.epoch_images == 0)
-      throw Error(o.data + ": no training image of this epoch could be read");
+    if (ck_.epoch_images == 0)
+      throw Error(o_.data + ": no training image of this epoch could be read");
+    return images;
+  }
 
-    // End of the epoch (or of --max-steps): evaluate, keep the best weights, schedule, record.
-    Eval e = evaluate(learner, cfg.classes, data.val, aug, o, workers, skips);
+  // x: (N, C, S, S) → logits (N, K); one SGD step unless the loss or a gradient is not
+  // finite (then the step is refused, counted, and after --max-bad-steps the run stops).
+  // Returns whether the step was taken.
+  bool train_step(const Batch& b) {
+    Tensor logits;
+    float loss = learner().forward_backward(b.x, b.labels, &logits);
+    ++attempts_;
+    if (std::find(o_.debug_nan_at.begin(), o_.debug_nan_at.end(), attempts_) !=
+        o_.debug_nan_at.end()) {
+      loss = std::nanf("");
+      learner().debug_poison_gradient();
+    }
+    if (!std::isfinite(loss) || !learner().grads_finite()) {
+      ++ck_.bad_steps;
+      log_.line("epoch " + std::to_string(ck_.epoch + 1) + " batch " + std::to_string(b.index + 1) +
+                ": non-finite " + (std::isfinite(loss) ? "gradient" : "loss") + ", step refused (" +
+                std::to_string(ck_.bad_steps) + " of --max-bad-steps " +
+                std::to_string(o_.max_bad_steps) + ")");
+      if (ck_.bad_steps >= o_.max_bad_steps)
+        throw Error("stopping: " + std::to_string(ck_.bad_steps) +
+                    " steps had a non-finite loss or gradient (--max-bad-steps " +
+                    std::to_string(o_.max_bad_steps) + "); try a lower --lr. " +
+                    (fs::exists(ck_path_) ? "The last good state is in " + ck_path_
+                                          : std::string("No checkpoint was written")));
+      return false;
+    }
+    learner().sgd_step(static_cast<float>(ck_.lr.lr), static_cast<float>(o_.momentum),
+                       static_cast<float>(o_.weight_decay));
+    // Running training loss and top-1 error of the epoch.
+    const int k = cfg_.classes;
+    for (size_t j = 0; j < b.labels.size(); ++j) {
+      const float* row = logits.data() + static_cast<int64_t>(j) * k;
+      ck_.epoch_correct += std::max_element(row, row + k) - row == b.labels[j];
+    }
+    ck_.epoch_loss_sum += static_cast<double>(loss) * b.labels.size();
+    ck_.epoch_images += b.labels.size();
+    return true;
+  }
+
+  // End of the epoch (or of --max-steps): evaluate, keep the best weights, schedule, record,
+  // and checkpoint the position to continue from: the next epoch's start, or where
+  // --max-steps stopped inside this one.
+  void end_epoch(uint64_t num_batches, uint64_t images, double seconds, bool stop) {
+    const Eval e = evaluate(learner(), cfg_.classes, data_.val, aug_, o_, workers_, *skips_);
     EpochRecord r;
-    r.epoch = ck.epoch + 1;
-    r.step = learner.step();
-    r.lr = ck.lr.lr;
-    r.train_loss = ck.epoch_loss_sum / ck.epoch_images;
-    r.train_top1_error = 1.0 - static_cast<double>(ck.epoch_correct) / ck.epoch_images;
+    r.epoch = ck_.epoch + 1;
+    r.step = learner().step();
+    r.lr = ck_.lr.lr;
+    r.train_loss = ck_.epoch_loss_sum / ck_.epoch_images;
+    r.train_top1_error = 1.0 - static_cast<double>(ck_.epoch_correct) / ck_.epoch_images;
     r.val_loss = e.loss;
     r.val_top1_error = e.top1_error;
     r.val_top5_error = e.top5_error;
-    r.seconds = seconds_since(epoch_start);
-    r.images_per_second = session_images / std::max(1e-9, r.seconds);
-    r.skipped = skips.distinct();
-    ck.history.push_back(r);
-    log.line(fmt("epoch %.0f: train loss %.4f top-1 %.4f | val loss %.4f", r.epoch, r.train_loss,
-                 r.train_top1_error, r.val_loss) +
-             fmt(" top-1 %.4f top-5 %.4f | %.0f img/s, ", r.val_top1_error, r.val_top5_error,
-                 r.images_per_second) +
-             format_duration(r.seconds) + (o.ten_crop ? " (ten-crop)" : ""));
-    if (best.empty() || r.val_top1_error < ck.best_val_error) {
-      best = learner.get_params();
-      ck.best_val_error = r.val_top1_error;
-      ck.best_epoch = r.epoch;
+    r.seconds = seconds;
+    r.images_per_second = images / std::max(1e-9, r.seconds);
+    r.skipped = skips_->distinct();
+    ck_.history.push_back(r);
+    log_.line(fmt("epoch %.0f: train loss %.4f top-1 %.4f | val loss %.4f", r.epoch, r.train_loss,
+                  r.train_top1_error, r.val_loss) +
+              fmt(" top-1 %.4f top-5 %.4f | %.0f img/s, ", r.val_top1_error, r.val_top5_error,
+                  r.images_per_second) +
+              format_duration(r.seconds) + (o_.ten_crop ? " (ten-crop)" : ""));
+    if (best_.empty() || r.val_top1_error < ck_.best_val_error) {
+      best_ = learner().get_params();
+      ck_.best_val_error = r.val_top1_error;
+      ck_.best_epoch = r.epoch;
     }
-    update_lr(ck.lr, o, r.epoch, r.val_top1_error, log);
-    ck.epoch_loss_sum = 0;
-    ck.epoch_images = ck.epoch_correct = 0;
-    write_metrics_csv(o.run_dir + "/metrics.csv", ck.history);
-    // The checkpoint names the next epoch's start (or, after --max-steps, where it stopped).
-    if (stop && ck.batch < loader.num_batches()) {
+    update_lr(ck_.lr, o_, r.epoch, r.val_top1_error, log_);
+    ck_.epoch_loss_sum = 0;
+    ck_.epoch_images = ck_.epoch_correct = 0;
+    write_metrics_csv(o_.run_dir + "/metrics.csv", ck_.history);
+    if (stop && ck_.batch < num_batches) {
       save("--max-steps");
     } else {
-      ++ck.epoch;
-      ck.batch = 0;
+      ++ck_.epoch;
+      ck_.batch = 0;
       save("end of epoch");
-      --ck.epoch;  // the for loop steps it
     }
-    last_checkpoint = Clock::now();
   }
 
-  // The weights with the best validation error, with what made them.
-  if (best.empty()) throw Error("no epoch was evaluated; nothing to write");
-  const EpochRecord* bestr = nullptr;
-  for (const EpochRecord& r : ck.history)
-    if (r.epoch == ck.best_epoch && r.val_top1_error == ck.best_val_error) bestr = &r;
-  if (!bestr) bestr = &ck.history.back();
-  alexnet::Model m;
-  m.config = cfg;
-  m.preprocess = to_preprocess_config(aug);
-  m.labels = data.class_names;
-  m.params = best;
-  m.provenance = json{{"trainer", "alexnet-train " ALEXNET_TRAIN_VERSION},
-                      {"dataset", data.train->source()},
-                      {"validation", data.val->source()},
-                      {"config", data.config_name},
-                      {"epochs", ck.history.size()},
-                      {"steps", learner.step()},
-                      {"best_epoch", bestr->epoch},
-                      {"val_top1_error", bestr->val_top1_error},
-                      {"val_top5_error", bestr->val_top5_error},
-                      {"val_loss", bestr->val_loss},
-                      {"ten_crop", o.ten_crop},
-                      {"date", utc_now()},
-                      {"seed", o.seed},
-                      {"recipe",
-                       {{"batch_size", o.batch_size},
-                        {"lr", o.lr},
-                        {"lr_schedule", o.lr_schedule},
-                        {"momentum", o.momentum},
-                        {"weight_decay", o.weight_decay},
-                        {"dropout", o.dropout},
-                        {"init", o.init},
-                        {"augment", o.augment}}},
-                      {"train_seconds", seconds_before + seconds_since(run_start)}}
-                     .dump();
-  alexnet::save_model(m, out);
-  skips.write();
-  if (!o.predictions_out.empty()) {  // the best weights' own top-1 per validation item
-    learner.set_params(best);
-    write_predictions(o.predictions_out,
-                      evaluate(learner, cfg.classes, data.val, aug, o, workers, skips), *data.val);
+  // --- checkpoints and outputs --------------------------------------------------------------
+
+  void save(const char* why) {
+    ck_.step = learner().step();
+    ck_.weights = learner().get_params();
+    ck_.momentum = learner().get_momentum();
+    ck_.best = best_;
+    ck_.train_seconds = seconds_before_ + seconds_since(run_start_);
+    if (o_.debug_kill_in_checkpoint > 0 && ++checkpoint_writes_ == o_.debug_kill_in_checkpoint) {
+      // Testing hook: die in the middle of a checkpoint write, as kill -9 would — the
+      // temp file is half written and the rename never happens.
+      const std::string tmp = ck_path_ + ".tmp." + std::to_string(::getpid()) + ".debug";
+      save_checkpoint(tmp, ck_);
+      if (::truncate(tmp.c_str(), static_cast<off_t>(fs::file_size(tmp) / 2)) != 0) std::abort();
+      std::raise(SIGKILL);
+    }
+    save_checkpoint(ck_path_, ck_);
+    skips_->write();
+    log_.line(std::string("checkpoint (") + why + "): step " + std::to_string(ck_.step) + " -> " +
+              ck_path_);
+    last_checkpoint_ = Clock::now();
   }
-  plot_curves(ck.history, o.run_dir + "/curves.png");
-  plot_filters(best.front().value, o.run_dir + "/conv1_filters.png");
-  log.line(fmt("done: best validation top-1 error %.4f, top-5 %.4f (epoch %.0f) -> ",
-               bestr->val_top1_error, bestr->val_top5_error, bestr->epoch) +
-           out + " (" + format_duration(seconds_since(run_start)) + ")");
+
+  // The weights with the best validation error, with what made them; the curves and filters.
+  void write_outputs() {
+    if (best_.empty()) throw Error("no epoch was evaluated; nothing to write");
+    const EpochRecord* bestr = nullptr;
+    for (const EpochRecord& r : ck_.history)
+      if (r.epoch == ck_.best_epoch && r.val_top1_error == ck_.best_val_error) bestr = &r;
+    if (!bestr) bestr = &ck_.history.back();
+    const std::string out = o_.out.empty() ? o_.run_dir + "/alexnet.safetensors" : o_.out;
+    alexnet::Model m;
+    m.config = cfg_;
+    m.preprocess = to_preprocess_config(aug_);
+    m.labels = data_.class_names;
+    m.params = best_;
+    m.provenance = provenance(*bestr).dump();
+    alexnet::save_model(m, out);
+    skips_->write();
+    if (!o_.predictions_out.empty()) {  // the best weights' own top-1 per validation item
+      learner().set_params(best_);
+      write_predictions(o_.predictions_out,
+                        evaluate(learner(), cfg_.classes, data_.val, aug_, o_, workers_, *skips_),
+                        *data_.val);
+    }
+    plot_curves(ck_.history, o_.run_dir + "/curves.png");
+    plot_filters(best_.front().value, o_.run_dir + "/conv1_filters.png");
+    log_.line(fmt("done: best validation top-1 error %.4f, top-5 %.4f (epoch %.0f) -> ",
+                  bestr->val_top1_error, bestr->val_top5_error, bestr->epoch) +
+              out + " (" + format_duration(seconds_since(run_start_)) + ")");
+  }
+
+  json provenance(const EpochRecord& best) const {
+    return json{{"trainer", "alexnet-train " ALEXNET_TRAIN_VERSION},
+                {"dataset", data_.train->source()},
+                {"validation", data_.val->source()},
+                {"config", data_.config_name},
+                {"epochs", ck_.history.size()},
+                {"steps", runner_->step()},
+                {"best_epoch", best.epoch},
+                {"val_top1_error", best.val_top1_error},
+                {"val_top5_error", best.val_top5_error},
+                {"val_loss", best.val_loss},
+                {"ten_crop", o_.ten_crop},
+                {"date", utc_now()},
+                {"seed", o_.seed},
+                {"recipe",
+                 {{"batch_size", o_.batch_size},
+                  {"lr", o_.lr},
+                  {"lr_schedule", schedule_name(o_.lr_schedule)},
+                  {"momentum", o_.momentum},
+                  {"weight_decay", o_.weight_decay},
+                  {"dropout", o_.dropout},
+                  {"init", init_name(o_.init)},
+                  {"augment", augment_name(o_.augment)}}},
+                {"train_seconds", seconds_before_ + seconds_since(run_start_)}};
+  }
+};
+
+}  // namespace
+
+void run_training(const Options& o) {
+  Training(o).run();
+}
+
+const char* schedule_name(Schedule s) {
+  return s == Schedule::Step ? "step" : "plateau";
+}
+
+const char* init_name(Init i) {
+  return i == Init::Kaiming ? "kaiming" : "paper";
+}
+
+std::string augment_name(const AugmentChoice& a) {
+  if (a.automatic) return "auto";
+  std::string s;
+  for (auto [on, name] : {std::pair{a.crop, "crop"}, {a.flip, "flip"}, {a.pca, "pca"}})
+    if (on) {
+      if (!s.empty()) s.append(",");
+      s.append(name);
+    }
+  return s.empty() ? "none" : s;
 }
 
 }  // namespace train

@@ -6,7 +6,20 @@
 #include <string>
 #include <vector>
 
+#include "alexnet/runner.h"
+
 namespace train {
+
+// The choices of the command line, parsed once (alexnet-train.cpp) into these.
+enum class Schedule { Plateau, Step };
+enum class Init { Paper, Kaiming };  // N(0, 0.01) and the paper's biases, or He et al.
+struct AugmentChoice {
+  bool automatic = true;  // "auto": crops and flips as the config suits, PCA for colour
+  bool crop = false, flip = false, pca = false;  // else exactly these ("none": all off)
+};
+const char* schedule_name(Schedule s);             // "plateau", "step"
+const char* init_name(Init i);                     // "paper", "kaiming"
+std::string augment_name(const AugmentChoice& a);  // "auto", "none", "crop,flip,pca" ...
 
 // Every option of the command line, with its default (alexnet-train.cpp documents them).
 struct Options {
@@ -20,19 +33,19 @@ struct Options {
   int epochs = 90;
   int batch_size = 128;
   double lr = 0.01;
-  std::string lr_schedule = "plateau";  // plateau | step
+  Schedule lr_schedule = Schedule::Plateau;
   double lr_factor = 0.1;
   int lr_patience = 2;      // plateau: epochs without improvement before dividing
   int lr_step_epochs = 30;  // step: divide every N epochs
   double momentum = 0.9, weight_decay = 5e-4, dropout = 0.5;
-  std::string init = "paper";    // paper | kaiming
-  std::string augment = "auto";  // list of crop, flip, pca; "none"; "auto"
+  Init init = Init::Paper;
+  AugmentChoice augment;
   bool ten_crop = false;
   // machine
   std::string device = "auto";
-  std::string parallel = "data";  // data | model (alexnet::Parallel)
-  int threads = 0;                // CPU backend threads; 0 = all cores
-  int workers = 0;                // data loader threads; 0 = min(4, cores)
+  alexnet::Parallel parallel = alexnet::Parallel::Data;
+  int threads = 0;  // CPU backend threads; 0 = all cores
+  int workers = 0;  // data loader threads; 0 = min(4, cores)
   uint64_t seed = 1;
   // outputs
   std::string out, run_dir = "alexnet-run", resume;
