@@ -172,6 +172,33 @@ TEST(Devices, CpuThreadsSplitTheUsableCores) {
   EXPECT_EQ(split, (std::vector<int>{1, 1}));
 }
 
+// Tensors say what their elements are: fp16/bf16 (and int8) buffers are sized by their dtype.
+TEST(Tensor, DTypeSizesTheBuffer) {
+  EXPECT_EQ(dtype_size(DType::F32), 4u);
+  EXPECT_EQ(dtype_size(DType::F16), 2u);
+  EXPECT_EQ(dtype_size(DType::BF16), 2u);
+  EXPECT_EQ(dtype_size(DType::S8), 1u);
+  EXPECT_EQ(dtype_size(DType::U8), 1u);
+  EXPECT_EQ(dtype_size(DType::S32), 4u);
+  EXPECT_STREQ(dtype_name(DType::BF16), "bf16");
+  Tensor f({2, 3});
+  EXPECT_EQ(f.dtype(), DType::F32);
+  EXPECT_EQ(f.nbytes(), 24u);
+  // 6 half elements in a buffer of 3 floats: a view that says what it holds.
+  auto buf = std::make_shared<std::vector<float>>(3);
+  Tensor h({2, 3}, buf->data(), 6, buf, DeviceKind::Cpu, nullptr, DType::F16);
+  EXPECT_EQ(h.element_size(), 2u);
+  EXPECT_EQ(h.nbytes(), 12u);
+  EXPECT_EQ(h.reshaped({6}).dtype(), DType::F16);
+  EXPECT_THROW(h.clone(), Error);  // clone() is for f32 host tensors
+  try {
+    Tensor small({4}, buf->data(), 3, buf, DeviceKind::Cpu, nullptr, DType::S8);
+    FAIL() << "a 3-element buffer took 4 elements";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 s8 elements"), std::string::npos) << e.what();
+  }
+}
+
 TEST(TopK, OrderAndTies) {
   std::vector<float> p{0.1f, 0.4f, 0.1f, 0.4f};
   TopK t = top_k(p, 3, {"a", "b", "c", "d"});

@@ -58,7 +58,7 @@ std::vector<std::string> load_labels(const std::string& path);
 Model random_model(const NetConfig& cfg, uint64_t seed);
 
 // --- low level: the safetensors container, shared with training checkpoints ---
-enum class DType { F32, F16, BF16 };
+// Entries are F32, F16 or BF16 (DType, tensor.h); the reader converts them to F32.
 
 struct SafetensorsEntry {
   std::string name;

@@ -25,6 +25,39 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F16:
+    case DType::BF16:
+      return 2;
+    case DType::S8:
+    case DType::U8:
+      return 1;
+    case DType::F32:
+    case DType::S32:
+      return 4;
+  }
+  throw Error("unknown tensor dtype " + std::to_string(static_cast<int>(t)));
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32:
+      return "f32";
+    case DType::F16:
+      return "f16";
+    case DType::BF16:
+      return "bf16";
+    case DType::S8:
+      return "s8";
+    case DType::U8:
+      return "u8";
+    case DType::S32:
+      return "s32";
+  }
+  return "?";
+}
+
 Tensor::Tensor(Shape shape) : shape_(std::move(shape)), numel_(shape_numel(shape_)) {
   size_t bytes = (static_cast<size_t>(numel_) * sizeof(float) + 63) / 64 * 64;
   if (bytes == 0) bytes = 64;
@@ -37,37 +70,38 @@ Tensor::Tensor(Shape shape) : shape_(std::move(shape)), numel_(shape_numel(shape
 }
 
 Tensor::Tensor(Shape shape, float* data, size_t capacity, std::shared_ptr<void> owner,
-               DeviceKind device, std::shared_ptr<const void> layout)
+               DeviceKind device, std::shared_ptr<const void> layout, DType dtype)
     : shape_(std::move(shape)),
       numel_(shape_numel(shape_)),
       data_(data),
       capacity_(capacity),
       owner_(std::move(owner)),
       device_(device),
-      layout_(std::move(layout)) {
+      layout_(std::move(layout)),
+      dtype_(dtype) {
   if (layout_ == nullptr && capacity_ < static_cast<size_t>(numel_))
-    throw Error("tensor buffer of " + std::to_string(capacity_) + " floats is too small for " +
-                shape_str(shape_));
+    throw Error("tensor buffer of " + std::to_string(capacity_) + " " + dtype_name(dtype_) +
+                " elements is too small for " + shape_str(shape_));
 }
 
 Tensor Tensor::reshaped(Shape shape) const {
   if (!is_plain()) throw Error("reshape of a tensor in a backend layout");
   if (shape_numel(shape) != numel_)
     throw Error("cannot reshape " + shape_str(shape_) + " to " + shape_str(shape));
-  return Tensor(std::move(shape), data_, capacity_, owner_, device_, nullptr);
+  return Tensor(std::move(shape), data_, capacity_, owner_, device_, nullptr, dtype_);
 }
 
 Tensor Tensor::clone() const {
-  if (!is_plain() || device_ != DeviceKind::Cpu)
-    throw Error("clone() needs a plain host tensor; use Backend::to_host");
+  if (!is_plain() || device_ != DeviceKind::Cpu || dtype_ != DType::F32)
+    throw Error("clone() needs a plain f32 host tensor; use Backend::to_host");
   Tensor t(shape_);
   if (numel_) std::memcpy(t.data(), data_, static_cast<size_t>(numel_) * sizeof(float));
   return t;
 }
 
 Tensor copy_rows(const Tensor& t, int64_t begin, int64_t end) {
-  if (!t.is_plain() || t.device() != DeviceKind::Cpu || t.rank() < 1)
-    throw Error("copy_rows needs a plain host tensor of rank >= 1");
+  if (!t.is_plain() || t.device() != DeviceKind::Cpu || t.dtype() != DType::F32 || t.rank() < 1)
+    throw Error("copy_rows needs a plain f32 host tensor of rank >= 1");
   if (begin < 0 || end < begin || end > t.dim(0))
     throw Error("copy_rows: rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
                 shape_str(t.shape()));

@@ -73,7 +73,8 @@ void read_exact(const Fd& f, const std::string& path, void* dst, uint64_t n, uin
   }
 }
 
-const char* dtype_name(DType d) {
+// The safetensors spelling of the dtypes a file may hold.
+const char* safetensors_name(DType d) {
   switch (d) {
     case DType::F32:
       return "F32";
@@ -81,12 +82,9 @@ const char* dtype_name(DType d) {
       return "F16";
     case DType::BF16:
       return "BF16";
+    default:
+      return "?";
   }
-  return "?";
-}
-
-uint64_t dtype_size(DType d) {
-  return d == DType::F32 ? 4 : 2;
 }
 
 DType parse_dtype(const json& v, const std::string& where) {
@@ -173,7 +171,7 @@ SafetensorsEntry parse_entry(const std::string& name, const json& v, uint64_t da
                 " run past the data section (" + std::to_string(data_size) + " bytes)");
   if (e.end - e.begin != need)
     throw Error(where + ": data_offsets " + range_str(e.begin, e.end) + " hold " +
-                std::to_string(e.end - e.begin) + " bytes but " + dtype_name(e.dtype) + " " +
+                std::to_string(e.end - e.begin) + " bytes but " + safetensors_name(e.dtype) + " " +
                 shape_str(e.shape) + " needs " + std::to_string(need));
   return e;
 }

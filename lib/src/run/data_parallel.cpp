@@ -179,7 +179,7 @@ float DataParallel::forward_backward(const Tensor& x, std::span<const int> label
     int64_t row = 0;
     for (const Tensor& l : logits) {
       if (l.empty()) continue;
-      std::memcpy(all.data() + row * K, l.data(), static_cast<size_t>(l.numel()) * 4);
+      std::memcpy(all.data() + row * K, l.data(), l.nbytes());
       row += l.dim(0);
     }
     *logits_out = std::move(all);

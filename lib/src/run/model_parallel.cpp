@@ -333,8 +333,7 @@ Tensor ModelParallel::Impl::join_rows(const std::function<Tensor(size_t, size_t)
   Tensor full(s);
   const int64_t per = full.numel() / s[0];
   for (size_t h = 0; h < 2; ++h)
-    std::memcpy(full.data() + param_rows[p][h].lo * per, parts[h].data(),
-                static_cast<size_t>(parts[h].numel()) * 4);
+    std::memcpy(full.data() + param_rows[p][h].lo * per, parts[h].data(), parts[h].nbytes());
   return full;
 }
 
@@ -520,7 +519,7 @@ Tensor ModelParallel::forward(const Tensor& x, bool training) {
     const Range r = m.logits.own(h);
     for (int64_t i = 0; i < n; ++i)
       std::memcpy(out.data() + i * k + r.lo, part.data() + i * r.size(),
-                  static_cast<size_t>(r.size()) * 4);
+                  static_cast<size_t>(r.size()) * sizeof(float));
   }
   if (!training)
     for (auto& a : m.acts) a.clear();  // inference keeps no activations alive

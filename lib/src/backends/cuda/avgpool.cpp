@@ -26,7 +26,7 @@ class AvgPoolOp final : public Op {
     check_int(x.shape());
     const DType type = dtype_of(x);
     if (training && type != DType::F32)
-      throw Error(who_ + ": training needs an fp32 input, got " + dtype_name(type));
+      throw Error(who_ + ": training needs an fp32 input, got " + precision_label(type));
     Tensor& y = reuse(*ctx_, y_, out, type);
     const int64_t H = x.dim(2), W = x.dim(3), S = spec_.out_size;
     if (H == S && W == S) {

@@ -140,7 +140,7 @@ class ConvOp final : public Op {
     const Tensor& b = param(p.bias, spec_.bias_shape(), "bias");
     const DType xt = dtype_of(x);
     if (training && xt != DType::F32)
-      throw Error(who_ + ": input x is " + dtype_name(xt) + "; training runs in fp32");
+      throw Error(who_ + ": input x is " + precision_label(xt) + "; training runs in fp32");
     // The type the convolution runs in: fp32 for training, else the backend's precision.
     const DType at = training ? DType::F32 : activation_dtype(ctx_->precision);
     cudaStream_t s = ctx_->stream;
@@ -277,7 +277,7 @@ class ConvOp final : public Op {
     if (!log_algos()) return;
     std::fprintf(stderr, "%s %s %s %s: %s algo %d, workspace %zu KiB, math %s\n",
                  ctx_->name.c_str(), spec_.name.c_str(), shape_str(pl.x_shape).c_str(),
-                 dtype_name(pl.dtype), dir, algo, ws >> 10, math_name(m));
+                 precision_label(pl.dtype), dir, algo, ws >> 10, math_name(m));
   }
 
   Plan& plan(const Shape& x_shape, DType at) {

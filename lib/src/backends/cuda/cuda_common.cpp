@@ -110,22 +110,6 @@ void* Context::pinned(size_t bytes) {
   return pinned_;
 }
 
-namespace {
-// The layout tags of 2-byte tensors (compared by address).
-const auto kF16Tag = std::make_shared<const int>(1);
-const auto kBF16Tag = std::make_shared<const int>(2);
-}  // namespace
-
-DType dtype_of(const Tensor& t) {
-  if (t.layout() == kF16Tag) return DType::F16;
-  if (t.layout() == kBF16Tag) return DType::BF16;
-  return DType::F32;
-}
-
-size_t dtype_size(DType t) {
-  return t == DType::F32 ? 4 : 2;
-}
-
 cudnnDataType_t cudnn_type(DType t) {
   switch (t) {
     case DType::F16:
@@ -141,7 +125,7 @@ DType activation_dtype(Precision p) {
   return p == Precision::F16 ? DType::F16 : p == Precision::BF16 ? DType::BF16 : DType::F32;
 }
 
-const char* dtype_name(DType t) {
+const char* precision_label(DType t) {
   return t == DType::F16 ? "fp16" : t == DType::BF16 ? "bf16" : "fp32";
 }
 
@@ -167,12 +151,8 @@ Tensor device_tensor(Context& ctx, const Shape& shape, DType type) {
     cudaFree(q);
     if (previous >= 0 && previous != device) cudaSetDevice(previous);
   });
-  std::shared_ptr<const void> tag;
-  if (type == DType::F16) tag = kF16Tag;
-  if (type == DType::BF16) tag = kBF16Tag;
-  size_t capacity = type == DType::F32 ? static_cast<size_t>(n) : static_cast<size_t>(n + 1) / 2;
-  return Tensor(shape, static_cast<float*>(p), capacity, std::move(owner), DeviceKind::Gpu,
-                std::move(tag));
+  return Tensor(shape, static_cast<float*>(p), static_cast<size_t>(n), std::move(owner),
+                DeviceKind::Gpu, nullptr, type);
 }
 
 Tensor& reuse(Context& ctx, Tensor& t, const Shape& shape, DType type) {
@@ -186,8 +166,7 @@ void require_device(const Tensor& t, const std::string& who, const char* what) {
     throw Error(who + ": " + what +
                 " is a host tensor; the cuda backend needs a GPU tensor "
                 "(use Backend::from_host)");
-  if (!t.is_plain() && dtype_of(t) == DType::F32)
-    throw Error(who + ": " + what + " is in another backend's layout");
+  if (!t.is_plain()) throw Error(who + ": " + what + " is in another backend's layout");
 }
 
 void require_shape(const Tensor& t, const Shape& want, const std::string& who, const char* what) {

@@ -105,17 +105,20 @@ struct Context {
   cudaEvent_t staging_done_[2] = {nullptr, nullptr};
 };
 
-// Element types of device tensors. Training and the fp32 precision use F32 only. With
-// precision fp16/bf16, inference activations between ops are F16/BF16: such a Tensor keeps
-// its `float*` data pointer (it points at 2-byte elements) and carries a layout tag that
-// says so (dtype_of); to_host() converts back to fp32. Ops accept F32 input whatever the
-// precision (the network's input arrives as fp32).
-enum class DType { F32 = 0, F16 = 1, BF16 = 2 };
-DType dtype_of(const Tensor& t);
-size_t dtype_size(DType t);
+// Element types of device tensors (Tensor::dtype). Training and the fp32 precision use F32
+// only. With precision fp16/bf16, inference activations between ops are F16/BF16 (2-byte
+// elements behind the Tensor's buffer); to_host() converts back to fp32. Ops accept F32 input
+// whatever the precision (the network's input arrives as fp32). The kernels take the dtype
+// as an int: F32 = 0, F16 = 1, BF16 = 2 (kernels.h).
+using alexnet::DType;
+static_assert(static_cast<int>(DType::F32) == 0 && static_cast<int>(DType::F16) == 1 &&
+              static_cast<int>(DType::BF16) == 2);
+inline DType dtype_of(const Tensor& t) {
+  return t.dtype();
+}
 cudnnDataType_t cudnn_type(DType t);
-DType activation_dtype(Precision p);  // F32 / F16 / BF16
-const char* dtype_name(DType t);
+DType activation_dtype(Precision p);   // F32 / F16 / BF16
+const char* precision_label(DType t);  // "fp32", "fp16", "bf16": as the precision property
 
 // An uninitialised plain (N, C, H, W) device tensor on ctx.device. Its memory is freed
 // (on the right device) when the last copy of the Tensor goes away.

@@ -61,7 +61,8 @@ decltype(auto) naming_layer(const std::string& who, F&& f) {
 inline void require_f32(const Tensor& t, const std::string& who, const char* what) {
   DType d = dtype_of(t);
   if (d != DType::F32)
-    throw Error(who + ": " + what + " is " + dtype_name(d) + "; training and backward run in fp32");
+    throw Error(who + ": " + what + " is " + precision_label(d) +
+                "; training and backward run in fp32");
 }
 
 // Where backward writes a parameter gradient (as the reference's grad_target): null = not

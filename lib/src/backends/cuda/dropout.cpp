@@ -28,7 +28,7 @@ class DropoutOp final : public Op {
       return alias_;
     }
     if (dtype_of(x) != DType::F32)
-      throw Error(who_ + ": training needs an fp32 input, got " + dtype_name(dtype_of(x)));
+      throw Error(who_ + ": training needs an fp32 input, got " + precision_label(dtype_of(x)));
     Tensor& y = reuse(*ctx_, y_, x.shape());
     kernels::dropout_forward(x.data(), y.data(), x.numel(), p.seed, spec_.drop_p, ctx_->stream);
     ALEXNET_CUDA_LAUNCHED();

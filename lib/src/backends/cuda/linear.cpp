@@ -52,7 +52,7 @@ class LinearOp final : public Op {
     const DType act = activation_dtype(ctx_->precision);
     const DType xt = dtype_of(x);
     if (training && xt != DType::F32)
-      throw Error(who_ + ": training needs an fp32 input, got " + dtype_name(xt));
+      throw Error(who_ + ": training needs an fp32 input, got " + precision_label(xt));
     if (N == 0) return reuse(*ctx_, y_, out, training ? DType::F32 : act);
 
     if (training || act == DType::F32) {

@@ -46,7 +46,7 @@ class LrnOp final : public Op {
       Shape out = spec_.output_shape(x.shape());  // requires (N, C, H, W)
       const DType xt = dtype_of(x);
       if (training && xt != DType::F32)
-        throw Error(who_ + ": input x is " + dtype_name(xt) + "; training runs in fp32");
+        throw Error(who_ + ": input x is " + precision_label(xt) + "; training runs in fp32");
       set_shape(out);
       cudaStream_t s = ctx_->stream;
       if (xt == DType::F32) {

@@ -41,7 +41,7 @@ class MaxPoolOp final : public Op {
       Shape out = spec_.output_shape(x.shape());  // (N, C, OH, OW); checks rank and size
       const DType xt = dtype_of(x);
       if (training && xt != DType::F32)
-        throw Error(who_ + ": input x is " + dtype_name(xt) + "; training runs in fp32");
+        throw Error(who_ + ": input x is " + precision_label(xt) + "; training runs in fp32");
       Tensor& y = reuse(*ctx_, y_, out, xt);
       if (xt == DType::F32 || native_16bit_) {
         Plan& pl = plan(x.shape(), xt);

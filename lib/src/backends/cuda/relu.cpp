@@ -26,7 +26,7 @@ class ReluOp final : public Op {
       require_device(x, who_, "input x");
       const DType xt = dtype_of(x);
       if (training && xt != DType::F32)
-        throw Error(who_ + ": input x is " + dtype_name(xt) + "; training runs in fp32");
+        throw Error(who_ + ": input x is " + precision_label(xt) + "; training runs in fp32");
       Shape out = spec_.output_shape(x.shape());  // the input's shape
       Tensor& y = reuse(*ctx_, y_, out, xt);
       kernels::relu_forward(x.data(), y.data(), x.numel(), int(xt), ctx_->stream);
