@@ -393,6 +393,7 @@ class Training {
     prepare_network(devices);
     skips_ = std::make_unique<Skips>(log_, o_.run_dir + "/skipped.txt");
     seconds_before_ = ck_.train_seconds;
+    last_checkpoint_ = Clock::now();  // --checkpoint-minutes counts training time from here
   }
 
   // Resume: the checkpoint holds the position and state; without one, a run folder that

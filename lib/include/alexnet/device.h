@@ -24,8 +24,9 @@ struct Device {
 std::vector<Device> parse_devices(const std::string& text);
 
 // The CPU cores this process may use, at least 1: its affinity mask (taskset, a cpuset), and
-// a container's CPU quota (cgroup v2 cpu.max, rounded up) where that is smaller. What
-// "threads = 0, all cores" means everywhere in the library.
+// a container's CPU quota where that is smaller (cgroup v2 /sys/fs/cgroup/cpu.max rounded
+// up, as a container with its own cgroup namespace sees it; quotas on parent cgroups are not
+// followed). What "threads = 0, all cores" means everywhere in the library.
 int usable_cores();
 
 // The CPU threads of each device in `devices`: `threads` (0 = usable_cores()) split as

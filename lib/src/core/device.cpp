@@ -22,13 +22,16 @@ int usable_cores() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) cores = CPU_COUNT(&set);
   if (cores < 1) cores = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-  // cgroup v2: "max 100000" (no limit) or "QUOTA PERIOD" in microseconds.
+  // cgroup v2, as a container with its own cgroup namespace sees its limit: "max 100000" (no
+  // limit) or "QUOTA PERIOD" in microseconds. Limits set on parent cgroups are not followed.
   std::ifstream f("/sys/fs/cgroup/cpu.max");
   std::string quota;
   long long period = 0;
   if (f >> quota >> period && quota != "max" && period > 0) {
     const long long q = std::atoll(quota.c_str());
-    if (q > 0) cores = std::min(cores, static_cast<int>(std::max(1LL, (q + period - 1) / period)));
+    if (q > 0)
+      cores =
+          static_cast<int>(std::min<long long>(cores, std::max(1LL, (q + period - 1) / period)));
   }
   return cores;
 }
