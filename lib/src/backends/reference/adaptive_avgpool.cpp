@@ -16,9 +16,9 @@ int64_t win_end(int64_t i, int64_t in, int64_t out) {
   return ((i + 1) * in + out - 1) / out;
 }
 
-class AdaptiveAvgPool final : public Op {
+class AdaptiveAvgPool final : public RefOp {
  public:
-  explicit AdaptiveAvgPool(const LayerSpec& spec) : spec_(spec) {
+  explicit AdaptiveAvgPool(const LayerSpec& spec) : RefOp(spec) {
     if (spec.out_size < 1)
       throw Error("layer " + spec.name + ": adaptive pooling output size must be >= 1");
   }
@@ -65,11 +65,6 @@ class AdaptiveAvgPool final : public Op {
     for (size_t i = 0; i < dx.size(); ++i) dxd[i] = static_cast<float>(dx[i]);
     return dx_;
   }
-
- private:
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_;
 };
 
 }  // namespace

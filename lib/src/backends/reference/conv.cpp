@@ -9,9 +9,9 @@
 namespace alexnet::reference {
 namespace {
 
-class Conv final : public Op {
+class Conv final : public RefOp {
  public:
-  explicit Conv(const LayerSpec& spec) : spec_(spec) {
+  explicit Conv(const LayerSpec& spec) : RefOp(spec) {
     const std::string& n = spec.name;
     if (spec.in_channels < 1 || spec.out_channels < 1)
       throw Error("layer " + n + ": channel counts must be positive");
@@ -124,10 +124,6 @@ class Conv final : public Op {
     d.k = spec_.kernel, d.cg = d.c / spec_.groups, d.og = d.o / spec_.groups;
     return d;
   }
-
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_;
 };
 
 }  // namespace

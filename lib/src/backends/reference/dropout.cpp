@@ -9,9 +9,9 @@
 namespace alexnet::reference {
 namespace {
 
-class Dropout final : public Op {
+class Dropout final : public RefOp {
  public:
-  explicit Dropout(const LayerSpec& spec) : spec_(spec) {
+  explicit Dropout(const LayerSpec& spec) : RefOp(spec) {
     if (!(spec.drop_p >= 0 && spec.drop_p < 1))
       throw Error("layer " + spec.name + ": dropout probability must be in [0, 1)");
   }
@@ -50,9 +50,6 @@ class Dropout final : public Op {
       out[i] = dropout_keep(seed, static_cast<uint64_t>(i), spec_.drop_p) ? in[i] * scale : 0.0f;
   }
 
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_;
   uint64_t seed_ = 0;
   bool have_mask_ = false;
 };

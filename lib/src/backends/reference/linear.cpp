@@ -8,9 +8,9 @@
 namespace alexnet::reference {
 namespace {
 
-class Linear final : public Op {
+class Linear final : public RefOp {
  public:
-  explicit Linear(const LayerSpec& spec) : spec_(spec) {
+  explicit Linear(const LayerSpec& spec) : RefOp(spec) {
     if (spec.in_channels < 1 || spec.out_channels < 1)
       throw Error("layer " + spec.name + ": feature counts must be positive");
   }
@@ -74,11 +74,6 @@ class Linear final : public Op {
       }
     return dx_;
   }
-
- private:
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_;
 };
 
 }  // namespace

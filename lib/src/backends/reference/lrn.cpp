@@ -15,9 +15,9 @@
 namespace alexnet::reference {
 namespace {
 
-class Lrn final : public Op {
+class Lrn final : public RefOp {
  public:
-  explicit Lrn(const LayerSpec& spec) : spec_(spec) {
+  explicit Lrn(const LayerSpec& spec) : RefOp(spec) {
     if (spec.lrn_size < 1) throw Error("layer " + spec.name + ": LRN size must be >= 1");
     if (!(spec.lrn_k > 0) || !(spec.lrn_alpha >= 0) || !(spec.lrn_beta >= 0))
       throw Error("layer " + spec.name + ": LRN needs k > 0, alpha >= 0 and beta >= 0");
@@ -91,10 +91,6 @@ class Lrn final : public Op {
       s[c] = spec_.lrn_k + spec_.lrn_alpha * sum;
     }
   }
-
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_;
 };
 
 }  // namespace

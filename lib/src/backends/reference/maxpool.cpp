@@ -9,9 +9,9 @@
 namespace alexnet::reference {
 namespace {
 
-class MaxPool final : public Op {
+class MaxPool final : public RefOp {
  public:
-  explicit MaxPool(const LayerSpec& spec) : spec_(spec) {
+  explicit MaxPool(const LayerSpec& spec) : RefOp(spec) {
     if (spec.kernel < 1 || spec.stride < 1)
       throw Error("layer " + spec.name + ": pooling kernel and stride must be >= 1");
   }
@@ -63,10 +63,6 @@ class MaxPool final : public Op {
           f((nc * OH + oy) * OW + ox, best);
         }
   }
-
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_;
 };
 
 }  // namespace

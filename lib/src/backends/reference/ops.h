@@ -29,6 +29,16 @@ Tensor softmax(const Tensor& logits);
 void sgd_update(Tensor& w, const Tensor& g, Tensor& v, float lr, float momentum,
                 float weight_decay);
 
+// What every reference op keeps: its spec, the start of its error messages ("layer conv1"),
+// and its output and input-gradient buffers (reused while the shape stays).
+class RefOp : public Op {
+ protected:
+  explicit RefOp(const LayerSpec& spec) : spec_(spec) {}
+  LayerSpec spec_;
+  std::string who_ = "layer " + spec_.name;
+  Tensor y_, dx_;
+};
+
 // --- helpers shared by the ops -------------------------------------------------------------
 // `who` starts each error message: "layer conv1", "sgd_update", "reference to_host".
 

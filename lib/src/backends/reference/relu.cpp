@@ -4,9 +4,9 @@
 namespace alexnet::reference {
 namespace {
 
-class Relu final : public Op {
+class Relu final : public RefOp {
  public:
-  explicit Relu(const LayerSpec& spec) : spec_(spec) {}
+  explicit Relu(const LayerSpec& spec) : RefOp(spec) {}
 
   const Tensor& forward(const Tensor& x, const OpParams& /*p*/, bool /*training*/) override {
     require_plain_host(x, who_, "input x");
@@ -32,11 +32,6 @@ class Relu final : public Op {
     for (int64_t i = 0; i < x.numel(); ++i) dx[i] = yd[i] > 0 ? dyd[i] : 0.0f;
     return dx_;
   }
-
- private:
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_;
 };
 
 }  // namespace
