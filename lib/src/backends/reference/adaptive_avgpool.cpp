@@ -44,11 +44,7 @@ class AdaptiveAvgPool final : public RefOp {
 
   const Tensor& backward(const Tensor& x, const Tensor& /*y*/, const Tensor& dy,
                          const OpParams& /*p*/, bool need_dx) override {
-    require_backward_shapes(spec_, x, dy);
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!dx_wanted(x, dy, need_dx)) return dx_;
     int64_t NC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3), S = spec_.out_size;
     // Each dy is shared equally by the inputs of its window.
     std::vector<double> dx(static_cast<size_t>(x.numel()), 0.0);

@@ -43,11 +43,7 @@ class Lrn final : public RefOp {
 
   const Tensor& backward(const Tensor& x, const Tensor& /*y*/, const Tensor& dy,
                          const OpParams& /*p*/, bool need_dx) override {
-    require_backward_shapes(spec_, x, dy);
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!dx_wanted(x, dy, need_dx)) return dx_;
     float* dx = reuse(dx_, x.shape()).data();
     int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
     const double alpha = spec_.lrn_alpha, beta = spec_.lrn_beta;

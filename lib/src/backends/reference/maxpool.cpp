@@ -27,11 +27,7 @@ class MaxPool final : public RefOp {
 
   const Tensor& backward(const Tensor& x, const Tensor& /*y*/, const Tensor& dy,
                          const OpParams& /*p*/, bool need_dx) override {
-    require_backward_shapes(spec_, x, dy);
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!dx_wanted(x, dy, need_dx)) return dx_;
     // The argmax is recomputed from x (the same rule as forward), so nothing is kept.
     std::vector<double> dx(static_cast<size_t>(x.numel()), 0.0);
     for_each_window(x, dy.shape(), [&](int64_t out_index, int64_t in_index) {

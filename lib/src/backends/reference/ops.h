@@ -29,16 +29,6 @@ Tensor softmax(const Tensor& logits);
 void sgd_update(Tensor& w, const Tensor& g, Tensor& v, float lr, float momentum,
                 float weight_decay);
 
-// What every reference op keeps: its spec, the start of its error messages ("layer conv1"),
-// and its output and input-gradient buffers (reused while the shape stays).
-class RefOp : public Op {
- protected:
-  explicit RefOp(const LayerSpec& spec) : spec_(spec) {}
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;
-  Tensor y_, dx_;
-};
-
 // --- helpers shared by the ops -------------------------------------------------------------
 // `who` starts each error message: "layer conv1", "sgd_update", "reference to_host".
 
@@ -94,5 +84,23 @@ inline void require_backward_shapes(const LayerSpec& spec, const Tensor& x, cons
   Shape out = spec.output_shape(x.shape());
   require_shape(dy, out, who, "gradient dy");
 }
+
+// What every reference op keeps: its spec, the start of its error messages ("layer conv1"),
+// and its output and input-gradient buffers (reused while the shape stays).
+class RefOp : public Op {
+ protected:
+  explicit RefOp(const LayerSpec& spec) : spec_(spec) {}
+  LayerSpec spec_;
+  std::string who_ = "layer " + spec_.name;
+  Tensor y_, dx_;
+
+  // The start of a backward without parameters: checks x and dy; false, with dx_ emptied,
+  // when the caller wants no dx (then there is nothing to compute).
+  bool dx_wanted(const Tensor& x, const Tensor& dy, bool need_dx) {
+    require_backward_shapes(spec_, x, dy);
+    if (!need_dx) dx_ = Tensor();
+    return need_dx;
+  }
+};
 
 }  // namespace alexnet::reference
