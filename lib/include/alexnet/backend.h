@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -87,26 +88,15 @@ class Backend {
     return false;
   }
 
-  // CUDA graphs for inference at fixed batch sizes. A `key` names one sequence of op calls
-  // whose shapes, weights and buffers do not change between calls (Network: the batch size
-  // and the weights' version). Network::forward (inference) asks replay_graph(key) first: a
-  // backend holding a graph for key launches it and returns true, and the ops are not
-  // called. Otherwise capture_begin(key) returns true when the backend starts capturing the
-  // op calls that follow (it declines for the first call of a key, which builds plans and
-  // buffers, and when graphs are off); capture_end(key) then ends the capture and launches
-  // the graph, returning true, or returns false when capture failed — the ops then ran
-  // nothing and the caller runs them again. Backends without graphs keep the defaults.
-  virtual bool replay_graph(uint64_t key) {
+  // Runs one inference forward, `run_ops`, whose op calls, shapes, weights and buffers are
+  // the same every time it is called with `key` (Network: one key per batch size and weights'
+  // version), and returns its output (a device tensor the ops own). The default just calls
+  // run_ops. The CUDA backend may instead capture the calls into a CUDA graph and replay it
+  // for later calls of the same key without calling run_ops (cuda/graph.h); the returned
+  // tensor is then the buffer the graph writes. Errors are run_ops' own.
+  virtual Tensor run_inference(uint64_t key, const std::function<Tensor()>& run_ops) {
     (void)key;
-    return false;
-  }
-  virtual bool capture_begin(uint64_t key) {
-    (void)key;
-    return false;
-  }
-  virtual bool capture_end(uint64_t key) {
-    (void)key;
-    return false;
+    return run_ops();
   }
 
   // Mean softmax cross-entropy over the batch. logits (N, K), labels N values in [0, K).

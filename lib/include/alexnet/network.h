@@ -87,13 +87,11 @@ class Network final : public Runner {
   std::vector<Tensor> acts_;  // acts_[i] = input of layer i; acts_.back() = logits
   Tensor dlogits_;
 
-  uint64_t training_forwards_ = 0;  // part of the CUDA graph key (run_inference)
-  uint64_t graph_key_ = 0;          // the key of graph_output_, 0 = none
-  Tensor graph_output_;             // the logits buffer a captured CUDA graph writes
+  uint64_t training_forwards_ = 0;  // part of the inference key (run_inference)
 
   OpParams op_params(size_t layer);
   const Tensor& run_forward(const Tensor& x_device, bool training);
-  Tensor run_inference();  // on input_: through a CUDA graph when the backend has one
+  Tensor run_inference();  // on input_, through Backend::run_inference
 };
 
 }  // namespace alexnet

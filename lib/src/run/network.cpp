@@ -118,30 +118,8 @@ Tensor Network::run_inference() {
   // fp32) without a weights change, so the count of training forwards is part of the key.
   const uint64_t key = splitmix64(splitmix64(version_ ^ splitmix64(training_forwards_)) +
                                   static_cast<uint64_t>(input_.dim(0)));
-  if (key == graph_key_ && backend_->replay_graph(key)) return graph_output_;
-  const bool capturing = backend_->capture_begin(key);
-  Tensor out;
-  try {
-    out = run_forward(input_, /*training=*/false);  // shares the op's buffer
-  } catch (...) {
-    // An op that failed inside a capture: end it on this thread (the backend turns graphs
-    // off and says why) and run eagerly; outside a capture the error is the caller's. No
-    // graph of this key may be replayed after a failure (it could be partial).
-    graph_key_ = 0;
-    graph_output_ = Tensor();
-    if (!capturing || backend_->capture_end(key)) throw;
-    out = run_forward(input_, /*training=*/false);
-    acts_.clear();
-    return out;
-  }
-  if (capturing) {
-    if (backend_->capture_end(key)) {
-      graph_key_ = key;
-      graph_output_ = out;
-    } else {
-      out = run_forward(input_, /*training=*/false);  // the capture ran nothing
-    }
-  }
+  // The backend may replay the calls of an earlier run of this key (a CUDA graph) instead.
+  Tensor out = backend_->run_inference(key, [this] { return run_forward(input_, false); });
   acts_.clear();  // inference keeps no activations alive
   return out;
 }

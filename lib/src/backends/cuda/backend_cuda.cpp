@@ -193,17 +193,9 @@ class CudaBackend final : public Backend {
     return preprocess_frames(*ctx_, frames, cfg, channels, size, dst);
   }
 
-  bool replay_graph(uint64_t key) override {
+  Tensor run_inference(uint64_t key, const std::function<Tensor()>& run_ops) override {
     DeviceScope scope(ctx_->device);
-    return graphs_->replay(key);
-  }
-  bool capture_begin(uint64_t key) override {
-    DeviceScope scope(ctx_->device);
-    return graphs_->begin(key);
-  }
-  bool capture_end(uint64_t key) override {
-    DeviceScope scope(ctx_->device);
-    return graphs_->end(key);
+    return graphs_->run(key, run_ops);
   }
 
   float softmax_cross_entropy(const Tensor& logits, std::span<const int> labels,

@@ -44,6 +44,7 @@ void GraphCache::drop() {
   cudaGraphExec_t exec = exec_;
   exec_ = nullptr;
   graph_key_ = 0;
+  graph_output_ = Tensor();
   graph_workspace_ = nullptr;
   // Safe while a launch of it is still in flight: the driver frees it on completion.
   ALEXNET_CUDA(cudaGraphExecDestroy(exec));
@@ -68,6 +69,29 @@ void GraphCache::abandon_dangling_capture() {
   }
   cudaGetLastError();  // the capture's errors are not sticky; clear them
   give_up("an op failed while capturing");
+}
+
+Tensor GraphCache::run(uint64_t key, const std::function<Tensor()>& run_ops) {
+  if (replay(key)) return graph_output_;
+  const bool capturing = begin(key);
+  Tensor out;
+  try {
+    out = run_ops();
+  } catch (...) {
+    // Outside a capture the error is the caller's. Inside one, end it here on this thread
+    // (thread-local capture mode requires it; graphs go off and the reason is printed) and run
+    // eagerly; a capture that somehow still ended cleanly must not be replayed (it could be
+    // partial), and the op's error is rethrown.
+    if (!capturing || end(key)) {
+      drop();
+      throw;
+    }
+    return run_ops();
+  }
+  if (!capturing) return out;
+  if (!end(key)) return run_ops();  // the capture ran nothing
+  graph_output_ = out;
+  return out;
 }
 
 bool GraphCache::replay(uint64_t key) {
@@ -101,7 +125,7 @@ bool GraphCache::begin(uint64_t key) {
   // being recorded into a graph that silently skips it (relaxed mode). Unlike global mode,
   // unsafe calls made meanwhile by other threads (another backend on this GPU, the element's
   // other workers, the host side of the pipeline) neither fail nor invalidate this capture.
-  // The mode requires end() on this thread: Network::run_inference makes both calls.
+  // The mode requires end() on this thread: run() makes both calls.
   cudaError_t e = cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeThreadLocal);
   if (e != cudaSuccess) {
     cudaGetLastError();

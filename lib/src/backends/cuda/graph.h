@@ -1,6 +1,6 @@
 // CUDA graphs for inference at fixed batch sizes: the ops of one Network::forward captured
-// once on the context's stream and replayed as one launch (Backend::replay_graph,
-// capture_begin, capture_end; the protocol is in backend.h).
+// once on the context's stream and replayed as one launch (Backend::run_inference; Network
+// gives one key per batch size and weights' version).
 //
 // Switch: the environment variable ALEXNET_CUDA_GRAPHS, read once when the backend is made.
 // "1" turns graphs on; unset, "0" or anything else leaves them off (the default until a run on
@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "cuda_common.h"
@@ -28,6 +29,13 @@ class GraphCache {
   GraphCache(const GraphCache&) = delete;
   GraphCache& operator=(const GraphCache&) = delete;
 
+  // Backend::run_inference: replays the graph held for `key`, or runs run_ops eagerly, or
+  // captures run_ops into a graph and launches it. Returns run_ops' output (for a replay, the
+  // output of the call that was captured: the buffer the graph writes). An op that fails while
+  // capturing turns graphs off and run_ops runs again eagerly; an eager failure is thrown.
+  Tensor run(uint64_t key, const std::function<Tensor()>& run_ops);
+
+ private:
   // Launches the held graph if it was captured for `key` (and what it points at is still
   // there); false otherwise.
   bool replay(uint64_t key);
@@ -38,7 +46,6 @@ class GraphCache {
   // capture failed (graphs are then off for good; nothing ran).
   bool end(uint64_t key);
 
- private:
   void drop();  // destroys the held graph, if any
   // Ends a capture whose end() never came (an op threw while capturing): graphs off for good.
   void abandon_dangling_capture();
@@ -53,6 +60,7 @@ class GraphCache {
   uint64_t eager_key_ = 0;
   cudaGraphExec_t exec_ = nullptr;  // the held graph, for graph_key_
   uint64_t graph_key_ = 0;
+  Tensor graph_output_;  // run_ops' output when the held graph was captured: what it writes
   // Context::workspace's buffer when the graph was captured: a later, larger request (a
   // training backward) frees it, and the graph would then write into freed memory.
   void* graph_workspace_ = nullptr;
