@@ -1,85 +1,129 @@
-/* The concurrent path: batches on the workers, frames leave in arrival order. */
+/* The concurrent path: batches on the workers, frames leave in arrival order.
+ *
+ * Who touches what (classify_engine.h): the queue and the open batch belong to whoever holds
+ * the sink pad's stream lock (the streaming thread, or the pusher when it pushes finished
+ * frames or sends a timed-out batch); the list of dispatched batches, the open batch's
+ * deadline and the stop flag are under Batcher::lock, which the pusher sleeps on. */
 #include "batcher.h"
 
 #include <chrono>
 
+#include "alexnet/error.h"
+
 #define GST_CAT_DEFAULT gst_alexnet_debug
 
+using alexnet::gst::Batcher;
 using alexnet::gst::BatchResult;
+using alexnet::gst::Clock;
 using alexnet::gst::Engine;
 using alexnet::gst::Job;
 using alexnet::gst::MappedFrame;
 using alexnet::gst::Settings;
 
-/* Whether the open batch holds frames and the first has waited `timeout_ms` or more (the
- * batch-timeout property): then it goes out partial. Under the stream lock. */
-static bool open_batch_timed_out(const GstAlexNetClassifyImpl* impl, guint timeout_ms) {
-  return !impl->open.empty() &&
-         g_get_monotonic_time() - impl->open_since >= static_cast<gint64>(timeout_ms) * 1000;
+/* Whether the open batch holds frames and its deadline (the first frame's arrival plus
+ * batch-timeout) has passed: then it goes out partial. Under the stream lock. */
+static bool open_batch_timed_out(const Batcher& b) {
+  return !b.open.empty() && Clock::now() >= b.deadline;
+}
+
+/* Sets the open batch's deadline (under the stream lock) and wakes the pusher for it. */
+static void set_deadline(Batcher& b, Clock::time_point deadline) {
+  {
+    std::lock_guard<std::mutex> guard(b.lock);
+    b.deadline = deadline;
+  }
+  b.wake.notify_one();
 }
 
 void gst_alexnet_classify_discard(GstAlexNetClassifyImpl* impl) {
-  impl->open.clear();
-  impl->open_waiting = false;
-  impl->queue.clear();
+  Batcher& b = impl->batcher;
+  b.open.clear();
+  set_deadline(b, Clock::time_point::max());
+  b.queue.clear();
 }
 
 void gst_alexnet_classify_stop_pusher(GstAlexNetClassifyImpl* impl) {
+  Batcher& b = impl->batcher;
   {
-    std::lock_guard<std::mutex> guard(impl->pusher_lock);
-    impl->pusher_stop = true;
+    std::lock_guard<std::mutex> guard(b.lock);
+    b.stop = true;
   }
-  impl->pusher_cond.notify_all();
-  if (impl->pusher.joinable()) impl->pusher.join();
-  std::lock_guard<std::mutex> guard(impl->pusher_lock);
-  impl->dispatched.clear();
+  b.wake.notify_all();
+  if (b.pusher.joinable()) b.pusher.join();
+  std::lock_guard<std::mutex> guard(b.lock);
+  b.dispatched.clear();
+}
+
+void gst_alexnet_classify_start_pusher(GstAlexNetClassify* self) {
+  Batcher& b = self->impl->batcher;
+  if (b.pusher.joinable()) return;
+  {
+    std::lock_guard<std::mutex> guard(b.lock);
+    b.stop = false;
+    b.dispatched.clear();
+    b.deadline = Clock::time_point::max();
+  }
+  b.pusher = std::thread(gst_alexnet_classify_pusher, self);
+}
+
+/* Runs one batch on a worker's thread; its result (or error) is the returned future's. */
+static std::shared_future<BatchResult> run_batch(GstAlexNetClassify* self,
+                                                 std::shared_ptr<Engine> engine,
+                                                 std::vector<alexnet::Frame> frames, int k) {
+  Batcher& b = self->impl->batcher;
+  try {
+    if (!engine) throw alexnet::Error("no model loaded");
+    const int worker =
+        static_cast<int>(b.next_worker++ % static_cast<unsigned>(engine->classifier->workers()));
+    GST_LOG_OBJECT(self, "batch of %zu on worker %d", frames.size(), worker);
+    return std::async(std::launch::async,
+                      [engine, frames = std::move(frames), k, worker] {
+                        auto t0 = Clock::now();
+                        BatchResult r;
+                        r.tops = engine->classifier->classify(frames, k, worker);
+                        r.model_name = engine->model_name;
+                        r.us = static_cast<guint64>(
+                            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0)
+                                .count());
+                        return r;
+                      })
+        .share();
+  } catch (...) {
+    /* no model, thread or memory: the frames' result is the error, reported when they leave */
+    std::promise<BatchResult> failed;
+    failed.set_exception(std::current_exception());
+    return failed.get_future().share();
+  }
 }
 
 void gst_alexnet_classify_dispatch(GstAlexNetClassify* self, guint top_k) {
   GstAlexNetClassifyImpl* impl = self->impl;
-  if (impl->open.empty()) return;
-  std::shared_ptr<Engine> engine = impl->open.front()->engine;
-  std::shared_future<BatchResult> result;
-  try {
-    std::vector<alexnet::Frame> frames;
-    for (Job* job : impl->open)
-      frames.push_back(frame_of(&job->map->frame, job->format, job->matrix, job->range));
-    const int worker = static_cast<int>(impl->next_worker++ %
-                                        static_cast<unsigned>(engine->classifier->workers()));
-    const int k = static_cast<int>(top_k);
-    GST_LOG_OBJECT(self, "batch of %zu on worker %d", frames.size(), worker);
-    result = std::async(std::launch::async, [engine, frames = std::move(frames), k, worker] {
-               auto t0 = std::chrono::steady_clock::now();
-               BatchResult r;
-               r.tops = engine->classifier->classify(frames, k, worker);
-               r.us = static_cast<guint64>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                               std::chrono::steady_clock::now() - t0)
-                                               .count());
-               return r;
-             }).share();
-  } catch (...) {
-    /* no thread, no memory: the frames' result is the error, reported when they leave */
-    std::promise<BatchResult> failed;
-    failed.set_exception(std::current_exception());
-    result = failed.get_future().share();
+  Batcher& b = impl->batcher;
+  if (b.open.empty()) return;
+  std::vector<alexnet::Frame> frames;
+  for (Job* job : b.open)
+    frames.push_back(frame_of(&job->map->frame, job->format, job->matrix, job->range));
+  /* the model current now, even if it was swapped in after some of these frames arrived */
+  std::shared_future<BatchResult> result =
+      run_batch(self, impl->model.current, std::move(frames), static_cast<int>(top_k));
+  for (size_t i = 0; i < b.open.size(); i++) {
+    b.open[i]->result = result;
+    b.open[i]->index = i;
   }
-  for (size_t i = 0; i < impl->open.size(); i++) {
-    impl->open[i]->result = result;
-    impl->open[i]->index = i;
-  }
-  impl->open.clear();
-  impl->open_waiting = false;
+  b.open.clear();
   {
-    std::lock_guard<std::mutex> guard(impl->pusher_lock);
-    impl->dispatched.push_back(result);
+    std::lock_guard<std::mutex> guard(b.lock);
+    b.deadline = Clock::time_point::max();
+    b.dispatched.push_back(result);
   }
-  impl->pusher_cond.notify_one();
+  b.wake.notify_one();
 }
 
 GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* buffer) {
   GstBaseTransform* trans = GST_BASE_TRANSFORM(self);
   GstAlexNetClassifyImpl* impl = self->impl;
-  GstFlowReturn ret = impl->pushed_ret.exchange(GST_FLOW_OK);
+  Batcher& b = impl->batcher;
+  GstFlowReturn ret = b.pushed_ret.exchange(GST_FLOW_OK);
   if (ret != GST_FLOW_OK) {
     /* downstream refused a frame the pusher sent: tell upstream now */
     gst_buffer_unref(buffer);
@@ -92,11 +136,7 @@ GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* 
   }
 
   try {
-    Settings s;
-    {
-      std::lock_guard<std::mutex> guard(impl->lock);
-      s = impl->settings;
-    }
+    const Settings s = gst_alexnet_classify_settings(self);
     auto job = std::make_unique<Job>();
     job->buffer = gst_buffer_make_writable(buffer);
     job->info = GST_VIDEO_FILTER(trans)->in_info;
@@ -106,27 +146,26 @@ GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* 
                         ("%" GST_PTR_FORMAT, static_cast<void*>(job->buffer)));
       return GST_FLOW_ERROR;
     }
-    gst_alexnet_classify_swap_pending(self, s.top_k);
-    if (!impl->engine) {
+    gst_alexnet_classify_swap_model(self);
+    if (!impl->model.current) {
       GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, ("No model loaded"), (NULL));
       return GST_FLOW_ERROR;
     }
-    job->format = impl->format;
-    job->matrix = impl->matrix;
-    job->range = impl->range;
-    job->engine = impl->engine;
+    job->format = impl->stream.format;
+    job->matrix = impl->stream.matrix;
+    job->range = impl->stream.range;
     job->pts = GST_BUFFER_PTS(job->buffer);
     job->running_time = running_time_of(trans, job->pts);
-    job->classify =
-        gst_alexnet_classify_decide(self, job->buffer, s, job->running_time, impl->submitted_any);
+    job->classify = gst_alexnet_classify_decide(self, job->buffer, s, job->running_time,
+                                                impl->stream.dispatched_any);
     if (job->classify) {
-      impl->submitted_any = true;
-      if (impl->open.empty()) impl->open_since = g_get_monotonic_time();
-      impl->open.push_back(job.get());
-      impl->open_waiting = true;
+      impl->stream.dispatched_any = true;
+      if (b.open.empty())
+        set_deadline(b, Clock::now() + std::chrono::milliseconds(s.batch_timeout));
+      b.open.push_back(job.get());
     }
-    impl->queue.push_back(std::move(job));
-    if (impl->open.size() >= s.batch_size || open_batch_timed_out(impl, s.batch_timeout))
+    b.queue.push_back(std::move(job));
+    if (b.open.size() >= s.batch_size || open_batch_timed_out(b))
       gst_alexnet_classify_dispatch(self, s.top_k);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: %s", e.what()), (NULL));
@@ -138,35 +177,27 @@ GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* 
 /* Annotates the oldest held frame (waiting for its batch if `wait`) and hands it out. */
 static GstFlowReturn gst_alexnet_classify_finish_front(GstAlexNetClassify* self, bool wait,
                                                        GstBuffer** outbuf) {
-  GstAlexNetClassifyImpl* impl = self->impl;
+  Batcher& b = self->impl->batcher;
   *outbuf = NULL;
-  if (impl->queue.empty()) return GST_FLOW_OK;
-  Job* job = impl->queue.front().get();
+  if (b.queue.empty()) return GST_FLOW_OK;
+  Job* job = b.queue.front().get();
   if (job->classify) {
     if (!job->result.valid()) {
       if (!wait) return GST_FLOW_OK;
-      guint top_k;
-      {
-        std::lock_guard<std::mutex> guard(impl->lock);
-        top_k = impl->settings.top_k;
-      }
-      gst_alexnet_classify_dispatch(self, top_k);
+      gst_alexnet_classify_dispatch(self, gst_alexnet_classify_settings(self).top_k);
     }
     if (!wait && job->result.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
       return GST_FLOW_OK;
   }
-  std::unique_ptr<Job> owned = std::move(impl->queue.front());
-  impl->queue.pop_front();
+  std::unique_ptr<Job> owned = std::move(b.queue.front());
+  b.queue.pop_front();
   try {
     if (job->classify) {
       const BatchResult& r = job->result.get();
-      impl->last = r.tops.at(job->index);
-      impl->have_last = true;
-      gst_alexnet_classify_record(self, r.us);
+      gst_alexnet_classify_keep_result(self, r.tops.at(job->index), r.model_name, r.us);
     }
-    gst_alexnet_classify_annotate(self, &job->map->frame, job->format, job->range, impl->last,
-                                  job->engine->model_name, job->classify, job->pts,
-                                  job->running_time);
+    gst_alexnet_classify_annotate(self, &job->map->frame, job->format, job->range, job->classify,
+                                  job->pts, job->running_time);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: %s", e.what()), (NULL));
     return GST_FLOW_ERROR;
@@ -179,25 +210,21 @@ static GstFlowReturn gst_alexnet_classify_finish_front(GstAlexNetClassify* self,
 
 GstFlowReturn gst_alexnet_classify_next_output(GstAlexNetClassify* self, GstBuffer** outbuf) {
   GstAlexNetClassifyImpl* impl = self->impl;
+  Batcher& b = impl->batcher;
   *outbuf = NULL;
-  if (impl->queue.empty()) return GST_FLOW_OK;
-  guint batch, timeout;
-  {
-    std::lock_guard<std::mutex> guard(impl->lock);
-    batch = impl->settings.batch_size;
-    timeout = impl->settings.batch_timeout;
-  }
-  const int workers = impl->engine ? impl->engine->classifier->workers() : 1;
+  if (b.queue.empty()) return GST_FLOW_OK;
+  const guint batch = gst_alexnet_classify_settings(self).batch_size;
+  const int workers = impl->model.current ? impl->model.current->classifier->workers() : 1;
   /* bounded: at most one batch filling and one per worker in flight */
   const size_t limit = static_cast<size_t>(batch) * (workers + 1);
-  return gst_alexnet_classify_finish_front(
-      self, open_batch_timed_out(impl, timeout) || impl->queue.size() > limit, outbuf);
+  return gst_alexnet_classify_finish_front(self, open_batch_timed_out(b) || b.queue.size() > limit,
+                                           outbuf);
 }
 
 GstFlowReturn gst_alexnet_classify_drain(GstAlexNetClassify* self) {
   GstAlexNetClassifyImpl* impl = self->impl;
   GstFlowReturn ret = GST_FLOW_OK;
-  while (!impl->queue.empty()) {
+  while (!impl->batcher.queue.empty()) {
     GstBuffer* out = NULL;
     ret = gst_alexnet_classify_finish_front(self, true, &out);
     if (ret == GST_FLOW_OK && out) ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), out);
@@ -209,45 +236,50 @@ GstFlowReturn gst_alexnet_classify_drain(GstAlexNetClassify* self) {
   return ret;
 }
 
-/* The pusher thread (concurrent path): waits for each dispatched batch, then, under the sink
- * pad's stream lock (taken with trylock so that a stop never waits on it), pushes every
- * finished frame at the head of the queue. */
+/* What woke the pusher. */
+enum class PusherWork { Stop, BatchDispatched, DeadlinePassed };
+
+/* Sleeps until a batch is on the workers (its future in *next), the open batch's deadline
+ * has passed, or stop. No polling: dispatch, set_deadline and stop notify `wake`. */
+static PusherWork wait_for_work(Batcher& b, std::shared_future<BatchResult>* next) {
+  std::unique_lock<std::mutex> lock(b.lock);
+  for (;;) {
+    if (b.stop) return PusherWork::Stop;
+    if (!b.dispatched.empty()) {
+      *next = b.dispatched.front();
+      return PusherWork::BatchDispatched;
+    }
+    if (Clock::now() >= b.deadline) return PusherWork::DeadlinePassed;
+    if (b.deadline == Clock::time_point::max())
+      b.wake.wait(lock);
+    else
+      b.wake.wait_until(lock, b.deadline);
+  }
+}
+
+/* The pusher thread (concurrent path). It takes the sink pad's stream lock, as the streaming
+ * thread would, to send a timed-out batch or push the finished frames at the head of the
+ * queue. Blocking on that lock cannot deadlock: no holder of it ever waits for the pusher
+ * (stop() joins it outside the lock, after the pad's deactivation has let go of it). */
 void gst_alexnet_classify_pusher(GstAlexNetClassify* self) {
-  GstAlexNetClassifyImpl* impl = self->impl;
+  Batcher& b = self->impl->batcher;
   GRecMutex* stream_lock = GST_PAD_GET_STREAM_LOCK(GST_BASE_TRANSFORM_SINK_PAD(self));
   for (;;) {
     std::shared_future<BatchResult> next;
-    {
-      std::unique_lock<std::mutex> lock(impl->pusher_lock);
-      impl->pusher_cond.wait_for(lock, std::chrono::milliseconds(2),
-                                 [impl] { return impl->pusher_stop || !impl->dispatched.empty(); });
-      if (impl->pusher_stop) return;
-      if (!impl->dispatched.empty()) next = impl->dispatched.front();
-    }
-    if (!next.valid()) {
-      /* nothing on the workers: send a partial batch whose batch-timeout is up */
-      if (impl->open_waiting && g_rec_mutex_trylock(stream_lock)) {
-        guint top_k, timeout;
-        {
-          std::lock_guard<std::mutex> guard(impl->lock);
-          top_k = impl->settings.top_k;
-          timeout = impl->settings.batch_timeout;
-        }
-        if (open_batch_timed_out(impl, timeout)) gst_alexnet_classify_dispatch(self, top_k);
-        g_rec_mutex_unlock(stream_lock);
-      }
+    const PusherWork work = wait_for_work(b, &next);
+    if (work == PusherWork::Stop) return;
+    if (work == PusherWork::DeadlinePassed) {
+      /* no input came to send it: send the partial batch (unless the streaming thread did) */
+      g_rec_mutex_lock(stream_lock);
+      if (open_batch_timed_out(b))
+        gst_alexnet_classify_dispatch(self, gst_alexnet_classify_settings(self).top_k);
+      else if (b.open.empty())
+        set_deadline(b, Clock::time_point::max());
+      g_rec_mutex_unlock(stream_lock);
       continue;
     }
     next.wait();
-    bool locked = false;
-    while (!locked) {
-      {
-        std::lock_guard<std::mutex> guard(impl->pusher_lock);
-        if (impl->pusher_stop) return;
-      }
-      locked = g_rec_mutex_trylock(stream_lock);
-      if (!locked) g_usleep(200);
-    }
+    g_rec_mutex_lock(stream_lock);
     GstFlowReturn ret = GST_FLOW_OK;
     for (;;) {
       GstBuffer* out = NULL;
@@ -258,12 +290,12 @@ void gst_alexnet_classify_pusher(GstAlexNetClassify* self) {
     }
     if (ret != GST_FLOW_OK) {
       GST_DEBUG_OBJECT(self, "pusher: %s", gst_flow_get_name(ret));
-      impl->pushed_ret = ret;
+      b.pushed_ret = ret;
     }
     g_rec_mutex_unlock(stream_lock);
-    std::lock_guard<std::mutex> guard(impl->pusher_lock);
-    while (!impl->dispatched.empty() &&
-           impl->dispatched.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready)
-      impl->dispatched.pop_front();
+    std::lock_guard<std::mutex> guard(b.lock);
+    while (!b.dispatched.empty() &&
+           b.dispatched.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+      b.dispatched.pop_front();
   }
 }

@@ -11,13 +11,16 @@
 GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* buffer);
 /* The oldest held frame if it may leave now (else *outbuf is NULL): generate_output. */
 GstFlowReturn gst_alexnet_classify_next_output(GstAlexNetClassify* self, GstBuffer** outbuf);
-/* Sends the open (possibly partial) batch to the next worker. */
+/* Sends the open (possibly partial) batch to the next worker, to be classified by the model
+ * current now. */
 void gst_alexnet_classify_dispatch(GstAlexNetClassify* self, guint top_k);
 /* Pushes every held frame, in order (before EOS, caps and other serialized events). */
 GstFlowReturn gst_alexnet_classify_drain(GstAlexNetClassify* self);
 /* Drops every held frame (after its worker is done with it). */
 void gst_alexnet_classify_discard(GstAlexNetClassifyImpl* impl);
 
-/* The pusher thread's body, and its stop (any thread; joins it). */
+/* The pusher thread: its start (start(), before streaming), its body, and its stop (any
+ * thread not holding the stream lock; joins it). */
+void gst_alexnet_classify_start_pusher(GstAlexNetClassify* self);
 void gst_alexnet_classify_pusher(GstAlexNetClassify* self);
 void gst_alexnet_classify_stop_pusher(GstAlexNetClassifyImpl* impl);

@@ -6,18 +6,26 @@
 #include <stdexcept>
 
 #include "alexnet/weights.h"
-#include "batcher.h"
 #include "overlay.h"
 #include "results.h"
 
 #define GST_CAT_DEFAULT gst_alexnet_debug
 
 using alexnet::gst::Engine;
+using alexnet::gst::ModelSlot;
 using alexnet::gst::Settings;
 
+Settings gst_alexnet_classify_settings(GstAlexNetClassify* self) {
+  GST_OBJECT_LOCK(self);
+  Settings s = self->impl->settings;
+  GST_OBJECT_UNLOCK(self);
+  return s;
+}
+
 void gst_alexnet_classify_join_loader(GstAlexNetClassify* self) {
-  std::lock_guard<std::mutex> guard(self->impl->loader_lock);
-  if (self->impl->loader.joinable()) self->impl->loader.join();
+  ModelSlot& slot = self->impl->model;
+  std::lock_guard<std::mutex> guard(slot.loader_lock);
+  if (slot.loader.joinable()) slot.loader.join();
 }
 
 static std::string basename_of(const std::string& path) {
@@ -59,13 +67,9 @@ static std::shared_ptr<Engine> make_engine(const Settings& s) {
 
 /* NULL->READY: the model, or an element error naming the file and the problem. */
 gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
-  GstAlexNetClassifyImpl* impl = self->impl;
+  ModelSlot& slot = self->impl->model;
   gst_alexnet_classify_join_loader(self); /* no stale background load */
-  Settings s;
-  {
-    std::lock_guard<std::mutex> guard(impl->lock);
-    s = impl->settings;
-  }
+  const Settings s = gst_alexnet_classify_settings(self);
   if (s.model.empty()) {
     GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("No model set"),
                       ("set the 'model' property to an AlexNet weights file (safetensors)"));
@@ -79,10 +83,10 @@ gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
                     engine->classifier->describe().c_str());
     GST_ELEMENT_INFO(self, RESOURCE, SETTINGS, (NULL),
                      ("device %s", engine->classifier->describe().c_str()));
-    impl->engine = std::move(engine);
-    std::lock_guard<std::mutex> guard(impl->lock);
-    impl->pending.reset();
-    impl->loaded = true;
+    slot.current = std::move(engine);
+    std::lock_guard<std::mutex> guard(slot.lock);
+    slot.pending.reset();
+    slot.loaded = true;
   } catch (const DeviceSetupError& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
                       ("Could not run model \"%s\" on %s", s.model.c_str(), e.what()), (NULL));
@@ -102,22 +106,18 @@ gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
 
 /* Called with a new model/labels-file while an engine exists: loads in a thread. */
 void gst_alexnet_classify_reload_async(GstAlexNetClassify* self) {
-  GstAlexNetClassifyImpl* impl = self->impl;
-  std::lock_guard<std::mutex> guard(impl->loader_lock);
-  if (impl->loader.joinable()) impl->loader.join();
-  Settings s;
-  {
-    std::lock_guard<std::mutex> g(impl->lock);
-    s = impl->settings;
-  }
-  impl->loader = std::thread([self, s] {
-    GstAlexNetClassifyImpl* im = self->impl;
+  ModelSlot& slot = self->impl->model;
+  std::lock_guard<std::mutex> guard(slot.loader_lock);
+  if (slot.loader.joinable()) slot.loader.join();
+  const Settings s = gst_alexnet_classify_settings(self);
+  slot.loader = std::thread([self, s] {
+    ModelSlot& sl = self->impl->model;
     try {
       auto engine = make_engine(s);
       GST_INFO_OBJECT(self, "loaded %s on %s; swapping it in", s.model.c_str(),
                       engine->classifier->describe().c_str());
-      std::lock_guard<std::mutex> g(im->lock);
-      im->pending = std::move(engine);
+      std::lock_guard<std::mutex> g(sl.lock);
+      sl.pending = std::move(engine);
     } catch (const std::exception& e) {
       GST_ELEMENT_WARNING(
           self, RESOURCE, OPEN_READ,
@@ -142,21 +142,19 @@ alexnet::Frame frame_of(GstVideoFrame* frame, alexnet::PixelFormat format,
   return f;
 }
 
-/* Swaps in a model loaded in the background, if one is waiting. */
-void gst_alexnet_classify_swap_pending(GstAlexNetClassify* self, guint top_k) {
+void gst_alexnet_classify_swap_model(GstAlexNetClassify* self) {
   GstAlexNetClassifyImpl* impl = self->impl;
   std::shared_ptr<Engine> next;
   {
-    std::lock_guard<std::mutex> guard(impl->lock);
-    next = std::move(impl->pending);
-    impl->pending.reset();
+    std::lock_guard<std::mutex> guard(impl->model.lock);
+    next = std::move(impl->model.pending);
+    impl->model.pending.reset();
   }
   if (!next) return;
-  if (!impl->open.empty()) gst_alexnet_classify_dispatch(self, top_k); /* with the old model */
   GST_INFO_OBJECT(self, "swapping in model %s", next->model_name.c_str());
-  impl->engine = std::move(next);
-  impl->have_last = false;
-  impl->submitted_any = false;
+  impl->model.current = std::move(next);
+  impl->stream.have_last = false;
+  impl->stream.dispatched_any = false;
 }
 
 /* Whether this frame runs the network: the first frame, every inference-interval'th, and
@@ -165,20 +163,18 @@ bool gst_alexnet_classify_decide(GstAlexNetClassify* self, GstBuffer* buffer, co
                                  GstClockTime running_time, bool have_result) {
   GstAlexNetClassifyImpl* impl = self->impl;
   GstBaseTransform* trans = GST_BASE_TRANSFORM(self);
-  bool run = !have_result || impl->frame_index % s.inference_interval == 0;
-  impl->frame_index++;
+  bool run = !have_result || impl->stream.frame_index % s.inference_interval == 0;
+  impl->stream.frame_index++;
   if (run && have_result && gst_base_transform_is_qos_enabled(trans) &&
       GST_CLOCK_TIME_IS_VALID(running_time)) {
-    GstClockTime earliest;
-    gdouble proportion;
-    {
-      std::lock_guard<std::mutex> guard(impl->lock);
-      earliest = impl->earliest_time;
-      proportion = impl->proportion;
-    }
+    GST_OBJECT_LOCK(self);
+    const alexnet::gst::QosState qos = impl->qos;
+    GST_OBJECT_UNLOCK(self);
+    const GstClockTime earliest = qos.earliest_time;
+    const gdouble proportion = qos.proportion;
     if (GST_CLOCK_TIME_IS_VALID(earliest) && running_time <= earliest) {
       run = false;
-      impl->qos_skipped++;
+      impl->stats.qos_skipped++;
       GstClockTime stream_time =
           gst_segment_to_stream_time(&trans->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
       GstMessage* msg = gst_message_new_qos(GST_OBJECT(self), FALSE, running_time, stream_time,
@@ -187,38 +183,37 @@ bool gst_alexnet_classify_decide(GstAlexNetClassify* self, GstBuffer* buffer, co
                                  static_cast<gint64>(earliest) - static_cast<gint64>(running_time),
                                  proportion, 1000000);
       gst_message_set_qos_stats(msg, GST_FORMAT_BUFFERS,
-                                impl->classified.load() + impl->skipped.load(),
-                                impl->qos_skipped.load());
+                                impl->stats.classified.load() + impl->stats.skipped.load(),
+                                impl->stats.qos_skipped.load());
       gst_element_post_message(GST_ELEMENT(self), msg);
     }
   }
-  if (!run) impl->skipped++;
+  if (!run) impl->stats.skipped++;
   return run;
 }
 
-void gst_alexnet_classify_record(GstAlexNetClassify* self, guint64 us) {
+void gst_alexnet_classify_keep_result(GstAlexNetClassify* self, const alexnet::TopK& top,
+                                      const std::string& model_name, guint64 us) {
   GstAlexNetClassifyImpl* impl = self->impl;
-  impl->latency_total_us += us;
-  impl->classified++;
-  if (!impl->latency_announced) {
+  impl->stream.last = top;
+  impl->stream.last_model = model_name;
+  impl->stream.have_last = true;
+  impl->stats.latency_total_us += us;
+  impl->stats.classified++;
+  if (!impl->stream.latency_announced) {
     /* the first measurement: let the pipeline query our latency again */
-    impl->latency_announced = true;
+    impl->stream.latency_announced = true;
     gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
   }
 }
 
-/* Metadata, overlay and message of one frame with result `top`. */
 void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,
                                    alexnet::PixelFormat format, alexnet::ColorRange range,
-                                   const alexnet::TopK& top, const std::string& model_name,
                                    bool classified, GstClockTime pts, GstClockTime running_time) {
-  Settings s;
-  {
-    std::lock_guard<std::mutex> guard(self->impl->lock);
-    s = self->impl->settings;
-  }
+  const Settings s = gst_alexnet_classify_settings(self);
+  const alexnet::TopK& top = self->impl->stream.last;
   alexnet::gst::attach_result(frame->buffer, GST_VIDEO_FRAME_WIDTH(frame),
-                              GST_VIDEO_FRAME_HEIGHT(frame), top, model_name);
+                              GST_VIDEO_FRAME_HEIGHT(frame), top, self->impl->stream.last_model);
 
   if (s.overlay) {
     std::vector<std::string> lines;
@@ -258,15 +253,11 @@ GstClockTime running_time_of(GstBaseTransform* trans, GstClockTime pts) {
 /* LATENCY: what we add to upstream's: the mean classification time, and with batch-size > 1
  * the time a batch may wait to fill (at most batch-timeout). */
 GstClockTime gst_alexnet_classify_added_latency(GstAlexNetClassify* self) {
-  GstAlexNetClassifyImpl* impl = self->impl;
-  guint64 n = impl->classified.load();
-  GstClockTime ours = n ? impl->latency_total_us.load() / n * GST_USECOND : 0;
-  guint batch, timeout;
-  {
-    std::lock_guard<std::mutex> guard(impl->lock);
-    batch = impl->settings.batch_size;
-    timeout = impl->settings.batch_timeout;
-  }
+  const alexnet::gst::Stats& stats = self->impl->stats;
+  guint64 n = stats.classified.load();
+  GstClockTime ours = n ? stats.latency_total_us.load() / n * GST_USECOND : 0;
+  const Settings s = gst_alexnet_classify_settings(self);
+  const guint batch = s.batch_size, timeout = s.batch_timeout;
   GstVideoInfo* info = &GST_VIDEO_FILTER(self)->in_info;
   const bool have_fps = GST_VIDEO_INFO_FPS_N(info) > 0 && GST_VIDEO_INFO_FPS_D(info) > 0;
   if (batch > 1) {

@@ -1,10 +1,12 @@
-/* The C++ side of alexnetclassify (internal): the state behind GstAlexNetClassify::impl and
- * the engine helpers shared by the element's vfuncs and the concurrent path (batcher.h):
- * model loading and swapping, the per-frame decision (inference-interval, QoS), statistics
- * and latency, and the annotation of a classified frame. */
+/* The C++ side of alexnetclassify (internal): the state behind GstAlexNetClassify::impl,
+ * split by who owns it, and the engine helpers shared by the element's vfuncs and the
+ * concurrent path (batcher.h): model loading and swapping, the per-frame decision
+ * (inference-interval, QoS), statistics and latency, and the annotation of a classified
+ * frame. */
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -19,8 +21,11 @@
 
 namespace alexnet::gst {
 
-/* Property values; guarded by GstAlexNetClassifyImpl::lock. The defaults (the DEFAULT_
- * macros of gstalexnetclassify.cpp) are set by gst_alexnet_classify_init. */
+using Clock = std::chrono::steady_clock;
+
+/* Property values; guarded by the object lock (GST_OBJECT_LOCK), read as a copy
+ * (gst_alexnet_classify_settings). The defaults (the DEFAULT_ macros of
+ * gstalexnetclassify.cpp) are set by gst_alexnet_classify_init. */
 struct Settings {
   std::string model;
   std::string labels_file;
@@ -63,9 +68,11 @@ struct MappedFrame {
   MappedFrame& operator=(const MappedFrame&) = delete;
 };
 
-/* The top-k of a batch of frames classified together, and how long it took. */
+/* The top-k of a batch of frames classified together, by which model, and how long it
+ * took. */
 struct BatchResult {
   std::vector<alexnet::TopK> tops;
+  std::string model_name;
   guint64 us = 0;
 };
 
@@ -80,7 +87,6 @@ struct Job {
   bool classify = false;
   GstClockTime pts = GST_CLOCK_TIME_NONE;
   GstClockTime running_time = GST_CLOCK_TIME_NONE;
-  std::shared_ptr<Engine> engine;
   std::shared_future<BatchResult> result; /* valid once its batch is dispatched */
   size_t index = 0;                       /* in its batch */
 
@@ -95,56 +101,85 @@ struct Job {
   }
 };
 
-}  // namespace alexnet::gst
-
-/* The C++ side of the element, behind GstAlexNetClassify::impl. */
-struct GstAlexNetClassifyImpl {
-  std::mutex lock; /* settings, earliest_time, pending */
-  alexnet::gst::Settings settings;
-  GstClockTime earliest_time = GST_CLOCK_TIME_NONE; /* from QOS events */
+/* The QoS state from the src pad's QOS events; guarded by the object lock, like Settings. */
+struct QosState {
+  GstClockTime earliest_time = GST_CLOCK_TIME_NONE;
   gdouble proportion = 1.0;
+};
 
-  /* The engine used by the streaming thread; replaced at a frame boundary by `pending`. */
-  std::shared_ptr<alexnet::gst::Engine> engine;
-  std::shared_ptr<alexnet::gst::Engine> pending; /* guarded by lock */
-  bool loaded = false;                           /* READY or above with a model; guarded by lock */
-  std::mutex loader_lock;                        /* serialises loader threads */
+/* The model slot: the engine frames are classified with, and the one a background load (a
+ * model or labels-file set while running) leaves to be swapped in at the next frame boundary.
+ * Swapping never touches the batcher: a batch is classified by the engine that is current
+ * when it is dispatched. */
+struct ModelSlot {
+  /* Set on NULL->READY and cleared on READY->NULL (no streaming then); swapped under the sink
+   * pad's stream lock. */
+  std::shared_ptr<Engine> current;
+
+  std::mutex lock;                 /* pending, loaded */
+  std::shared_ptr<Engine> pending; /* loaded in the background, not yet swapped in */
+  bool loaded = false;             /* READY or above with a model */
+
+  std::mutex loader_lock; /* serialises loader threads */
   std::thread loader;
+};
 
-  /* Stream state (streaming thread). */
+/* What the element knows of the stream: under the sink pad's stream lock (the streaming
+ * thread, or the pusher holding that lock). */
+struct StreamState {
   alexnet::PixelFormat format = alexnet::PixelFormat::RGB;
   alexnet::ColorMatrix matrix = alexnet::ColorMatrix::BT601;
   alexnet::ColorRange range = alexnet::ColorRange::Limited;
-  alexnet::TopK last;
+  alexnet::TopK last;     /* the latest result, carried by frames that skip inference */
+  std::string last_model; /* the model that produced `last` */
   bool have_last = false;
+  bool dispatched_any = false; /* concurrent path: a frame went to the current model */
   guint64 frame_index = 0;
+  bool latency_announced = false;
+};
 
-  /* Statistics. */
+/* Counters since the last start; atomics, read by properties and queries on any thread. */
+struct Stats {
   std::atomic<guint64> classified{0};
   std::atomic<guint64> skipped{0};
   std::atomic<guint64> latency_total_us{0};
   std::atomic<guint64> qos_skipped{0};
-  bool latency_announced = false;
+};
 
-  /* The concurrent path (batch-size > 1 or several workers): frames in arrival order, the
-   * ones waiting to fill a batch, and the batches on the workers. Streaming thread only. */
-  std::atomic<bool> concurrent{false};
-  std::deque<std::unique_ptr<alexnet::gst::Job>> queue;
-  std::vector<alexnet::gst::Job*> open; /* classified frames not yet dispatched */
-  gint64 open_since = 0;                /* g_get_monotonic_time () of the first */
-  bool submitted_any = false;           /* a classification was dispatched with this engine */
+/* The concurrent path (batch-size > 1 or several workers; batcher.cpp). */
+struct Batcher {
+  std::atomic<bool> active{false}; /* chosen by start() */
+
+  /* Under the sink pad's stream lock: frames in arrival order, the ones waiting to fill a
+   * batch, and which worker takes the next batch. */
+  std::deque<std::unique_ptr<Job>> queue;
+  std::vector<Job*> open; /* frames to classify, not yet dispatched */
   unsigned next_worker = 0;
 
-  /* The pusher thread: pushes finished frames as soon as their batch is done (holding the
-   * sink pad's stream lock, as the streaming thread would), so that they need not wait for
-   * the next input. */
+  /* The pusher thread pushes finished frames as soon as their batch is done, and sends a
+   * partial batch when its batch-timeout is up while no input arrives. It sleeps on `wake`
+   * until a batch is dispatched, the open batch's deadline, or stop. */
   std::thread pusher;
-  std::mutex pusher_lock;
-  std::condition_variable pusher_cond;
-  std::deque<std::shared_future<alexnet::gst::BatchResult>> dispatched; /* pusher_lock */
-  bool pusher_stop = false;                                             /* pusher_lock */
-  std::atomic<bool> open_waiting{false};                                /* `open` is not empty */
+  std::mutex lock; /* dispatched, deadline, stop */
+  std::condition_variable wake;
+  std::deque<std::shared_future<BatchResult>> dispatched; /* batches on the workers */
+  /* When the open batch goes out partial: written holding both the stream lock and `lock`,
+   * so either is enough to read it. Clock::time_point::max() while no batch is open. */
+  Clock::time_point deadline = Clock::time_point::max();
+  bool stop = false;
   std::atomic<GstFlowReturn> pushed_ret{GST_FLOW_OK}; /* the pusher's last failure */
+};
+
+}  // namespace alexnet::gst
+
+/* The C++ side of the element, behind GstAlexNetClassify::impl: one member per owner. */
+struct GstAlexNetClassifyImpl {
+  alexnet::gst::Settings settings; /* object lock */
+  alexnet::gst::QosState qos;      /* object lock */
+  alexnet::gst::ModelSlot model;
+  alexnet::gst::StreamState stream; /* stream lock */
+  alexnet::gst::Stats stats;
+  alexnet::gst::Batcher batcher;
 };
 
 struct _GstAlexNetClassify {
@@ -152,11 +187,16 @@ struct _GstAlexNetClassify {
   GstAlexNetClassifyImpl* impl;
 };
 
+/* A copy of the property values, taken under the object lock. */
+alexnet::gst::Settings gst_alexnet_classify_settings(GstAlexNetClassify* self);
+
 /* Model loading (classify_engine.cpp). */
 void gst_alexnet_classify_join_loader(GstAlexNetClassify* self);
 gboolean gst_alexnet_classify_load(GstAlexNetClassify* self);
 void gst_alexnet_classify_reload_async(GstAlexNetClassify* self);
-void gst_alexnet_classify_swap_pending(GstAlexNetClassify* self, guint top_k);
+/* At a frame boundary (stream lock): swaps in a model loaded in the background, if one is
+ * waiting; the next frame is then classified whatever inference-interval says. */
+void gst_alexnet_classify_swap_model(GstAlexNetClassify* self);
 
 /* Per frame, shared by both paths (classify_engine.cpp). */
 alexnet::Frame frame_of(GstVideoFrame* frame, alexnet::PixelFormat format,
@@ -165,10 +205,12 @@ GstClockTime running_time_of(GstBaseTransform* trans, GstClockTime pts);
 bool gst_alexnet_classify_decide(GstAlexNetClassify* self, GstBuffer* buffer,
                                  const alexnet::gst::Settings& s, GstClockTime running_time,
                                  bool have_result);
-void gst_alexnet_classify_record(GstAlexNetClassify* self, guint64 us);
+/* Records a frame's new result as the stream's latest (it ran the network). */
+void gst_alexnet_classify_keep_result(GstAlexNetClassify* self, const alexnet::TopK& top,
+                                      const std::string& model_name, guint64 us);
+/* Metadata, overlay and message of one frame with the stream's latest result. */
 void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,
                                    alexnet::PixelFormat format, alexnet::ColorRange range,
-                                   const alexnet::TopK& top, const std::string& model_name,
                                    bool classified, GstClockTime pts, GstClockTime running_time);
 
 /* Statistics: the latency the element adds (LATENCY query). */

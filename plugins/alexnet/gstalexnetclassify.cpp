@@ -403,14 +403,13 @@ static void gst_alexnet_classify_set_property(GObject* object, guint prop_id, co
     case PROP_MODEL:
     case PROP_LABELS_FILE: {
       const gchar* str = g_value_get_string(value);
+      GST_OBJECT_LOCK(self);
+      (prop_id == PROP_MODEL ? impl->settings.model : impl->settings.labels_file) = str ? str : "";
+      const bool have_model = !impl->settings.model.empty();
+      GST_OBJECT_UNLOCK(self);
       {
-        std::lock_guard<std::mutex> guard(impl->lock);
-        (prop_id == PROP_MODEL ? impl->settings.model : impl->settings.labels_file) =
-            str ? str : "";
-      }
-      {
-        std::lock_guard<std::mutex> guard(impl->lock);
-        reload = impl->loaded && !impl->settings.model.empty();
+        std::lock_guard<std::mutex> guard(impl->model.lock);
+        reload = impl->model.loaded && have_model;
       }
       if (reload) gst_alexnet_classify_reload_async(self);
       break;
@@ -420,19 +419,21 @@ static void gst_alexnet_classify_set_property(GObject* object, guint prop_id, co
       std::string text = str ? str : DEFAULT_DEVICE;
       try {
         alexnet::parse_devices(text);
-        std::lock_guard<std::mutex> guard(impl->lock);
+        GST_OBJECT_LOCK(self);
         impl->settings.device = text;
+        GST_OBJECT_UNLOCK(self);
       } catch (const std::exception& e) {
+        const std::string kept = gst_alexnet_classify_settings(self).device;
         GST_WARNING_OBJECT(self, "refusing device \"%s\": %s", text.c_str(), e.what());
-        GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
-                            ("Invalid device \"%s\": %s; keeping \"%s\"", text.c_str(), e.what(),
-                             impl->settings.device.c_str()),
-                            (NULL));
+        GST_ELEMENT_WARNING(
+            self, RESOURCE, SETTINGS,
+            ("Invalid device \"%s\": %s; keeping \"%s\"", text.c_str(), e.what(), kept.c_str()),
+            (NULL));
       }
       break;
     }
     default: {
-      std::lock_guard<std::mutex> guard(impl->lock);
+      GST_OBJECT_LOCK(self);
       Settings& s = impl->settings;
       switch (prop_id) {
         case PROP_THREADS:
@@ -475,6 +476,7 @@ static void gst_alexnet_classify_set_property(GObject* object, guint prop_id, co
           G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
           break;
       }
+      GST_OBJECT_UNLOCK(self);
       break;
     }
   }
@@ -484,8 +486,8 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
                                               GParamSpec* pspec) {
   GstAlexNetClassify* self = GST_ALEXNET_CLASSIFY(object);
   GstAlexNetClassifyImpl* impl = self->impl;
-  std::lock_guard<std::mutex> guard(impl->lock);
-  const Settings& s = impl->settings;
+  const Settings s = gst_alexnet_classify_settings(self);
+  const alexnet::gst::Stats& stats = impl->stats;
 
   switch (prop_id) {
     case PROP_MODEL:
@@ -534,14 +536,14 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
       g_value_set_boolean(value, s.post_messages);
       break;
     case PROP_FRAMES_CLASSIFIED:
-      g_value_set_uint64(value, impl->classified.load());
+      g_value_set_uint64(value, stats.classified.load());
       break;
     case PROP_FRAMES_SKIPPED:
-      g_value_set_uint64(value, impl->skipped.load());
+      g_value_set_uint64(value, stats.skipped.load());
       break;
     case PROP_MEAN_LATENCY: {
-      guint64 n = impl->classified.load();
-      g_value_set_double(value, n ? static_cast<double>(impl->latency_total_us.load()) / n : 0.0);
+      guint64 n = stats.classified.load();
+      g_value_set_double(value, n ? static_cast<double>(stats.latency_total_us.load()) / n : 0.0);
       break;
     }
     default:
@@ -562,14 +564,15 @@ static GstStateChangeReturn gst_alexnet_classify_change_state(GstElement* elemen
 
   if (transition == GST_STATE_CHANGE_READY_TO_NULL ||
       (transition == GST_STATE_CHANGE_NULL_TO_READY && ret == GST_STATE_CHANGE_FAILURE)) {
+    alexnet::gst::ModelSlot& slot = self->impl->model;
     {
-      std::lock_guard<std::mutex> guard(self->impl->lock);
-      self->impl->loaded = false;
+      std::lock_guard<std::mutex> guard(slot.lock);
+      slot.loaded = false;
     }
     gst_alexnet_classify_join_loader(self);
-    std::lock_guard<std::mutex> guard(self->impl->lock);
-    self->impl->pending.reset();
-    self->impl->engine.reset();
+    std::lock_guard<std::mutex> guard(slot.lock);
+    slot.pending.reset();
+    slot.current.reset();
   }
   return ret;
 }
@@ -579,33 +582,29 @@ static gboolean gst_alexnet_classify_start(GstBaseTransform* trans) {
   GstAlexNetClassify* self = GST_ALEXNET_CLASSIFY(trans);
   GstAlexNetClassifyImpl* impl = self->impl;
   gst_alexnet_classify_discard(impl);
-  impl->last.clear();
-  impl->have_last = false;
-  impl->submitted_any = false;
-  impl->frame_index = 0;
-  impl->next_worker = 0;
-  impl->classified = 0;
-  impl->skipped = 0;
-  impl->latency_total_us = 0;
-  impl->qos_skipped = 0;
-  impl->latency_announced = false;
-  std::lock_guard<std::mutex> guard(impl->lock);
-  impl->earliest_time = GST_CLOCK_TIME_NONE;
-  impl->proportion = 1.0;
-  const int workers = impl->engine ? impl->engine->classifier->workers() : 1;
-  impl->concurrent = impl->settings.batch_size > 1 || workers > 1;
-  GST_INFO_OBJECT(self, "%s: batch-size %u, %d worker(s)",
-                  impl->concurrent ? "concurrent" : "synchronous", impl->settings.batch_size,
-                  workers);
-  impl->pushed_ret = GST_FLOW_OK;
-  if (impl->concurrent && !impl->pusher.joinable()) {
-    {
-      std::lock_guard<std::mutex> g(impl->pusher_lock);
-      impl->pusher_stop = false;
-      impl->dispatched.clear();
-    }
-    impl->pusher = std::thread(gst_alexnet_classify_pusher, self);
-  }
+  const alexnet::gst::StreamState fresh;
+  impl->stream.last = fresh.last;
+  impl->stream.last_model = fresh.last_model;
+  impl->stream.have_last = fresh.have_last;
+  impl->stream.dispatched_any = fresh.dispatched_any;
+  impl->stream.frame_index = fresh.frame_index;
+  impl->stream.latency_announced = fresh.latency_announced;
+  impl->stats.classified = 0;
+  impl->stats.skipped = 0;
+  impl->stats.latency_total_us = 0;
+  impl->stats.qos_skipped = 0;
+  GST_OBJECT_LOCK(self);
+  impl->qos = alexnet::gst::QosState();
+  const guint batch_size = impl->settings.batch_size;
+  GST_OBJECT_UNLOCK(self);
+  alexnet::gst::Batcher& b = impl->batcher;
+  b.next_worker = 0;
+  b.pushed_ret = GST_FLOW_OK;
+  const int workers = impl->model.current ? impl->model.current->classifier->workers() : 1;
+  b.active = batch_size > 1 || workers > 1;
+  GST_INFO_OBJECT(self, "%s: batch-size %u, %d worker(s)", b.active ? "concurrent" : "synchronous",
+                  batch_size, workers);
+  if (b.active) gst_alexnet_classify_start_pusher(self);
   return TRUE;
 }
 
@@ -625,18 +624,17 @@ static gboolean gst_alexnet_classify_src_event(GstBaseTransform* trans, GstEvent
     GstClockTimeDiff diff;
     GstClockTime timestamp;
     gst_event_parse_qos(event, NULL, &proportion, &diff, &timestamp);
-    {
-      std::lock_guard<std::mutex> guard(impl->lock);
-      impl->proportion = proportion;
-      if (GST_CLOCK_TIME_IS_VALID(timestamp)) {
-        if (diff >= 0 || static_cast<GstClockTime>(-diff) < timestamp)
-          impl->earliest_time = timestamp + diff;
-        else
-          impl->earliest_time = 0;
-      } else {
-        impl->earliest_time = GST_CLOCK_TIME_NONE;
-      }
+    GST_OBJECT_LOCK(trans);
+    impl->qos.proportion = proportion;
+    if (GST_CLOCK_TIME_IS_VALID(timestamp)) {
+      if (diff >= 0 || static_cast<GstClockTime>(-diff) < timestamp)
+        impl->qos.earliest_time = timestamp + diff;
+      else
+        impl->qos.earliest_time = 0;
+    } else {
+      impl->qos.earliest_time = GST_CLOCK_TIME_NONE;
     }
+    GST_OBJECT_UNLOCK(trans);
     return gst_pad_push_event(GST_BASE_TRANSFORM_SINK_PAD(trans), event);
   }
   return GST_BASE_TRANSFORM_CLASS(parent_class)->src_event(trans, event);
@@ -647,12 +645,13 @@ static gboolean gst_alexnet_classify_sink_event(GstBaseTransform* trans, GstEven
   GstAlexNetClassifyImpl* impl = self->impl;
   if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) {
     gst_alexnet_classify_discard(impl);
-    impl->pushed_ret = GST_FLOW_OK;
-    std::lock_guard<std::mutex> guard(impl->lock);
-    impl->earliest_time = GST_CLOCK_TIME_NONE;
+    impl->batcher.pushed_ret = GST_FLOW_OK;
+    GST_OBJECT_LOCK(trans);
+    impl->qos.earliest_time = GST_CLOCK_TIME_NONE;
+    GST_OBJECT_UNLOCK(trans);
   } else if ((static_cast<int>(GST_EVENT_TYPE(event)) &
               static_cast<int>(GST_EVENT_TYPE_SERIALIZED)) &&
-             !impl->queue.empty()) {
+             !impl->batcher.queue.empty()) {
     /* held frames leave before any later event (EOS, caps, segment …) */
     GstFlowReturn ret = gst_alexnet_classify_drain(self);
     GST_DEBUG_OBJECT(self, "drained before %s: %s", GST_EVENT_TYPE_NAME(event),
@@ -669,7 +668,7 @@ static gboolean gst_alexnet_classify_query(GstBaseTransform* trans, GstPadDirect
   GstAlexNetClassifyImpl* impl = self->impl;
   if (direction == GST_PAD_SINK && GST_QUERY_TYPE(query) == GST_QUERY_DRAIN) {
     GST_PAD_STREAM_LOCK(GST_BASE_TRANSFORM_SINK_PAD(trans));
-    if (!impl->queue.empty()) gst_alexnet_classify_drain(self);
+    if (!impl->batcher.queue.empty()) gst_alexnet_classify_drain(self);
     GST_PAD_STREAM_UNLOCK(GST_BASE_TRANSFORM_SINK_PAD(trans));
   }
   gboolean ret = GST_BASE_TRANSFORM_CLASS(parent_class)->query(trans, direction, query);
@@ -688,20 +687,20 @@ static gboolean gst_alexnet_classify_query(GstBaseTransform* trans, GstPadDirect
 
 static gboolean gst_alexnet_classify_set_info(GstVideoFilter* filter, GstCaps* incaps,
                                               GstVideoInfo* in_info, GstCaps*, GstVideoInfo*) {
-  GstAlexNetClassifyImpl* impl = GST_ALEXNET_CLASSIFY(filter)->impl;
+  alexnet::gst::StreamState& stream = GST_ALEXNET_CLASSIFY(filter)->impl->stream;
   try {
-    impl->format =
+    stream.format =
         alexnet::pixel_format_from_name(gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(in_info)));
   } catch (const std::exception& e) {
     GST_WARNING_OBJECT(filter, "unsupported format: %s", e.what());
     return FALSE;
   }
-  impl->matrix = in_info->colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709
-                     ? alexnet::ColorMatrix::BT709
-                     : alexnet::ColorMatrix::BT601;
-  impl->range = in_info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255
-                    ? alexnet::ColorRange::Full
-                    : alexnet::ColorRange::Limited;
+  stream.matrix = in_info->colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709
+                      ? alexnet::ColorMatrix::BT709
+                      : alexnet::ColorMatrix::BT601;
+  stream.range = in_info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255
+                     ? alexnet::ColorRange::Full
+                     : alexnet::ColorRange::Limited;
   GST_DEBUG_OBJECT(filter, "caps %" GST_PTR_FORMAT, static_cast<void*>(incaps));
   return TRUE;
 }
@@ -715,35 +714,30 @@ static GstFlowReturn gst_alexnet_classify_transform_frame_ip(GstVideoFilter* fil
   GstAlexNetClassifyImpl* impl = self->impl;
 
   try {
-    Settings s;
-    {
-      std::lock_guard<std::mutex> guard(impl->lock);
-      s = impl->settings;
-    }
-    gst_alexnet_classify_swap_pending(self, s.top_k);
-    if (!impl->engine) {
+    const Settings s = gst_alexnet_classify_settings(self);
+    gst_alexnet_classify_swap_model(self);
+    if (!impl->model.current) {
       GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, ("No model loaded"), (NULL));
       return GST_FLOW_ERROR;
     }
-    Engine& engine = *impl->engine;
+    const Engine& engine = *impl->model.current;
+    alexnet::gst::StreamState& stream = impl->stream;
     const GstClockTime pts = GST_BUFFER_PTS(frame->buffer);
     const GstClockTime running_time = running_time_of(trans, pts);
     const bool run =
-        gst_alexnet_classify_decide(self, frame->buffer, s, running_time, impl->have_last);
+        gst_alexnet_classify_decide(self, frame->buffer, s, running_time, stream.have_last);
     if (run) {
-      alexnet::Frame f = frame_of(frame, impl->format, impl->matrix, impl->range);
+      alexnet::Frame f = frame_of(frame, stream.format, stream.matrix, stream.range);
       auto t0 = std::chrono::steady_clock::now();
       std::vector<alexnet::TopK> res =
           engine.classifier->classify({&f, 1}, static_cast<int>(s.top_k), 0);
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::steady_clock::now() - t0)
                     .count();
-      impl->last = std::move(res.at(0));
-      impl->have_last = true;
-      gst_alexnet_classify_record(self, static_cast<guint64>(us));
+      gst_alexnet_classify_keep_result(self, res.at(0), engine.model_name,
+                                       static_cast<guint64>(us));
     }
-    gst_alexnet_classify_annotate(self, frame, impl->format, impl->range, impl->last,
-                                  engine.model_name, run, pts, running_time);
+    gst_alexnet_classify_annotate(self, frame, stream.format, stream.range, run, pts, running_time);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: %s", e.what()), (NULL));
     return GST_FLOW_ERROR;
@@ -760,7 +754,7 @@ static GstFlowReturn gst_alexnet_classify_submit_input_buffer(GstBaseTransform* 
   GstAlexNetClassifyImpl* impl = self->impl;
   GstFlowReturn ret =
       GST_BASE_TRANSFORM_CLASS(parent_class)->submit_input_buffer(trans, is_discont, input);
-  if (!impl->concurrent || ret != GST_FLOW_OK) return ret;
+  if (!impl->batcher.active || ret != GST_FLOW_OK) return ret;
   GstBuffer* buffer = trans->queued_buf;
   trans->queued_buf = NULL;
   if (!buffer) return GST_FLOW_OK;
@@ -771,7 +765,7 @@ static GstFlowReturn gst_alexnet_classify_generate_output(GstBaseTransform* tran
                                                           GstBuffer** outbuf) {
   GstAlexNetClassify* self = GST_ALEXNET_CLASSIFY(trans);
   GstAlexNetClassifyImpl* impl = self->impl;
-  if (!impl->concurrent)
+  if (!impl->batcher.active)
     return GST_BASE_TRANSFORM_CLASS(parent_class)->generate_output(trans, outbuf);
   return gst_alexnet_classify_next_output(self, outbuf);
 }

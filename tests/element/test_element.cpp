@@ -566,6 +566,66 @@ TEST(Concurrent, ModelSwapAndIntervalWithBatches) {
   EXPECT_GT(carried_frames, 0);
 }
 
+// A model swapped in while a batch is filling does not send that batch early: the batch is
+// classified whole, by the model current when it is dispatched (here the new one), so no
+// batch mixes two models. (Before, the swap dispatched the open frames with the old model.)
+TEST(Concurrent, ModelSwapDoesNotDispatchTheOpenBatch) {
+  Harness hx({{"batch-size", "4"}, {"batch-timeout", "10000"}, {"overlay", "false"}});
+  const std::string caps = caps_str("BGR", 32, 32);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  bool swapped = false;
+  for (int round = 0; round < 50 && !swapped; ++round) {
+    std::vector<std::vector<uint8_t>> ins;
+    auto push = [&] {
+      GstBuffer* in = make_buffer(info, static_cast<uint32_t>(round * 4 + ins.size()), 0);
+      ins.push_back(bytes_of(in));
+      return gst_harness_push(hx.h, in);
+    };
+    ASSERT_EQ(push(), GST_FLOW_OK);
+    ASSERT_EQ(push(), GST_FLOW_OK);
+    if (round == 0) g_object_set(hx.el, "model", files().b.c_str(), nullptr);
+    // the background load ends meanwhile; the swap happens at the next frame
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ASSERT_EQ(push(), GST_FLOW_OK);
+    ASSERT_EQ(push(), GST_FLOW_OK);  // the batch is full: out it goes
+    std::string batch_model;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      GstBuffer* out = gst_harness_pull(hx.h);
+      ASSERT_NE(out, nullptr) << "round " << round << " frame " << i;
+      GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(out);
+      ASSERT_NE(m, nullptr);
+      const std::string model = m->model;
+      if (i == 0) batch_model = model;
+      EXPECT_EQ(model, batch_model) << "round " << round << ": a batch mixed two models";
+      expect_meta(out,
+                  reference(model == "b.safetensors" ? files().b : files().a,
+                            frame_of(info, ins[i].data()), 5),
+                  model.c_str());
+      gst_buffer_unref(out);
+    }
+    swapped = batch_model == "b.safetensors";
+  }
+  EXPECT_TRUE(swapped);
+}
+
+// With no further input, the pusher sends a partial batch at its deadline (the first frame's
+// arrival plus batch-timeout), and not before.
+TEST(Concurrent, PartialBatchLeavesAtItsDeadline) {
+  Harness hx({{"batch-size", "4"}, {"batch-timeout", "150"}, {"overlay", "false"}});
+  const std::string caps = caps_str("RGB", 32, 32);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, 1, 0)), GST_FLOW_OK);
+  GstBuffer* out = gst_harness_pull(hx.h);  // waits up to 60 s
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_NE(out, nullptr) << "the partial batch never left";
+  EXPECT_NE(gst_buffer_get_alexnet_meta(out), nullptr);
+  EXPECT_GE(waited, std::chrono::milliseconds(150)) << "sent before its batch-timeout";
+  gst_buffer_unref(out);
+}
+
 TEST(Concurrent, TwentyNullPlayingCycles) {
   const std::string desc =
       "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=64,height=48 ! "
