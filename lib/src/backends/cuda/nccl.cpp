@@ -174,11 +174,11 @@ std::string nccl_version_text(bool* available) {
   return lib.reason.empty() ? lib.version : lib.reason;
 }
 
-// ranks[r]: the context (device, stream) of rank r; buffers[r][j] holds counts[j] floats on
-// that device. Scales rank r's buffers by scales[r] (if scales), then sums every buffer j over
-// the ranks in place, each rank on its own stream, and waits (bounded) until all are done.
-void nccl_allreduce(const std::vector<Context*>& ranks, float* const* const* buffers,
-                    const int64_t* counts, int t, const float* scales) {
+namespace {
+
+// Checks the arguments of nccl_allreduce and returns each rank's device.
+std::vector<int> allreduce_devices(const std::vector<Context*>& ranks, float* const* const* buffers,
+                                   const int64_t* counts, int t) {
   const int n = static_cast<int>(ranks.size());
   if (n < 1) throw Error("NCCL all-reduce over no GPU");
   if (t < 0 || (t > 0 && (!buffers || !counts))) throw Error("NCCL all-reduce: bad buffer list");
@@ -201,37 +201,16 @@ void nccl_allreduce(const std::vector<Context*>& ranks, float* const* const* buf
         throw Error("NCCL all-reduce: buffer " + std::to_string(j) +
                     " of gpu:" + std::to_string(devices[static_cast<size_t>(r)]) + " is null");
   }
-  {
-    bool available = false;
-    std::string why = nccl_version_text(&available);
-    if (!available) throw Error("NCCL is not available: " + why);
-  }
-  int caller_device = -1;
-  cudaGetDevice(&caller_device);
-  struct Restore {  // the caller's current device, whatever NCCL or we set meanwhile
-    int device;
-    ~Restore() {
-      if (device >= 0) cudaSetDevice(device);
-    }
-  } restore{caller_device};
+  return devices;
+}
 
-  // Weights first, on each rank's stream (ordered after the backward pass that wrote them).
-  if (scales)
-    for (int r = 0; r < n; ++r) {
-      if (scales[r] == 1.0f) continue;
-      Context& ctx = *ranks[static_cast<size_t>(r)];
-      DeviceScope scope(ctx.device);
-      for (int j = 0; j < t; ++j) {
-        kernels::scale(buffers[r][j], counts[j], scales[r], ctx.stream);
-        ALEXNET_CUDA_LAUNCHED();
-      }
-    }
-
-  std::lock_guard<std::mutex> lock(nccl_mutex());
-  Clique& clique = clique_for(devices);
+// One thread driving several GPUs: every rank's call inside one group, or the first call
+// would wait for the others forever. The group is closed even when a call in it fails.
+void enqueue_allreduce_group(const std::vector<Context*>& ranks, const std::vector<int>& devices,
+                             Clique& clique, float* const* const* buffers, const int64_t* counts,
+                             int t) {
+  const int n = static_cast<int>(ranks.size());
   const NcclLib& lib = nccl();
-  // One thread driving several GPUs: every rank's call inside one group, or the first call
-  // would wait for the others forever. The group is closed even when a call in it fails.
   ncclResult_t first = ncclSuccess;
   std::string failed_on;
   ALEXNET_NCCL(lib.group_start());
@@ -257,9 +236,13 @@ void nccl_allreduce(const std::vector<Context*>& ranks, float* const* const* buf
     throw Error("NCCL all-reduce over " + std::to_string(n) + " GPU" + (n == 1 ? "" : "s") +
                 " failed: " + what);
   }
+}
 
-  // Bounded wait: poll each rank's event, so a GPU that fails or hangs is an error naming it,
-  // not a hang of the whole training.
+// Bounded wait: poll each rank's event, so a GPU that fails or hangs is an error naming it,
+// not a hang of the whole training.
+void wait_allreduce_bounded(const std::vector<Context*>& ranks, const std::vector<int>& devices,
+                            Clique& clique) {
+  const int n = static_cast<int>(ranks.size());
   for (int r = 0; r < n; ++r) {
     DeviceScope scope(devices[static_cast<size_t>(r)]);
     ALEXNET_CUDA(cudaEventRecord(clique.done[static_cast<size_t>(r)],
@@ -305,6 +288,47 @@ void nccl_allreduce(const std::vector<Context*>& ranks, float* const* const* buf
     else
       std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
+}
+
+}  // namespace
+
+// ranks[r]: the context (device, stream) of rank r; buffers[r][j] holds counts[j] floats on
+// that device. Scales rank r's buffers by scales[r] (if scales), then sums every buffer j over
+// the ranks in place, each rank on its own stream, and waits (bounded) until all are done.
+void nccl_allreduce(const std::vector<Context*>& ranks, float* const* const* buffers,
+                    const int64_t* counts, int t, const float* scales) {
+  const std::vector<int> devices = allreduce_devices(ranks, buffers, counts, t);
+  {
+    bool available = false;
+    std::string why = nccl_version_text(&available);
+    if (!available) throw Error("NCCL is not available: " + why);
+  }
+  int caller_device = -1;
+  cudaGetDevice(&caller_device);
+  struct Restore {  // the caller's current device, whatever NCCL or we set meanwhile
+    int device;
+    ~Restore() {
+      if (device >= 0) cudaSetDevice(device);
+    }
+  } restore{caller_device};
+
+  // Weights first, on each rank's stream (ordered after the backward pass that wrote them).
+  const int n = static_cast<int>(ranks.size());
+  if (scales)
+    for (int r = 0; r < n; ++r) {
+      if (scales[r] == 1.0f) continue;
+      Context& ctx = *ranks[static_cast<size_t>(r)];
+      DeviceScope scope(ctx.device);
+      for (int j = 0; j < t; ++j) {
+        kernels::scale(buffers[r][j], counts[j], scales[r], ctx.stream);
+        ALEXNET_CUDA_LAUNCHED();
+      }
+    }
+
+  std::lock_guard<std::mutex> lock(nccl_mutex());
+  Clique& clique = clique_for(devices);
+  enqueue_allreduce_group(ranks, devices, clique, buffers, counts, t);
+  wait_allreduce_bounded(ranks, devices, clique);
 }
 
 }  // namespace alexnet::cuda
