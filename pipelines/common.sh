@@ -32,6 +32,27 @@ help_requested() {
   [[ ${1:-} == -h || ${1:-} == --help ]]
 }
 
+# exit_if_help DESCRIPTION ARGS...: on -h/--help, print USAGE and DESCRIPTION and exit 0.
+exit_if_help() {
+  local description=$1
+  shift
+  if help_requested "$@"; then
+    printf '%s\n\n%s\n' "$USAGE" "$description"
+    exit 0
+  fi
+}
+
+# model_and_video_args COUNT ARGS...: exactly COUNT arguments, of which the first two are a
+# readable model and input video. Sets model and input.
+model_and_video_args() {
+  local count=$1
+  shift
+  (( $# == count )) || usage_error "expected $count arguments, got $#"
+  model=$1 input=$2
+  check_model "$model"
+  check_input "$input"
+}
+
 : "${GST_LAUNCH:=gst-launch-1.0}"
 : "${DEVICE:=auto}"
 : "${PARALLEL:=data}"
@@ -110,6 +131,15 @@ check_display() {
       "file-to-file.sh, print results with headless.sh, or choose a sink, e.g." \
       "SINK=kmssink $PROG ... or SINK=fakesink $PROG ..."
   fi
+}
+
+# window_sink: the video sink for the window scripts, SINK (default autovideosink) split into
+# the array sink and checked to exist; with no SINK given, a display must be there.
+window_sink() {
+  check_display
+  : "${SINK:=autovideosink}"
+  read -r -a sink <<<"$SINK"
+  check_element "${sink[0]}"
 }
 
 # quote_prop VALUE: VALUE as a gst-launch property value (quoted, with \ and " escaped).

@@ -13,14 +13,9 @@ USAGE="usage: $(basename "$0") MODEL.safetensors INPUT_VIDEO OUTPUT.{webm,mkv,og
 # shellcheck source=pipelines/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if help_requested "$@"; then
-  printf '%s\n\nWrites INPUT_VIDEO to OUTPUT with the top-k labels drawn on each frame (video only).\n' "$USAGE"
-  exit 0
-fi
-(( $# == 3 )) || usage_error "expected 3 arguments, got $#"
-model=$1 input=$2 output=$3
-check_model "$model"
-check_input "$input"
+exit_if_help "Writes INPUT_VIDEO to OUTPUT with the top-k labels drawn on each frame (video only)." "$@"
+model_and_video_args 3 "$@"
+output=$3
 [[ -n $output ]] || usage_error "no output file given"
 out_dir=$(dirname "$output")
 [[ -d $out_dir && -w $out_dir ]] || die "cannot write '$output': folder '$out_dir' does not exist or is not writable"

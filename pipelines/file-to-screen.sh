@@ -10,19 +10,10 @@ USAGE="usage: $(basename "$0") MODEL.safetensors VIDEO_FILE"
 # shellcheck source=pipelines/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if help_requested "$@"; then
-  printf '%s\n\nShows VIDEO_FILE in a window with the top-k labels drawn on each frame.\n' "$USAGE"
-  exit 0
-fi
-(( $# == 2 )) || usage_error "expected 2 arguments, got $#"
-model=$1 input=$2
-check_model "$model"
-check_input "$input"
+exit_if_help "Shows VIDEO_FILE in a window with the top-k labels drawn on each frame." "$@"
+model_and_video_args 2 "$@"
 check_alexnet_plugin
-check_display
-: "${SINK:=autovideosink}"
-read -r -a sink <<<"$SINK"
-check_element "${sink[0]}"
+window_sink
 
 element_args "$model"
 file_source "$input"

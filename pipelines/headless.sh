@@ -22,14 +22,8 @@ USAGE="usage: $(basename "$0") MODEL.safetensors VIDEO_FILE"
 # shellcheck source=pipelines/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if help_requested "$@"; then
-  printf '%s\n\nPrints one classification per frame of VIDEO_FILE (stdout), no display needed.\n' "$USAGE"
-  exit 0
-fi
-(( $# == 2 )) || usage_error "expected 2 arguments, got $#"
-model=$1 input=$2
-check_model "$model"
-check_input "$input"
+exit_if_help "Prints one classification per frame of VIDEO_FILE (stdout), no display needed." "$@"
+model_and_video_args 2 "$@"
 check_alexnet_plugin
 : "${REALTIME:=0}"
 [[ $REALTIME == 0 || $REALTIME == 1 ]] || die "REALTIME must be 0 or 1, not '$REALTIME'"

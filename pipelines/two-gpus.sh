@@ -13,13 +13,8 @@ DEVICE=${DEVICE:-gpu:0,gpu:1}
 # shellcheck source=pipelines/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if help_requested "$@"; then
-  printf '%s\n\nClassifies VIDEO_FILE on gpu:0 and gpu:1 together (DEVICE overrides).\n' "$USAGE"
-  exit 0
-fi
-(( $# == 2 )) || usage_error "expected 2 arguments, got $#"
-check_model "$1"
-check_input "$2"
+exit_if_help "Classifies VIDEO_FILE on gpu:0 and gpu:1 together (DEVICE overrides)." "$@"
+model_and_video_args 2 "$@"
 export DEVICE
 if [[ $DEVICE == *gpu* ]] && command -v nvidia-smi >/dev/null 2>&1; then
   gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)

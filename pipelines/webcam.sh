@@ -14,10 +14,7 @@ USAGE="usage: $(basename "$0") MODEL.safetensors [/dev/videoN]   (default /dev/v
 # shellcheck source=pipelines/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if help_requested "$@"; then
-  printf '%s\n\nShows the camera live with the top-k labels drawn on each frame.\n' "$USAGE"
-  exit 0
-fi
+exit_if_help "Shows the camera live with the top-k labels drawn on each frame." "$@"
 (( $# == 1 || $# == 2 )) || usage_error "expected 1 or 2 arguments, got $#"
 model=$1 camera=${2:-/dev/video0}
 check_model "$model"
@@ -35,10 +32,7 @@ fi
 [[ -r $camera && -w $camera ]] || die "no permission to open '$camera' (add yourself to the 'video' group)"
 check_alexnet_plugin
 check_element v4l2src "install gstreamer1.0-plugins-good"
-check_display
-: "${SINK:=autovideosink}"
-read -r -a sink <<<"$SINK"
-check_element "${sink[0]}"
+window_sink
 
 element_args "$model"
 caps=()
