@@ -185,6 +185,19 @@ struct Options {
   std::vector<std::pair<std::string, std::string>> props;  // alexnetclassify properties
 };
 
+// The options that set the alexnetclassify property of their long name.
+constexpr const char* kPropertyOptions[][2] = {
+    {"-d", "device"},     {"-k", "top-k"},       {"-t", "threads"}, {"-i", "inference-interval"},
+    {"-b", "batch-size"}, {"-l", "labels-file"},
+};
+
+// The property option `name` (short or long form) sets, or nullptr.
+const char* property_of_option(const std::string& name) {
+  for (const auto& [short_name, property] : kPropertyOptions)
+    if (name == short_name || name == std::string("--") + property) return property;
+  return nullptr;
+}
+
 Options parse_args(int argc, char** argv) {
   Options o;
   std::vector<std::string> positional;
@@ -217,18 +230,8 @@ Options parse_args(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       std::fputs(kHelp, stdout);
       std::exit(0);
-    } else if (name == "-d" || name == "--device") {
-      o.props.emplace_back("device", get());
-    } else if (name == "-k" || name == "--top-k") {
-      o.props.emplace_back("top-k", get());
-    } else if (name == "-t" || name == "--threads") {
-      o.props.emplace_back("threads", get());
-    } else if (name == "-i" || name == "--inference-interval") {
-      o.props.emplace_back("inference-interval", get());
-    } else if (name == "-b" || name == "--batch-size") {
-      o.props.emplace_back("batch-size", get());
-    } else if (name == "-l" || name == "--labels-file") {
-      o.props.emplace_back("labels-file", get());
+    } else if (const char* property = property_of_option(name)) {
+      o.props.emplace_back(property, get());
     } else if (name == "-s" || name == "--set") {
       const std::string kv = get();
       const auto eq = kv.find('=');
@@ -247,20 +250,22 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-int run(const Options& opt) {
-  if (!g_file_test(opt.video.c_str(), G_FILE_TEST_IS_REGULAR)) {
-    std::fprintf(stderr, "%s: input video '%s' not found or not a file\n", kProg,
-                 opt.video.c_str());
-    return 1;
-  }
-  GstElement* classify = gst_element_factory_make("alexnetclassify", "classify");
-  if (!classify) {
+// The pipeline's elements: filesrc ! decodebin ! videoconvert ! alexnetclassify ! fakesink.
+struct Elements {
+  GstElement *src, *decode, *convert, *classify, *sink;
+};
+
+// Makes the elements (not yet in a bin). A missing one is printed with the package that brings
+// it, and false returned with nothing left to free.
+bool make_elements(Elements& e) {
+  e.classify = gst_element_factory_make("alexnetclassify", "classify");
+  if (!e.classify) {
     std::fprintf(stderr,
                  "%s: GStreamer element 'alexnetclassify' not found: the plugin libgstalexnet.so "
                  "is not installed and not on GST_PLUGIN_PATH; from a build folder run with "
                  "GST_PLUGIN_PATH=build/plugins/alexnet\n",
                  kProg);
-    return 1;
+    return false;
   }
   const char* names[] = {"filesrc", "decodebin", "videoconvert", "fakesink"};
   GstElement* el[4] = {};
@@ -270,51 +275,42 @@ int run(const Options& opt) {
       std::fprintf(stderr, "%s: GStreamer element '%s' not found (gstreamer1.0-plugins-base)\n",
                    kProg, names[i]);
       for (int j = 0; j < i; j++) gst_object_unref(el[j]);
-      gst_object_unref(classify);
-      return 1;
+      gst_object_unref(e.classify);
+      return false;
     }
   }
-  GstElement *src = el[0], *decode = el[1], *convert = el[2], *sink = el[3];
-  GstElement* pipeline = gst_pipeline_new("alexnet-analyze");
-  gst_bin_add_many(GST_BIN(pipeline), src, decode, convert, classify, sink, nullptr);
+  e.src = el[0], e.decode = el[1], e.convert = el[2], e.sink = el[3];
+  return true;
+}
 
-  g_object_set(src, "location", opt.video.c_str(), nullptr);
-  g_object_set(sink, "sync", FALSE, nullptr);
-  g_object_set(classify, "model", opt.model.c_str(), nullptr);
+// Sets the --set and short-option properties on alexnetclassify, each value parsed by the
+// property's type as gst-launch-1.0 does. An unknown property or a bad value is a usage error:
+// printed, and false returned.
+bool set_properties(GstElement* classify, const Options& opt) {
   for (const auto& [name, val] : opt.props) {
     GParamSpec* ps = g_object_class_find_property(G_OBJECT_GET_CLASS(classify), name.c_str());
     if (!ps || !(ps->flags & G_PARAM_WRITABLE)) {
       std::fprintf(stderr, "%s: alexnetclassify has no writable property '%s'\n", kProg,
                    name.c_str());
-      gst_object_unref(pipeline);
-      return 2;
+      return false;
     }
-    // Parsed by the property's type, as gst-launch-1.0 does.
     GValue v = G_VALUE_INIT;
     g_value_init(&v, G_PARAM_SPEC_VALUE_TYPE(ps));
     if (!gst_value_deserialize_with_pspec(&v, val.c_str(), ps)) {
       std::fprintf(stderr, "%s: invalid value '%s' for property '%s' (%s)\n", kProg, val.c_str(),
                    name.c_str(), g_type_name(G_PARAM_SPEC_VALUE_TYPE(ps)));
       g_value_unset(&v);
-      gst_object_unref(pipeline);
-      return 2;
+      return false;
     }
     g_object_set_property(G_OBJECT(classify), name.c_str(), &v);
     g_value_unset(&v);
   }
+  return true;
+}
 
-  if (!gst_element_link(src, decode) || !gst_element_link_many(convert, classify, sink, nullptr)) {
-    std::fprintf(stderr, "%s: could not link the pipeline\n", kProg);
-    gst_object_unref(pipeline);
-    return 1;
-  }
-  g_signal_connect(decode, "pad-added", G_CALLBACK(on_pad_added), convert);
-
-  Probe probe;
-  GstPad* sinkpad = gst_element_get_static_pad(sink, "sink");
-  gst_pad_add_probe(sinkpad, GST_PAD_PROBE_TYPE_BUFFER, on_buffer, &probe, nullptr);
-  gst_object_unref(sinkpad);
-
+// Plays the pipeline to its end: 0 at EOS, 1 on an error (printed from the bus). Warnings are
+// printed and play goes on. Leaves the pipeline in NULL.
+int play(GstElement* pipeline) {
   int status = 0;
   GstBus* bus = gst_element_get_bus(pipeline);
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
@@ -350,20 +346,62 @@ int run(const Options& opt) {
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(bus);
-  gst_object_unref(pipeline);
+  return status;
+}
 
-  if (status == 0 && probe.frames == 0) {
+// A run that played to the end still fails when the video had no frames, or when a frame came
+// through without the element's meta (the very thing this example exists to read).
+int check_frames(const Probe& probe, const Options& opt) {
+  if (probe.frames == 0) {
     std::fprintf(stderr, "%s: no video frames in '%s'\n", kProg, opt.video.c_str());
-    status = 1;
+    return 1;
   }
-  if (status == 0 && probe.without_meta > 0) {
+  if (probe.without_meta > 0) {
     std::fprintf(stderr,
                  "%s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
                  " frames carried no GstAlexNetMeta\n",
                  kProg, probe.without_meta, probe.frames);
-    status = 1;
+    return 1;
   }
-  return status;
+  return 0;
+}
+
+int run(const Options& opt) {
+  if (!g_file_test(opt.video.c_str(), G_FILE_TEST_IS_REGULAR)) {
+    std::fprintf(stderr, "%s: input video '%s' not found or not a file\n", kProg,
+                 opt.video.c_str());
+    return 1;
+  }
+  Elements e;
+  if (!make_elements(e)) return 1;
+  GstElement* pipeline = gst_pipeline_new("alexnet-analyze");
+  gst_bin_add_many(GST_BIN(pipeline), e.src, e.decode, e.convert, e.classify, e.sink, nullptr);
+
+  g_object_set(e.src, "location", opt.video.c_str(), nullptr);
+  g_object_set(e.sink, "sync", FALSE, nullptr);
+  g_object_set(e.classify, "model", opt.model.c_str(), nullptr);
+  if (!set_properties(e.classify, opt)) {
+    gst_object_unref(pipeline);
+    return 2;
+  }
+
+  // decodebin's source pad appears once it has seen the stream: linked then (on_pad_added).
+  if (!gst_element_link(e.src, e.decode) ||
+      !gst_element_link_many(e.convert, e.classify, e.sink, nullptr)) {
+    std::fprintf(stderr, "%s: could not link the pipeline\n", kProg);
+    gst_object_unref(pipeline);
+    return 1;
+  }
+  g_signal_connect(e.decode, "pad-added", G_CALLBACK(on_pad_added), e.convert);
+
+  Probe probe;
+  GstPad* sinkpad = gst_element_get_static_pad(e.sink, "sink");
+  gst_pad_add_probe(sinkpad, GST_PAD_PROBE_TYPE_BUFFER, on_buffer, &probe, nullptr);
+  gst_object_unref(sinkpad);
+
+  const int status = play(pipeline);
+  gst_object_unref(pipeline);
+  return status != 0 ? status : check_frames(probe, opt);
 }
 
 }  // namespace
