@@ -64,10 +64,22 @@ int parse_int(const char* opt, const char* text, int lo, int hi) {
   return static_cast<int>(v);
 }
 
+// parse() with its alexnet::Error turned into a usage error naming the option.
+template <class F>
+auto parse_or_usage_error(const char* opt, F&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const alexnet::Error& e) {
+    usage_error(std::string(opt) + ": " + e.what());
+  }
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
+
+enum { kLogits = 1000, kPrecision, kParallel };  // long options without a short form
 
 struct Options {
   std::string model, labels, device = "auto", logits;
@@ -78,8 +90,56 @@ struct Options {
   std::vector<std::string> inputs;
 };
 
+// Sets the option getopt_long returned as `c` (with its value in optarg); exits on --help and
+// on a usage error.
+void set_option(Options& o, int c, char** argv) {
+  switch (c) {
+    case 'm':
+      o.model = optarg;
+      break;
+    case 'l':
+      o.labels = optarg;
+      break;
+    case 'k':
+      o.top_k = parse_int("--top-k", optarg, 1, 1000000);
+      break;
+    case 'd':
+      o.device = optarg;
+      break;
+    case 't':
+      o.threads = parse_int("--threads", optarg, 0, 1024);
+      break;
+    case 'b':
+      o.batch = parse_int("--batch-size", optarg, 1, 4096);
+      break;
+    case 'j':
+      o.json = true;
+      break;
+    case 'v':
+      o.verbose = true;
+      break;
+    case kLogits:
+      o.logits = optarg;
+      break;
+    case kPrecision:
+      o.precision =
+          parse_or_usage_error("--precision", [] { return alexnet::parse_precision(optarg); });
+      break;
+    case kParallel:
+      o.parallel =
+          parse_or_usage_error("--parallel", [] { return alexnet::parse_parallel(optarg); });
+      break;
+    case 'h':
+      std::cout << kUsage;
+      std::exit(0);
+    case ':':
+      usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
+    default:
+      usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
+  }
+}
+
 Options parse_args(int argc, char** argv) {
-  enum { kLogits = 1000, kPrecision, kParallel };
   static const option long_opts[] = {{"model", required_argument, nullptr, 'm'},
                                      {"labels", required_argument, nullptr, 'l'},
                                      {"top-k", required_argument, nullptr, 'k'},
@@ -96,68 +156,14 @@ Options parse_args(int argc, char** argv) {
   Options o;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":m:l:k:d:t:b:jvh", long_opts, nullptr)) != -1) {
-    switch (c) {
-      case 'm':
-        o.model = optarg;
-        break;
-      case 'l':
-        o.labels = optarg;
-        break;
-      case 'k':
-        o.top_k = parse_int("--top-k", optarg, 1, 1000000);
-        break;
-      case 'd':
-        o.device = optarg;
-        break;
-      case 't':
-        o.threads = parse_int("--threads", optarg, 0, 1024);
-        break;
-      case 'b':
-        o.batch = parse_int("--batch-size", optarg, 1, 4096);
-        break;
-      case 'j':
-        o.json = true;
-        break;
-      case 'v':
-        o.verbose = true;
-        break;
-      case kLogits:
-        o.logits = optarg;
-        break;
-      case kPrecision:
-        try {
-          o.precision = alexnet::parse_precision(optarg);
-        } catch (const alexnet::Error& e) {
-          usage_error(std::string("--precision: ") + e.what());
-        }
-        break;
-      case kParallel:
-        try {
-          o.parallel = alexnet::parse_parallel(optarg);
-        } catch (const alexnet::Error& e) {
-          usage_error(std::string("--parallel: ") + e.what());
-        }
-        break;
-      case 'h':
-        std::cout << kUsage;
-        std::exit(0);
-      case ':':
-        usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
-      default:
-        usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
-    }
-  }
+  while ((c = getopt_long(argc, argv, ":m:l:k:d:t:b:jvh", long_opts, nullptr)) != -1)
+    set_option(o, c, argv);
   for (int i = optind; i < argc; ++i) o.inputs.push_back(argv[i]);
   if (o.model.empty()) usage_error("--model is required");
   if (o.inputs.empty()) usage_error("no input files given");
-  try {
-    alexnet::parse_devices(o.device);
-  } catch (const alexnet::Error& e) {
-    usage_error(std::string("--device: ") + e.what());
-  }
-  if (o.parallel == alexnet::Parallel::Model && o.device != "auto" &&
-      alexnet::parse_devices(o.device).size() != 2)
+  const auto devices =
+      parse_or_usage_error("--device", [&] { return alexnet::parse_devices(o.device); });
+  if (o.parallel == alexnet::Parallel::Model && o.device != "auto" && devices.size() != 2)
     usage_error(
         "--parallel model needs exactly two devices in --device (e.g. gpu:0,gpu:1 or "
         "cpu,cpu); got \"" +
@@ -177,6 +183,18 @@ void print_row(const Options& o, const std::string& name, const alexnet::TopK& t
     for (size_t i = 0; i < top.size(); ++i)
       std::printf("  %zu. %-32s %.4f\n", i + 1, top[i].label.c_str(), top[i].probability);
   }
+}
+
+// --logits: every batch's logits, in order, as one (rows, classes) .npy file.
+void write_logits(const std::string& path, const std::vector<alexnet::Tensor>& batches,
+                  int64_t rows, int classes) {
+  alexnet::Tensor out({rows, classes});
+  int64_t row = 0;
+  for (const alexnet::Tensor& l : batches) {
+    std::copy(l.data(), l.data() + l.numel(), out.data() + row * classes);
+    row += l.dim(0);
+  }
+  alexnet::npy::write(path, out);
 }
 
 }  // namespace
@@ -244,15 +262,7 @@ int main(int argc, char** argv) {
     }
     flush_images();
 
-    if (!o.logits.empty()) {
-      alexnet::Tensor out({total_rows, classes});
-      int64_t row = 0;
-      for (const alexnet::Tensor& l : all_logits) {
-        std::copy(l.data(), l.data() + l.numel(), out.data() + row * classes);
-        row += l.dim(0);
-      }
-      alexnet::npy::write(o.logits, out);
-    }
+    if (!o.logits.empty()) write_logits(o.logits, all_logits, total_rows, classes);
   } catch (const std::exception& e) {
     std::cerr << "alexnet-classify: " << e.what() << "\n";
     return 1;

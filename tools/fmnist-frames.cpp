@@ -97,107 +97,142 @@ bool write_all(const unsigned char* p, size_t n) {
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct Options {
   std::string images, labels, labels_out;
   long count = 100, start = 0, per_item = 10, width = 640, height = 480;
-  enum { kImages = 1000, kLabels, kLabelsOut, kCount, kStart, kPerItem, kWidth, kHeight };
-  const option opts[] = {{"images", required_argument, nullptr, kImages},
-                         {"labels", required_argument, nullptr, kLabels},
-                         {"labels-out", required_argument, nullptr, kLabelsOut},
-                         {"count", required_argument, nullptr, kCount},
-                         {"start", required_argument, nullptr, kStart},
-                         {"frames-per-item", required_argument, nullptr, kPerItem},
-                         {"width", required_argument, nullptr, kWidth},
-                         {"height", required_argument, nullptr, kHeight},
-                         {"help", no_argument, nullptr, 'h'},
-                         {nullptr, 0, nullptr, 0}};
+};
+
+// The options, as two tables: file names, and integers with their allowed range. getopt's
+// codes are kPathCode + row and kIntCode + row.
+struct PathOption {
+  const char* name;
+  std::string Options::*field;
+};
+constexpr PathOption kPathOptions[] = {{"images", &Options::images},
+                                       {"labels", &Options::labels},
+                                       {"labels-out", &Options::labels_out}};
+struct IntOption {
+  const char* name;
+  long Options::*field;
+  long lo, hi;
+};
+constexpr IntOption kIntOptions[] = {{"count", &Options::count, 1, 1000000},
+                                     {"start", &Options::start, 0, 100000000},
+                                     {"frames-per-item", &Options::per_item, 1, 100000},
+                                     {"width", &Options::width, 16, 7680},
+                                     {"height", &Options::height, 16, 4320}};
+constexpr int kPathCode = 1000, kIntCode = 2000;
+
+// Exits on --help (0) and on a usage error (2).
+Options parse_args(int argc, char** argv) {
+  std::vector<option> opts;
+  for (int i = 0; const PathOption& p : kPathOptions)
+    opts.push_back({p.name, required_argument, nullptr, kPathCode + i++});
+  for (int i = 0; const IntOption& n : kIntOptions)
+    opts.push_back({n.name, required_argument, nullptr, kIntCode + i++});
+  opts.push_back({"help", no_argument, nullptr, 'h'});
+  opts.push_back({nullptr, 0, nullptr, 0});
+
+  Options o;
   opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, ":h", opts, nullptr)) != -1;) {
-    switch (c) {
-      case kImages:
-        images = optarg;
-        break;
-      case kLabels:
-        labels = optarg;
-        break;
-      case kLabelsOut:
-        labels_out = optarg;
-        break;
-      case kCount:
-        count = parse_int(optarg, "--count", 1, 1000000);
-        break;
-      case kStart:
-        start = parse_int(optarg, "--start", 0, 100000000);
-        break;
-      case kPerItem:
-        per_item = parse_int(optarg, "--frames-per-item", 1, 100000);
-        break;
-      case kWidth:
-        width = parse_int(optarg, "--width", 16, 7680);
-        break;
-      case kHeight:
-        height = parse_int(optarg, "--height", 16, 4320);
-        break;
-      case 'h':
-        std::printf("%s%s", kUsage, kHelp);
-        return 0;
-      case ':':
-        usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
-      default:
-        usage_error(std::string("unknown option ") + argv[optind - 1]);
+  for (int c; (c = getopt_long(argc, argv, ":h", opts.data(), nullptr)) != -1;) {
+    if (c >= kIntCode) {
+      const IntOption& n = kIntOptions[c - kIntCode];
+      o.*n.field = parse_int(optarg, (std::string("--") + n.name).c_str(), n.lo, n.hi);
+    } else if (c >= kPathCode) {
+      o.*kPathOptions[c - kPathCode].field = optarg;
+    } else if (c == 'h') {
+      std::printf("%s%s", kUsage, kHelp);
+      std::exit(0);
+    } else if (c == ':') {
+      usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
+    } else {
+      usage_error(std::string("unknown option ") + argv[optind - 1]);
     }
   }
   if (optind < argc) usage_error(std::string("unexpected argument '") + argv[optind] + "'");
-  if (images.empty()) usage_error("--images is required");
-  if (!labels_out.empty() && labels.empty()) usage_error("--labels-out needs --labels");
+  if (o.images.empty()) usage_error("--images is required");
+  if (!o.labels_out.empty() && o.labels.empty()) usage_error("--labels-out needs --labels");
+  return o;
+}
 
+// An idx3 image file: n images of rows x cols bytes after a 16-byte header.
+struct Images {
+  std::vector<unsigned char> bytes;
+  size_t n, rows, cols;
+  const unsigned char* item(long i) const {
+    return bytes.data() + 16 + static_cast<size_t>(i) * rows * cols;
+  }
+};
+
+// Reads and checks the images, items start .. start + count - 1 included.
+Images read_images(const Options& o) {
+  Images im;
+  im.bytes = read_gz(o.images);
+  const std::vector<unsigned char>& img = im.bytes;
+  if (img.size() < 16 || be32(img, 0) != 0x803)
+    throw std::runtime_error(o.images + ": not an idx3 image file (magic 0x00000803)");
+  const size_t n = be32(img, 4), rows = be32(img, 8), cols = be32(img, 12);
+  if (rows == 0 || cols == 0 || rows > 4096 || cols > 4096 || img.size() != 16 + n * rows * cols)
+    throw std::runtime_error(o.images + ": header says " + std::to_string(n) + " images of " +
+                             std::to_string(rows) + "x" + std::to_string(cols) +
+                             ", which does not match the file's " + std::to_string(img.size()) +
+                             " bytes");
+  if (static_cast<size_t>(o.start + o.count) > n)
+    throw std::runtime_error(o.images + ": has " + std::to_string(n) + " images; items " +
+                             std::to_string(o.start) + " to " +
+                             std::to_string(o.start + o.count - 1) + " asked for");
+  im.n = n, im.rows = rows, im.cols = cols;
+  return im;
+}
+
+// --labels-out: the shown items' labels, read from --labels, one per line.
+void write_labels(const Options& o, size_t n) {
+  const std::vector<unsigned char> lab = read_gz(o.labels);
+  if (lab.size() < 8 || be32(lab, 0) != 0x801 || be32(lab, 4) != n || lab.size() != 8 + n)
+    throw std::runtime_error(o.labels + ": not an idx1 label file for the " + std::to_string(n) +
+                             " images of " + o.images);
+  FILE* f = std::fopen(o.labels_out.c_str(), "w");
+  if (!f) throw std::runtime_error(o.labels_out + ": " + std::strerror(errno));
+  for (long i = o.start; i < o.start + o.count; ++i) std::fprintf(f, "%d\n", lab[8 + i]);
+  if (std::fclose(f) != 0) throw std::runtime_error(o.labels_out + ": " + std::strerror(errno));
+}
+
+// The frames to stdout, per_item of each item. False: the reader went away (EPIPE), which
+// ends the run without an error.
+bool write_frames(const Options& o, const Images& im) {
+  // Whole-pixel blocks, as large as fits the centred square.
+  const size_t rows = im.rows, cols = im.cols;
+  const size_t side = static_cast<size_t>(std::min(o.width, o.height));
+  const size_t block = std::max<size_t>(1, std::min(side / rows, side / cols));
+  const size_t x0 = (static_cast<size_t>(o.width) - block * cols) / 2;
+  const size_t y0 = (static_cast<size_t>(o.height) - block * rows) / 2;
+  std::vector<unsigned char> frame(static_cast<size_t>(o.width * o.height), 0);
+  for (long i = o.start; i < o.start + o.count; ++i) {
+    const unsigned char* src = im.item(i);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t by = 0; by < block; ++by) {
+        unsigned char* dst =
+            frame.data() + (y0 + r * block + by) * static_cast<size_t>(o.width) + x0;
+        for (size_t c = 0; c < cols; ++c) std::memset(dst + c * block, src[r * cols + c], block);
+      }
+    for (long k = 0; k < o.per_item; ++k)
+      if (!write_all(frame.data(), frame.size())) {
+        if (errno == EPIPE) return false;  // the reader stopped: not our error
+        throw std::runtime_error(std::string("stdout: ") + std::strerror(errno));
+      }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse_args(argc, argv);
   try {
-    const std::vector<unsigned char> img = read_gz(images);
-    if (img.size() < 16 || be32(img, 0) != 0x803)
-      throw std::runtime_error(images + ": not an idx3 image file (magic 0x00000803)");
-    const size_t n = be32(img, 4), rows = be32(img, 8), cols = be32(img, 12);
-    if (rows == 0 || cols == 0 || rows > 4096 || cols > 4096 || img.size() != 16 + n * rows * cols)
-      throw std::runtime_error(images + ": header says " + std::to_string(n) + " images of " +
-                               std::to_string(rows) + "x" + std::to_string(cols) +
-                               ", which does not match the file's " + std::to_string(img.size()) +
-                               " bytes");
-    if (static_cast<size_t>(start + count) > n)
-      throw std::runtime_error(images + ": has " + std::to_string(n) + " images; items " +
-                               std::to_string(start) + " to " + std::to_string(start + count - 1) +
-                               " asked for");
-    if (!labels_out.empty()) {
-      const std::vector<unsigned char> lab = read_gz(labels);
-      if (lab.size() < 8 || be32(lab, 0) != 0x801 || be32(lab, 4) != n || lab.size() != 8 + n)
-        throw std::runtime_error(labels + ": not an idx1 label file for the " + std::to_string(n) +
-                                 " images of " + images);
-      FILE* f = std::fopen(labels_out.c_str(), "w");
-      if (!f) throw std::runtime_error(labels_out + ": " + std::strerror(errno));
-      for (long i = start; i < start + count; ++i) std::fprintf(f, "%d\n", lab[8 + i]);
-      if (std::fclose(f) != 0) throw std::runtime_error(labels_out + ": " + std::strerror(errno));
-    }
-
-    // Whole-pixel blocks, as large as fits the centred square.
-    const size_t side = static_cast<size_t>(std::min(width, height));
-    const size_t block = std::max<size_t>(1, std::min(side / rows, side / cols));
-    const size_t x0 = (static_cast<size_t>(width) - block * cols) / 2;
-    const size_t y0 = (static_cast<size_t>(height) - block * rows) / 2;
-    std::vector<unsigned char> frame(static_cast<size_t>(width * height), 0);
-    for (long i = start; i < start + count; ++i) {
-      const unsigned char* src = img.data() + 16 + static_cast<size_t>(i) * rows * cols;
-      for (size_t r = 0; r < rows; ++r)
-        for (size_t by = 0; by < block; ++by) {
-          unsigned char* dst =
-              frame.data() + (y0 + r * block + by) * static_cast<size_t>(width) + x0;
-          for (size_t c = 0; c < cols; ++c) std::memset(dst + c * block, src[r * cols + c], block);
-        }
-      for (long k = 0; k < per_item; ++k)
-        if (!write_all(frame.data(), frame.size())) {
-          if (errno == EPIPE) return 0;  // the reader stopped: not our error
-          throw std::runtime_error(std::string("stdout: ") + std::strerror(errno));
-        }
-    }
+    const Images im = read_images(o);
+    if (!o.labels_out.empty()) write_labels(o, im.n);
+    write_frames(o, im);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fmnist-frames: %s\n", e.what());
     return 1;

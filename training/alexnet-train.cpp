@@ -146,6 +146,28 @@ uint64_t parse_u64(const std::string& opt, const char* text, uint64_t lo, uint64
   return v;
 }
 
+// parse() with its alexnet::Error turned into a usage error naming the option.
+template <class F>
+auto parse_or_usage_error(const std::string& opt, F&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const alexnet::Error& e) {
+    usage_error(opt + ": " + e.what());
+  }
+}
+
+// Calls f on each item of a comma-separated list ("a,b,,c": a, b, an empty item, c).
+template <class F>
+void for_each_item(const std::string& list, F&& f) {
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    f(list.substr(start, end - start));
+    start = end + 1;
+  }
+}
+
 void check_choice(const std::string& opt, const std::string& v, const std::set<std::string>& ok) {
   if (ok.count(v)) return;
   std::string list;
@@ -340,17 +362,12 @@ bool set_recipe_option(train::Options& o, int c, const std::string& opt, const c
       const std::string list = v;
       o.augment = train::AugmentChoice{list == "auto"};
       if (list != "auto" && list != "none") {
-        size_t start = 0;
-        while (start <= list.size()) {
-          size_t end = list.find(',', start);
-          if (end == std::string::npos) end = list.size();
-          const std::string item = list.substr(start, end - start);
+        for_each_item(list, [&](const std::string& item) {
           check_choice(opt, item, {"crop", "flip", "pca"});
           (item == "crop"   ? o.augment.crop
            : item == "flip" ? o.augment.flip
                             : o.augment.pca) = true;
-          start = end + 1;
-        }
+        });
       }
       break;
     }
@@ -367,22 +384,12 @@ bool set_recipe_option(train::Options& o, int c, const std::string& opt, const c
 // them.
 bool set_machine_option(train::Options& o, int c, const std::string& opt, const char* v) {
   switch (c) {
-    case kDevice: {
-      std::vector<alexnet::Device> devs;
-      try {
-        devs = alexnet::parse_devices(v);
-      } catch (const alexnet::Error& e) {
-        usage_error(opt + ": " + e.what());
-      }
+    case kDevice:
+      parse_or_usage_error(opt, [&] { return alexnet::parse_devices(v); });  // checked only
       o.device = v;
       break;
-    }
     case kParallel:
-      try {
-        o.parallel = alexnet::parse_parallel(v);
-      } catch (const alexnet::Error& e) {
-        usage_error(opt + ": " + e.what());
-      }
+      o.parallel = parse_or_usage_error(opt, [&] { return alexnet::parse_parallel(v); });
       break;
     case 't':
       o.threads = static_cast<int>(parse_u64(opt, v, 0, 1024));
@@ -433,18 +440,11 @@ bool set_output_option(train::Options& o, int c, const std::string& opt, const c
     case kKillInCheckpoint:
       o.debug_kill_in_checkpoint = static_cast<int>(parse_u64(opt, v, 1, 1000000));
       break;
-    case kNanAt: {
-      std::string list = v;
-      size_t start = 0;
-      while (start <= list.size()) {
-        size_t end = list.find(',', start);
-        if (end == std::string::npos) end = list.size();
-        o.debug_nan_at.push_back(
-            parse_u64(opt, list.substr(start, end - start).c_str(), 1, UINT64_MAX));
-        start = end + 1;
-      }
+    case kNanAt:
+      for_each_item(v, [&](const std::string& item) {
+        o.debug_nan_at.push_back(parse_u64(opt, item.c_str(), 1, UINT64_MAX));
+      });
       break;
-    }
 
     default:
       return false;

@@ -324,13 +324,10 @@ void symmetric_eigen3(const std::array<std::array<double, 3>, 3>& m, std::array<
   }
 }
 
-Stats compute_stats(const Dataset& data, const AugmentConfig& cfg, size_t max_samples,
-                    uint64_t seed, int threads) {
-  AugmentConfig view = cfg;
-  view.mean = {0.0f, 0.0f, 0.0f};
-  view.std = {1.0f, 1.0f, 1.0f};
-  view.validate();
-  const size_t n = data.size();
+namespace {
+
+// The images the statistics read: all, or a seeded choice of max_samples in file order.
+std::vector<size_t> stats_sample(size_t n, size_t max_samples, uint64_t seed) {
   std::vector<size_t> pick(n);
   for (size_t i = 0; i < n; ++i) pick[i] = i;
   if (max_samples < n) {
@@ -339,10 +336,18 @@ Stats compute_stats(const Dataset& data, const AugmentConfig& cfg, size_t max_sa
     pick.resize(max_samples);
     std::sort(pick.begin(), pick.end());  // read files in order (cache friendliness)
   }
-  // Per image: 3 sums and the 6 distinct second moments (double), or NaN when skipped. Summed
-  // in sample order afterwards, so the thread count does not change the result.
-  const int ch = cfg.channels;
-  std::vector<std::array<double, 9>> part(pick.size());
+  return pick;
+}
+
+// Per image: 3 sums and the 6 distinct second moments (double), or NaN when skipped. Summed
+// in sample order afterwards, so the thread count does not change the result.
+using Moments = std::array<double, 9>;
+
+// The moments of each picked image under `view` (the evaluation transform, unnormalised), on
+// `threads` threads; the first error stops them all and is rethrown.
+std::vector<Moments> image_moments(const Dataset& data, const std::vector<size_t>& pick,
+                                   const AugmentConfig& view, int ch, int threads) {
+  std::vector<Moments> part(pick.size());
   std::atomic<size_t> next{0};
   std::exception_ptr error;
   std::mutex error_mu;
@@ -352,7 +357,7 @@ Stats compute_stats(const Dataset& data, const AugmentConfig& cfg, size_t max_sa
     const size_t plane = static_cast<size_t>(view.input_size) * view.input_size;
     try {
       for (size_t k; (k = next++) < pick.size();) {
-        std::array<double, 9>& p = part[k];
+        Moments& p = part[k];
         if (!data.load(pick[k], img, nullptr)) {
           p.fill(std::nan(""));
           continue;
@@ -380,10 +385,16 @@ Stats compute_stats(const Dataset& data, const AugmentConfig& cfg, size_t max_sa
   work();
   for (std::thread& t : pool) t.join();
   if (error) std::rethrow_exception(error);
+  return part;
+}
 
+// Mean, std and (3 channels) the PCA of the pixels from the per-image moments; `pixels` is
+// the pixel count of one image.
+Stats stats_from_moments(const std::vector<Moments>& part, int ch, double pixels,
+                         const std::string& source) {
   Stats st;
   st.channels = ch;
-  std::array<double, 9> sum{};
+  Moments sum{};
   for (const auto& p : part) {
     if (std::isnan(p[0])) {
       ++st.skipped;
@@ -393,10 +404,9 @@ Stats compute_stats(const Dataset& data, const AugmentConfig& cfg, size_t max_sa
     for (int i = 0; i < 9; ++i) sum[i] += p[i];
   }
   if (st.images == 0)
-    throw alexnet::Error(data.source() + ": no image of the " + std::to_string(pick.size()) +
+    throw alexnet::Error(source + ": no image of the " + std::to_string(part.size()) +
                          " sampled for the statistics could be loaded");
-  const double count =
-      static_cast<double>(st.images) * view.input_size * static_cast<double>(view.input_size);
+  const double count = static_cast<double>(st.images) * pixels;
   double mean[3] = {0, 0, 0};
   for (int c = 0; c < ch; ++c) mean[c] = sum[c] / count;
   std::array<std::array<double, 3>, 3> cov{};
@@ -418,6 +428,21 @@ Stats compute_stats(const Dataset& data, const AugmentConfig& cfg, size_t max_sa
     }
   }
   return st;
+}
+
+}  // namespace
+
+Stats compute_stats(const Dataset& data, const AugmentConfig& cfg, size_t max_samples,
+                    uint64_t seed, int threads) {
+  // The evaluation transform without normalisation: the statistics are of the raw pixels.
+  AugmentConfig view = cfg;
+  view.mean = {0.0f, 0.0f, 0.0f};
+  view.std = {1.0f, 1.0f, 1.0f};
+  view.validate();
+  const std::vector<size_t> pick = stats_sample(data.size(), max_samples, seed);
+  const std::vector<Moments> part = image_moments(data, pick, view, cfg.channels, threads);
+  const double pixels = view.input_size * static_cast<double>(view.input_size);
+  return stats_from_moments(part, cfg.channels, pixels, data.source());
 }
 
 void apply_stats(const Stats& s, AugmentConfig& cfg) {
