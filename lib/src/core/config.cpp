@@ -1,6 +1,7 @@
 #include "alexnet/config.h"
 
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "alexnet/error.h"
 #include "core/json_strict.h"
@@ -81,22 +82,16 @@ NetConfig NetConfig::by_name(const std::string& name, int classes) {
 }
 
 const char* layer_kind_name(LayerKind k) {
-  switch (k) {
-    case LayerKind::Conv:
-      return "conv";
-    case LayerKind::Relu:
-      return "relu";
-    case LayerKind::Lrn:
-      return "lrn";
-    case LayerKind::MaxPool:
-      return "maxpool";
-    case LayerKind::AdaptiveAvgPool:
-      return "adaptive_avgpool";
-    case LayerKind::Linear:
-      return "linear";
-    case LayerKind::Dropout:
-      return "dropout";
-  }
+  static constexpr std::pair<LayerKind, const char*> kNames[] = {
+      {LayerKind::Conv, "conv"},
+      {LayerKind::Relu, "relu"},
+      {LayerKind::Lrn, "lrn"},
+      {LayerKind::MaxPool, "maxpool"},
+      {LayerKind::AdaptiveAvgPool, "adaptive_avgpool"},
+      {LayerKind::Linear, "linear"},
+      {LayerKind::Dropout, "dropout"}};
+  for (const auto& [kind, name] : kNames)
+    if (kind == k) return name;
   return "?";
 }
 

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "alexnet/error.h"
 
@@ -41,20 +42,11 @@ size_t dtype_size(DType t) {
 }
 
 const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::F32:
-      return "f32";
-    case DType::F16:
-      return "f16";
-    case DType::BF16:
-      return "bf16";
-    case DType::S8:
-      return "s8";
-    case DType::U8:
-      return "u8";
-    case DType::S32:
-      return "s32";
-  }
+  static constexpr std::pair<DType, const char*> kNames[] = {
+      {DType::F32, "f32"}, {DType::F16, "f16"}, {DType::BF16, "bf16"},
+      {DType::S8, "s8"},   {DType::U8, "u8"},   {DType::S32, "s32"}};
+  for (const auto& [dtype, name] : kNames)
+    if (dtype == t) return name;
   return "?";
 }
 

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "alexnet/error.h"
 #include "alexnet/weights.h"
@@ -73,26 +74,21 @@ void read_exact(const Fd& f, const std::string& path, void* dst, uint64_t n, uin
   }
 }
 
-// The safetensors spelling of the dtypes a file may hold.
+// The dtypes a file may hold, with their safetensors spelling.
+constexpr std::pair<DType, const char*> kFileDTypes[] = {
+    {DType::F32, "F32"}, {DType::F16, "F16"}, {DType::BF16, "BF16"}};
+
 const char* safetensors_name(DType d) {
-  switch (d) {
-    case DType::F32:
-      return "F32";
-    case DType::F16:
-      return "F16";
-    case DType::BF16:
-      return "BF16";
-    default:
-      return "?";
-  }
+  for (const auto& [dtype, name] : kFileDTypes)
+    if (dtype == d) return name;
+  return "?";
 }
 
 DType parse_dtype(const json& v, const std::string& where) {
   if (!v.is_string()) throw Error(where + ": field 'dtype' must be a string");
   const std::string s = v.get<std::string>();
-  if (s == "F32") return DType::F32;
-  if (s == "F16") return DType::F16;
-  if (s == "BF16") return DType::BF16;
+  for (const auto& [dtype, name] : kFileDTypes)
+    if (s == name) return dtype;
   static const char* const kOther[] = {"F64", "I64", "I32",  "I16",     "I8",      "U64", "U32",
                                        "U16", "U8",  "BOOL", "F8_E4M3", "F8_E5M2", "C64", "F4"};
   for (const char* o : kOther)
@@ -367,11 +363,10 @@ std::string parent_dir(const std::string& path) {
   return path.substr(0, slash);
 }
 
-}  // namespace
-
-void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
-  // Everything is checked and the header built before the temp file exists.
+// The header text (padded to 8 bytes): each tensor's dtype, shape and data offsets, and the
+// metadata. Everything is checked here, before the temp file exists.
+std::string safetensors_header(const std::string& path, const std::vector<NamedTensor>& tensors,
+                               const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header;
   if (!metadata.empty()) header["__metadata__"] = nlohmann::ordered_json::object();
   for (const auto& [k, v] : metadata) header["__metadata__"][k] = v;
@@ -401,10 +396,13 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
   }
   text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned, as safetensors does
   if (text.size() > kMaxHeaderBytes) throw Error(path + ": header would exceed the size limit");
+  return text;
+}
 
-  // The temp name is unique per process and call; O_EXCL refuses to follow anything there.
+// A new temp file next to `path`, its name in `tmp`. The name is unique per process and call;
+// O_EXCL refuses to follow anything there.
+int create_temp(const std::string& path, std::string& tmp) {
   static std::atomic<unsigned> counter{0};
-  std::string tmp;
   int fd = -1;
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
     tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
@@ -412,33 +410,52 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0) throw Error(path + ": cannot create a temp file in its folder: " + errno_text());
+  return fd;
+}
 
-  try {
-    unsigned char len[8];
-    for (int i = 0; i < 8; ++i)
-      len[i] = static_cast<unsigned char>(static_cast<uint64_t>(text.size()) >> (8 * i));
-    write_all(fd, len, 8, tmp);
-    write_all(fd, text.data(), text.size(), tmp);
-    std::vector<unsigned char> stage;
-    for (const NamedTensor& nt : tensors) {
-      size_t n = static_cast<size_t>(nt.value.numel());
-      if (n == 0) continue;
-      if constexpr (std::endian::native == std::endian::little) {
-        write_all(fd, nt.value.data(), n * 4, tmp);
-      } else {
-        stage.resize(kChunkBytes);
-        for (size_t i = 0; i < n;) {
-          size_t m = std::min(n - i, kChunkBytes / 4);
-          for (size_t k = 0; k < m; ++k) {
-            auto bits = std::bit_cast<uint32_t>(nt.value.data()[i + k]);
-            for (int b = 0; b < 4; ++b)
-              stage[4 * k + b] = static_cast<unsigned char>(bits >> (8 * b));
-          }
-          write_all(fd, stage.data(), m * 4, tmp);
-          i += m;
+// The file's bytes: header length (u64, little-endian), header, then the tensors' data as
+// little-endian F32 in order.
+void write_contents(int fd, const std::string& tmp, const std::string& header,
+                    const std::vector<NamedTensor>& tensors) {
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i)
+    len[i] = static_cast<unsigned char>(static_cast<uint64_t>(header.size()) >> (8 * i));
+  write_all(fd, len, 8, tmp);
+  write_all(fd, header.data(), header.size(), tmp);
+  std::vector<unsigned char> stage;
+  for (const NamedTensor& nt : tensors) {
+    size_t n = static_cast<size_t>(nt.value.numel());
+    if (n == 0) continue;
+    if constexpr (std::endian::native == std::endian::little) {
+      write_all(fd, nt.value.data(), n * 4, tmp);
+    } else {
+      stage.resize(kChunkBytes);
+      for (size_t i = 0; i < n;) {
+        size_t m = std::min(n - i, kChunkBytes / 4);
+        for (size_t k = 0; k < m; ++k) {
+          auto bits = std::bit_cast<uint32_t>(nt.value.data()[i + k]);
+          for (int b = 0; b < 4; ++b)
+            stage[4 * k + b] = static_cast<unsigned char>(bits >> (8 * b));
         }
+        write_all(fd, stage.data(), m * 4, tmp);
+        i += m;
       }
     }
+  }
+}
+
+}  // namespace
+
+void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  const std::string header = safetensors_header(path, tensors, metadata);
+  std::string tmp;
+  int fd = create_temp(path, tmp);
+
+  // Written in full and synced under the temp name, then renamed over `path`: a crash leaves
+  // the previous file or the new one, never a part.
+  try {
+    write_contents(fd, tmp, header, tensors);
     if (::fsync(fd) != 0) throw Error("cannot fsync " + tmp + ": " + errno_text());
     int rc = ::close(fd);
     fd = -1;

@@ -278,12 +278,6 @@ void validate(const Frame& frame, int channels, int size, const float* out,
   }
 }
 
-// torchvision's CenterCrop offset: round((len − size) / 2) with Python's round-half-even.
-int64_t centre_offset(int64_t len, int size) {
-  const int64_t d = len - size, q = d / 2;
-  return (d % 2 == 1 && q % 2 == 1) ? q + 1 : q;
-}
-
 }  // namespace
 
 const char* pixel_format_name(PixelFormat f) {
@@ -332,138 +326,155 @@ void validate_frame(const Frame& frame, const PreprocessConfig& cfg, int channel
 
 }  // namespace pixel
 
-void preprocess(const Frame& frame, const PreprocessConfig& cfg, int channels, int size,
-                float* out) {
-  validate(frame, channels, size, out, cfg);
+namespace {
+
+// The tap tables of one frame: luma (or packed) rows and columns, and for colour from YUV the
+// chroma rows (vrows: I420's V plane, whose stride may differ from U's) and columns.
+struct FrameTaps {
+  Taps rows, cols, crows, vrows, ccols;
+  bool need_chroma = false;
+};
+
+FrameTaps frame_taps(const Frame& frame, const PreprocessConfig& cfg, int channels, int size) {
   const int w = frame.width, h = frame.height;
   const PixelFormat fmt = frame.format;
-
   // The virtual resized image (rw × rh) and the crop's offset in it. The shorter side is
   // raised to `size` when `resize` (or, for resize = 0, the frame) is smaller: cropping a
   // window larger than the image has no pixels to show, and upscaling is what a model expects.
-  int64_t rw = size, rh = size, ox = 0, oy = 0;
-  if (cfg.crop == Crop::Center) {
-    const int64_t shorter = std::min(w, h), longer = std::max(w, h);
-    const int64_t target = std::max<int64_t>(cfg.resize > 0 ? cfg.resize : shorter, size);
-    rw = w;
-    rh = h;
-    if (target != shorter) {  // torchvision's Resize(int): the longer side is truncated
-      const int64_t other = target * longer / shorter;
-      rw = w <= h ? target : other;
-      rh = w <= h ? other : target;
-    }
-    ox = centre_offset(rw, size);
-    oy = centre_offset(rh, size);
-  }
-  const double kx = static_cast<double>(w) / static_cast<double>(rw);
-  const double ky = static_cast<double>(h) / static_cast<double>(rh);
+  const pixel::ResizeCrop g = pixel::resize_crop(w, h, cfg, size);
+  const double kx = static_cast<double>(w) / static_cast<double>(g.rw);
+  const double ky = static_cast<double>(h) / static_cast<double>(g.rh);
   const Interpolation ip = cfg.interpolation;
+  const int bpp = info(fmt).bpp;
+  FrameTaps t;
+  t.need_chroma = is_yuv(fmt) && channels == 3;
+  t.rows = make_taps(h, ky, g.oy, size, ip, frame.strides[0]);
+  t.cols = make_taps(w, kx, g.ox, size, ip, bpp);
+  rebase(t.cols, bpp);
+  if (t.need_chroma) {
+    const int cbpp = fmt == PixelFormat::NV12 ? 2 : 1;
+    t.crows = make_taps((h + 1) / 2, ky / 2, g.oy, size, ip, frame.strides[1]);
+    if (fmt == PixelFormat::I420)
+      t.vrows = make_taps((h + 1) / 2, ky / 2, g.oy, size, ip, frame.strides[2]);
+    t.ccols = make_taps((w + 1) / 2, kx / 2, g.ox, size, ip, cbpp);
+    rebase(t.ccols, cbpp);
+  }
+  return t;
+}
+
+// Output row y, filtered into acc (R, G, B or Y, U, V per pixel; grey in channel 0) by the
+// kernel for the frame's layout. tp: scratch for the vertical pass.
+void filter_row(const Frame& frame, const FrameTaps& t, int y, int size, float* tp, float* ac) {
+  const uint8_t* p0 = frame.planes[0];
+  const Taps &rows = t.rows, &cols = t.cols;
+  switch (frame.format) {
+    case PixelFormat::RGB:
+    case PixelFormat::RGBx:
+    case PixelFormat::RGBA:
+      filter<3, 0, 1, 2>(p0, rows, y, cols, size, tp, ac);
+      break;
+    case PixelFormat::BGR:
+    case PixelFormat::BGRx:
+    case PixelFormat::BGRA:
+      filter<3, 2, 1, 0>(p0, rows, y, cols, size, tp, ac);
+      break;
+    case PixelFormat::xRGB:
+      filter<3, 1, 2, 3>(p0, rows, y, cols, size, tp, ac);
+      break;
+    case PixelFormat::xBGR:
+      filter<3, 3, 2, 1>(p0, rows, y, cols, size, tp, ac);
+      break;
+    case PixelFormat::GRAY8:
+      filter<1, 0>(p0, rows, y, cols, size, tp, ac);
+      break;
+    case PixelFormat::I420:
+      filter<1, 0>(p0, rows, y, cols, size, tp, ac);
+      if (t.need_chroma) {
+        filter<1, 0>(frame.planes[1], t.crows, y, t.ccols, size, tp, ac + 1);
+        filter<1, 0>(frame.planes[2], t.vrows, y, t.ccols, size, tp, ac + 2);
+      }
+      break;
+    case PixelFormat::NV12:
+      filter<1, 0>(p0, rows, y, cols, size, tp, ac);
+      if (t.need_chroma) filter<2, 0, 1>(frame.planes[1], t.crows, y, t.ccols, size, tp, ac + 1);
+      break;
+  }
+}
+
+// Filtered YUV to R, G, B in place, clamped as a decoder's output would be.
+void yuv_row_to_rgb(const YuvToRgb& m, int size, float* ac) {
+  for (int x = 0; x < size; ++x) {
+    float* v = ac + 3 * x;
+    const float yy = (v[0] - m.y0) * m.ys, cb = (v[1] - 128.0f) * m.cs, cr = (v[2] - 128.0f) * m.cs;
+    v[0] = clamp255(yy + m.rv * cr);
+    v[1] = clamp255(yy - m.gu * cb - m.gv * cr);
+    v[2] = clamp255(yy + m.bu * cb);
+  }
+}
+
+// The per-row constants of the output stage: normalisation, channel order, grey expansion.
+struct OutputStage {
+  Source src;
+  int channels, size;
+  size_t plane_len;
+  float a[3], b[3];
+  int rgb_of[3];   // model channel c reads acc channel rgb_of[c] (acc holds R, G, B)
+  float gy0, gys;  // grey from YUV: Y expanded to full range; GRAY8 is full range already
+};
+
+// One row of acc, normalised into the model's planes at o (row y of each channel plane).
+void write_row(const OutputStage& s, const float* ac, float* o) {
+  const int size = s.size;
+  if (s.channels == 3) {
+    if (s.src == Source::Grey) {  // GRAY8 into a colour model: R = G = B = Y
+      for (int c = 0; c < 3; ++c)
+        for (int x = 0; x < size; ++x) o[c * s.plane_len + x] = ac[3 * x] * s.a[c] + s.b[c];
+    } else {
+      for (int c = 0; c < 3; ++c) {
+        const int src = s.rgb_of[c];
+        for (int x = 0; x < size; ++x) o[c * s.plane_len + x] = ac[3 * x + src] * s.a[c] + s.b[c];
+      }
+    }
+  } else if (s.src == Source::Rgb) {  // BT.601 luma, whatever the frame's matrix
+    for (int x = 0; x < size; ++x) {
+      const float* v = ac + 3 * x;
+      o[x] = (0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2]) * s.a[0] + s.b[0];
+    }
+  } else {
+    for (int x = 0; x < size; ++x) o[x] = clamp255((ac[3 * x] - s.gy0) * s.gys) * s.a[0] + s.b[0];
+  }
+}
+
+}  // namespace
+
+void preprocess(const Frame& frame, const PreprocessConfig& cfg, int channels, int size,
+                float* out) {
+  validate(frame, channels, size, out, cfg);
+  const PixelFormat fmt = frame.format;
+  const FrameTaps taps = frame_taps(frame, cfg, channels, size);
 
   const bool yuv = is_yuv(fmt);
-  const bool need_chroma = yuv && channels == 3;
-  const Source src = yuv                         ? (channels == 3 ? Source::Yuv : Source::Grey)
-                     : fmt == PixelFormat::GRAY8 ? Source::Grey
-                                                 : Source::Rgb;
-  const int bpp = info(fmt).bpp;
-  const Taps rows = make_taps(h, ky, oy, size, ip, frame.strides[0]);
-  Taps cols = make_taps(w, kx, ox, size, ip, bpp);
-  rebase(cols, bpp);
-  Taps crows, vrows, ccols;  // vrows: I420's V plane, whose stride may differ from U's
-  if (need_chroma) {
-    const int cbpp = fmt == PixelFormat::NV12 ? 2 : 1;
-    crows = make_taps((h + 1) / 2, ky / 2, oy, size, ip, frame.strides[1]);
-    if (fmt == PixelFormat::I420)
-      vrows = make_taps((h + 1) / 2, ky / 2, oy, size, ip, frame.strides[2]);
-    ccols = make_taps((w + 1) / 2, kx / 2, ox, size, ip, cbpp);
-    rebase(ccols, cbpp);
-  }
-  std::vector<float> tmp(static_cast<size_t>(std::max(cols.span, ccols.span)));
-
-  // out = v·a[c] + b[c], i.e. (v·scale − mean) / std, per model channel.
-  float a[3], b[3];
-  for (int c = 0; c < channels; ++c) {
-    a[c] = static_cast<float>(cfg.scale / cfg.std[c]);
-    b[c] = -cfg.mean[c] / cfg.std[c];
-  }
-  // Model channel c reads acc channel rgb_of[c] (acc holds R, G, B after conversion).
-  const bool bgr = cfg.channel_order == ChannelOrder::BGR;
-  const int rgb_of[3] = {bgr ? 2 : 0, 1, bgr ? 0 : 2};
   const YuvToRgb m = yuv_to_rgb(frame.matrix, frame.range);
-  // Grey from YUV: Y expanded to full range; GRAY8 is full range already.
-  const float gy0 = yuv ? m.y0 : 0.0f, gys = yuv ? m.ys : 1.0f;
+  OutputStage stage;
+  stage.src = yuv                         ? (channels == 3 ? Source::Yuv : Source::Grey)
+              : fmt == PixelFormat::GRAY8 ? Source::Grey
+                                          : Source::Rgb;
+  stage.channels = channels;
+  stage.size = size;
+  stage.plane_len = static_cast<size_t>(size) * size;
+  pixel::normalisation(cfg, channels, stage.a, stage.b);
+  const bool bgr = cfg.channel_order == ChannelOrder::BGR;
+  stage.rgb_of[0] = bgr ? 2 : 0, stage.rgb_of[1] = 1, stage.rgb_of[2] = bgr ? 0 : 2;
+  stage.gy0 = yuv ? m.y0 : 0.0f;
+  stage.gys = yuv ? m.ys : 1.0f;
 
+  // Row by row: filter into acc, convert YUV, normalise into the output planes.
+  std::vector<float> tmp(static_cast<size_t>(std::max(taps.cols.span, taps.ccols.span)));
   std::vector<float> acc(static_cast<size_t>(size) * 3);
-  const size_t plane_len = static_cast<size_t>(size) * size;
   for (int y = 0; y < size; ++y) {
-    float* ac = acc.data();
-    float* tp = tmp.data();
-    const uint8_t* p0 = frame.planes[0];
-    switch (fmt) {
-      case PixelFormat::RGB:
-        filter<3, 0, 1, 2>(p0, rows, y, cols, size, tp, ac);
-        break;
-      case PixelFormat::BGR:
-        filter<3, 2, 1, 0>(p0, rows, y, cols, size, tp, ac);
-        break;
-      case PixelFormat::RGBx:
-      case PixelFormat::RGBA:
-        filter<3, 0, 1, 2>(p0, rows, y, cols, size, tp, ac);
-        break;
-      case PixelFormat::BGRx:
-      case PixelFormat::BGRA:
-        filter<3, 2, 1, 0>(p0, rows, y, cols, size, tp, ac);
-        break;
-      case PixelFormat::xRGB:
-        filter<3, 1, 2, 3>(p0, rows, y, cols, size, tp, ac);
-        break;
-      case PixelFormat::xBGR:
-        filter<3, 3, 2, 1>(p0, rows, y, cols, size, tp, ac);
-        break;
-      case PixelFormat::GRAY8:
-        filter<1, 0>(p0, rows, y, cols, size, tp, ac);
-        break;
-      case PixelFormat::I420:
-        filter<1, 0>(p0, rows, y, cols, size, tp, ac);
-        if (need_chroma) {
-          filter<1, 0>(frame.planes[1], crows, y, ccols, size, tp, ac + 1);
-          filter<1, 0>(frame.planes[2], vrows, y, ccols, size, tp, ac + 2);
-        }
-        break;
-      case PixelFormat::NV12:
-        filter<1, 0>(p0, rows, y, cols, size, tp, ac);
-        if (need_chroma) filter<2, 0, 1>(frame.planes[1], crows, y, ccols, size, tp, ac + 1);
-        break;
-    }
-    float* o = out + static_cast<size_t>(y) * size;
-    if (src == Source::Yuv) {  // to R, G, B in place, clamped as a decoder's output would be
-      for (int x = 0; x < size; ++x) {
-        float* v = ac + 3 * x;
-        const float yy = (v[0] - m.y0) * m.ys, cb = (v[1] - 128.0f) * m.cs,
-                    cr = (v[2] - 128.0f) * m.cs;
-        v[0] = clamp255(yy + m.rv * cr);
-        v[1] = clamp255(yy - m.gu * cb - m.gv * cr);
-        v[2] = clamp255(yy + m.bu * cb);
-      }
-    }
-    if (channels == 3) {
-      const float* v = ac;
-      if (src == Source::Grey) {  // GRAY8 into a colour model: R = G = B = Y
-        for (int c = 0; c < 3; ++c)
-          for (int x = 0; x < size; ++x) o[c * plane_len + x] = v[3 * x] * a[c] + b[c];
-      } else {
-        for (int c = 0; c < 3; ++c) {
-          const int s = rgb_of[c];
-          for (int x = 0; x < size; ++x) o[c * plane_len + x] = v[3 * x + s] * a[c] + b[c];
-        }
-      }
-    } else if (src == Source::Rgb) {  // BT.601 luma, whatever the frame's matrix
-      for (int x = 0; x < size; ++x) {
-        const float* v = ac + 3 * x;
-        o[x] = (0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2]) * a[0] + b[0];
-      }
-    } else {
-      for (int x = 0; x < size; ++x) o[x] = clamp255((ac[3 * x] - gy0) * gys) * a[0] + b[0];
-    }
+    filter_row(frame, taps, y, size, tmp.data(), acc.data());
+    if (stage.src == Source::Yuv) yuv_row_to_rgb(m, size, acc.data());
+    write_row(stage, acc.data(), out + static_cast<size_t>(y) * size);
   }
 }
 

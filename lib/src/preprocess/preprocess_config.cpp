@@ -41,6 +41,41 @@ std::array<float, 3> read_triple(const json& j, const char* key, const std::stri
   return out;
 }
 
+// The JSON spelling of each mode, in the order the error messages list them.
+template <class E>
+struct Named {
+  E value;
+  const char* name;
+};
+constexpr Named<Crop> kCrops[] = {{Crop::Center, "center"}, {Crop::Stretch, "stretch"}};
+constexpr Named<Interpolation> kInterpolations[] = {{Interpolation::Bilinear, "bilinear"},
+                                                    {Interpolation::Nearest, "nearest"},
+                                                    {Interpolation::Area, "area"}};
+constexpr Named<ChannelOrder> kChannelOrders[] = {{ChannelOrder::RGB, "rgb"},
+                                                  {ChannelOrder::BGR, "bgr"}};
+
+// The name of v (validate() has made sure there is one).
+template <class E, size_t N>
+const char* name_of(const Named<E> (&table)[N], E v) {
+  for (const Named<E>& n : table)
+    if (n.value == v) return n.name;
+  return "?";
+}
+
+// The mode named by the string field `key`; any other name is an error listing the known ones:
+// field 'crop' must be "center" or "stretch", not "x".
+template <class E, size_t N>
+E read_choice(const json& j, const char* key, const std::string& origin,
+              const Named<E> (&table)[N]) {
+  const std::string s = js::get_string(j, key, origin);
+  for (const Named<E>& n : table)
+    if (s == n.name) return n.value;
+  std::string known;
+  for (size_t i = 0; i < N; ++i)
+    known += std::string(i == 0 ? "" : i + 1 == N ? " or " : ", ") + "\"" + table[i].name + "\"";
+  throw Error(origin + ": field '" + key + "' must be " + known + ", not \"" + s + "\"");
+}
+
 }  // namespace
 
 PreprocessConfig PreprocessConfig::imagenet() {
@@ -76,14 +111,12 @@ std::string PreprocessConfig::to_json() const {
   validate();
   json j;
   j["resize"] = resize;
-  j["crop"] = crop == Crop::Center ? "center" : "stretch";
-  j["interpolation"] = interpolation == Interpolation::Bilinear  ? "bilinear"
-                       : interpolation == Interpolation::Nearest ? "nearest"
-                                                                 : "area";
+  j["crop"] = name_of(kCrops, crop);
+  j["interpolation"] = name_of(kInterpolations, interpolation);
   j["scale"] = scale;
   j["mean"] = {tidy(mean[0]), tidy(mean[1]), tidy(mean[2])};
   j["std"] = {tidy(std[0]), tidy(std[1]), tidy(std[2])};
-  j["channel_order"] = channel_order == ChannelOrder::RGB ? "rgb" : "bgr";
+  j["channel_order"] = name_of(kChannelOrders, channel_order);
   return j.dump();
 }
 
@@ -98,25 +131,8 @@ PreprocessConfig PreprocessConfig::from_json(const std::string& text, const std:
     throw Error(origin + ": field 'resize' must be in [0, " + std::to_string(kMaxResize) +
                 "] (0 = no resize), not " + std::to_string(p.resize));
 
-  std::string crop = js::get_string(j, "crop", origin);
-  if (crop == "center")
-    p.crop = Crop::Center;
-  else if (crop == "stretch")
-    p.crop = Crop::Stretch;
-  else
-    throw Error(origin + ": field 'crop' must be \"center\" or \"stretch\", not \"" + crop + "\"");
-
-  std::string interp = js::get_string(j, "interpolation", origin);
-  if (interp == "bilinear")
-    p.interpolation = Interpolation::Bilinear;
-  else if (interp == "nearest")
-    p.interpolation = Interpolation::Nearest;
-  else if (interp == "area")
-    p.interpolation = Interpolation::Area;
-  else
-    throw Error(origin +
-                ": field 'interpolation' must be \"bilinear\", \"nearest\" or \"area\", not \"" +
-                interp + "\"");
+  p.crop = read_choice(j, "crop", origin, kCrops);
+  p.interpolation = read_choice(j, "interpolation", origin, kInterpolations);
 
   p.scale = js::get_number(j, "scale", origin);
   if (!(std::isfinite(p.scale) && p.scale > 0))
@@ -130,14 +146,7 @@ PreprocessConfig PreprocessConfig::from_json(const std::string& text, const std:
     if (!(std::isfinite(s) && s > 0))
       throw Error(origin + ": field 'std' must be an array of 3 positive numbers");
 
-  std::string order = js::get_string(j, "channel_order", origin);
-  if (order == "rgb")
-    p.channel_order = ChannelOrder::RGB;
-  else if (order == "bgr")
-    p.channel_order = ChannelOrder::BGR;
-  else
-    throw Error(origin + ": field 'channel_order' must be \"rgb\" or \"bgr\", not \"" + order +
-                "\"");
+  p.channel_order = read_choice(j, "channel_order", origin, kChannelOrders);
   return p;
 }
 

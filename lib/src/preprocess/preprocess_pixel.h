@@ -327,6 +327,62 @@ inline void pack_frame(const Frame& frame, PixelJob& job, uint8_t* dst, int64_t 
   }
 }
 
+// The virtual resized image (rw x rh) of Crop::Center and the crop's offset (ox, oy) in it;
+// Crop::Stretch resizes to size x size with no offset. The reference's geometry (preprocess.cpp:
+// the shorter side becomes max(resize or itself, size), the longer one truncated, the offset
+// torchvision's CenterCrop round((len − size) / 2), halves to even).
+struct ResizeCrop {
+  int64_t rw, rh, ox, oy;
+};
+
+inline ResizeCrop resize_crop(int w, int h, const PreprocessConfig& cfg, int size) {
+  if (cfg.crop != Crop::Center) return {size, size, 0, 0};
+  const int64_t shorter = std::min(w, h), longer = std::max(w, h);
+  const int64_t target = std::max<int64_t>(cfg.resize > 0 ? cfg.resize : shorter, size);
+  int64_t rw = w, rh = h;
+  if (target != shorter) {  // torchvision's Resize(int): the longer side is truncated
+    const int64_t other = target * longer / shorter;
+    rw = w <= h ? target : other;
+    rh = w <= h ? other : target;
+  }
+  auto centre_offset = [size](int64_t len) {
+    const int64_t d = len - size, q = d / 2;
+    return (d % 2 == 1 && q % 2 == 1) ? q + 1 : q;
+  };
+  return {rw, rh, centre_offset(rw), centre_offset(rh)};
+}
+
+// The normalisation as out = v·a[c] + b[c], i.e. (v·scale − mean) / std, per model channel;
+// channels past `channels` get 0.
+inline void normalisation(const PreprocessConfig& cfg, int channels, float a[3], float b[3]) {
+  for (int c = 0; c < 3; ++c) a[c] = 0.0f, b[c] = 0.0f;
+  for (int c = 0; c < channels; ++c) {
+    a[c] = static_cast<float>(cfg.scale / cfg.std[c]);
+    b[c] = -cfg.mean[c] / cfg.std[c];
+  }
+}
+
+// Byte offsets of R, G, B in a packed pixel (the reference's filter<> template arguments).
+inline void packed_byte_order(PixelFormat fmt, int32_t byte_of[3]) {
+  int r = 0, g = 1, b = 2;
+  switch (fmt) {
+    case PixelFormat::BGR:
+    case PixelFormat::BGRx:
+    case PixelFormat::BGRA:
+      r = 2, b = 0;
+      break;
+    case PixelFormat::xRGB:
+      r = 1, g = 2, b = 3;
+      break;
+    case PixelFormat::xBGR:
+      r = 3, g = 2, b = 1;
+      break;
+    default:
+      break;
+  }
+  byte_of[0] = r, byte_of[1] = g, byte_of[2] = b;
+}
+
 // The job for `frame` (validated first); plane offsets are filled by pack_frame. Geometry,
 // colour constants and normalisation as the reference's preprocess() computes them.
 inline PixelJob describe_frame(const Frame& frame, const PreprocessConfig& cfg, int channels,
@@ -345,48 +401,13 @@ inline PixelJob describe_frame(const Frame& frame, const PreprocessConfig& cfg, 
                                          : kPacked;
   j.source =
       yuv ? (channels == 3 ? kSrcYuv : kSrcGrey) : (fmt == PixelFormat::GRAY8 ? kSrcGrey : kSrcRgb);
-  // Byte offsets of R, G, B in a packed pixel (the reference's filter<> template arguments).
-  int r = 0, g = 1, b = 2;
-  switch (fmt) {
-    case PixelFormat::BGR:
-    case PixelFormat::BGRx:
-    case PixelFormat::BGRA:
-      r = 2, b = 0;
-      break;
-    case PixelFormat::xRGB:
-      r = 1, g = 2, b = 3;
-      break;
-    case PixelFormat::xBGR:
-      r = 3, g = 2, b = 1;
-      break;
-    default:
-      break;
-  }
-  j.byte_of[0] = r, j.byte_of[1] = g, j.byte_of[2] = b;
+  packed_byte_order(fmt, j.byte_of);
 
-  // The virtual resized image (rw × rh) and the crop's offset in it (the reference's code).
-  int64_t rw = size, rh = size, ox = 0, oy = 0;
-  if (cfg.crop == Crop::Center) {
-    const int64_t shorter = std::min(w, h), longer = std::max(w, h);
-    const int64_t target = std::max<int64_t>(cfg.resize > 0 ? cfg.resize : shorter, size);
-    rw = w;
-    rh = h;
-    if (target != shorter) {
-      const int64_t other = target * longer / shorter;
-      rw = w <= h ? target : other;
-      rh = w <= h ? other : target;
-    }
-    auto centre_offset = [size](int64_t len) {  // round((len − size) / 2), halves to even
-      const int64_t d = len - size, q = d / 2;
-      return (d % 2 == 1 && q % 2 == 1) ? q + 1 : q;
-    };
-    ox = centre_offset(rw);
-    oy = centre_offset(rh);
-  }
-  j.kx = static_cast<double>(w) / static_cast<double>(rw);
-  j.ky = static_cast<double>(h) / static_cast<double>(rh);
-  j.ox = ox;
-  j.oy = oy;
+  const ResizeCrop g = resize_crop(w, h, cfg, size);
+  j.kx = static_cast<double>(w) / static_cast<double>(g.rw);
+  j.ky = static_cast<double>(h) / static_cast<double>(g.rh);
+  j.ox = g.ox;
+  j.oy = g.oy;
   j.filter = cfg.interpolation == Interpolation::Nearest ? kNearest
              : cfg.interpolation == Interpolation::Area  ? kArea
                                                          : kBilinear;
@@ -409,11 +430,7 @@ inline PixelJob describe_frame(const Frame& frame, const PreprocessConfig& cfg, 
   j.size = size;
   const bool bgr = cfg.channel_order == ChannelOrder::BGR;
   j.rgb_of[0] = bgr ? 2 : 0, j.rgb_of[1] = 1, j.rgb_of[2] = bgr ? 0 : 2;
-  for (int c = 0; c < 3; ++c) j.a[c] = 0.0f, j.b[c] = 0.0f;
-  for (int c = 0; c < channels; ++c) {
-    j.a[c] = static_cast<float>(cfg.scale / cfg.std[c]);
-    j.b[c] = -cfg.mean[c] / cfg.std[c];
-  }
+  normalisation(cfg, channels, j.a, j.b);
   return j;
 }
 

@@ -54,6 +54,109 @@ struct Step {
   Layout in, out;
 };
 
+// Appends the steps of one layer after another to `steps`; `cur` is the layout the next
+// step reads.
+struct Planner {
+  std::vector<Step>& steps;
+  Layout cur;
+
+  [[noreturn]] static void fail(const LayerSpec& l, const std::string& why) {
+    throw Error("parallel=model cannot split " + l.name + ": " + why);
+  }
+
+  // An exchange, unless the halves already hold `want`.
+  void hold(const std::array<Range, 2>& want) {
+    if (cur.held == want) return;
+    for (size_t h = 0; h < 2; ++h)
+      if (!cur.held[h].contains(cur.own(h)))
+        throw Error("parallel=model: internal plan error (a half lost its own channels)");
+    Step s;
+    s.exchange = true;
+    s.in = cur;
+    cur.held = want;
+    s.out = cur;
+    steps.push_back(s);
+  }
+
+  void push_layer(size_t i, const LayerSpec& l0, const LayerSpec& l1, Layout out) {
+    Step s;
+    s.layer = i;
+    s.spec = {l0, l1};
+    s.in = cur;
+    s.out = out;
+    steps.push_back(s);
+    cur = out;
+  }
+
+  // Conv and Linear: each half computes half of the output channels.
+  void weighted(size_t i, const LayerSpec& l) {
+    LayerSpec half[2] = {l, l};
+    const int64_t out = l.out_channels;
+    if (out < 2) fail(l, "it has fewer than 2 outputs");
+    int64_t split = (out + 1) / 2;
+    if (l.kind == LayerKind::Conv && l.groups > 1) {
+      // Groups 0..G/2-1 on half 0: their inputs are the first half of the channels.
+      if (l.groups % 2 != 0) fail(l, "groups " + std::to_string(l.groups) + " is odd");
+      if (cur.channels % 2 != 0 || cur.split != cur.channels / 2)
+        fail(l, "its input is not split evenly between the devices");
+      hold(cur.owned());
+      split = out / 2;
+      for (LayerSpec& hs : half) {
+        hs.in_channels = l.in_channels / 2;
+        hs.groups = l.groups / 2;
+        hs.out_channels = static_cast<int>(split);
+      }
+    } else {
+      hold(cur.all());  // reads every channel: fetch the other half's
+      half[0].out_channels = static_cast<int>(split);
+      half[1].out_channels = static_cast<int>(out - split);
+    }
+    push_layer(i, half[0], half[1], Layout{out, split, {Range{0, split}, Range{split, out}}});
+  }
+
+  // LRN: a halo of lrn_size channels past each edge covers any window centred in the half;
+  // it is widened to whole blocks of 8 channels where the layer has them, because oneDNN's
+  // fast LRN takes only those (53 channels ran 15x slower than 56).
+  void lrn(size_t i, const LayerSpec& l) {
+    std::array<Range, 2> want;
+    for (size_t h = 0; h < 2; ++h) {
+      Range r{std::max<int64_t>(0, cur.own(h).lo - l.lrn_size),
+              std::min<int64_t>(cur.channels, cur.own(h).hi + l.lrn_size)};
+      while (r.size() % 8 != 0 && (r.lo > 0 || r.hi < cur.channels)) {
+        if (r.hi < cur.channels)
+          ++r.hi;
+        else
+          --r.lo;
+      }
+      want[h] = r;
+    }
+    if (!cur.held[0].contains(want[0]) || !cur.held[1].contains(want[1])) hold(want);
+    push_layer(i, l, l, cur);
+    hold(cur.owned());  // keep the owned channels of the result
+  }
+
+  void add(size_t i, const LayerSpec& l) {
+    switch (l.kind) {
+      case LayerKind::Conv:
+      case LayerKind::Linear:
+        weighted(i, l);
+        break;
+      case LayerKind::Lrn:
+        lrn(i, l);
+        break;
+      case LayerKind::Dropout:
+        hold(cur.all());  // on the gathered input of the next fc layer: one device's masks
+        push_layer(i, l, l, cur);
+        break;
+      case LayerKind::Relu:
+      case LayerKind::MaxPool:
+      case LayerKind::AdaptiveAvgPool:
+        push_layer(i, l, l, cur);  // per channel: on whatever the half holds
+        break;
+    }
+  }
+};
+
 // A persistent thread that runs half 1's share of each step while the caller runs half 0's.
 class HalfThread {
  public:
@@ -158,6 +261,9 @@ struct ModelParallel::Impl {
 
   void build_plan();
   OpParams op_params(size_t h, const Step& s);
+  Tensor gather_channels(size_t h, Tensor& slot, const std::array<const Tensor*, 2>& src,
+                         const std::array<Range, 2>& src_held, Range dst,
+                         const std::array<Range, 2>& take);
   Tensor exchange_forward(size_t h, const Step& s, const Tensor& src0, const Tensor& src1);
   Tensor exchange_backward(size_t h, const Step& s, const Tensor& d0, const Tensor& d1);
   void run_forward(bool training);
@@ -167,95 +273,12 @@ struct ModelParallel::Impl {
 };
 
 void ModelParallel::Impl::build_plan() {
-  const auto fail = [](const LayerSpec& l, const std::string& why) {
-    throw Error("parallel=model cannot split " + l.name + ": " + why);
-  };
   const int64_t c0 = cfg.in_channels;
-  Layout cur{c0, c0, {Range{0, c0}, Range{0, c0}}};  // both halves hold the whole image
-  const auto hold = [&](const std::array<Range, 2>& want) {
-    if (cur.held == want) return;
-    for (size_t h = 0; h < 2; ++h)
-      if (!cur.held[h].contains(cur.own(h)))
-        throw Error("parallel=model: internal plan error (a half lost its own channels)");
-    Step s;
-    s.exchange = true;
-    s.in = cur;
-    cur.held = want;
-    s.out = cur;
-    steps.push_back(s);
-  };
-  const auto push_layer = [&](size_t i, const LayerSpec& l0, const LayerSpec& l1, Layout out) {
-    Step s;
-    s.layer = i;
-    s.spec = {l0, l1};
-    s.in = cur;
-    s.out = out;
-    steps.push_back(s);
-    cur = out;
-  };
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const LayerSpec& l = layers[i];
-    LayerSpec half[2] = {l, l};
-    switch (l.kind) {
-      case LayerKind::Conv:
-      case LayerKind::Linear: {
-        const int64_t out = l.out_channels;
-        if (out < 2) fail(l, "it has fewer than 2 outputs");
-        int64_t split = (out + 1) / 2;
-        if (l.kind == LayerKind::Conv && l.groups > 1) {
-          // Groups 0..G/2-1 on half 0: their inputs are the first half of the channels.
-          if (l.groups % 2 != 0) fail(l, "groups " + std::to_string(l.groups) + " is odd");
-          if (cur.channels % 2 != 0 || cur.split != cur.channels / 2)
-            fail(l, "its input is not split evenly between the devices");
-          hold(cur.owned());
-          split = out / 2;
-          for (LayerSpec& hs : half) {
-            hs.in_channels = l.in_channels / 2;
-            hs.groups = l.groups / 2;
-            hs.out_channels = static_cast<int>(split);
-          }
-        } else {
-          hold(cur.all());  // reads every channel: fetch the other half's
-          half[0].out_channels = static_cast<int>(split);
-          half[1].out_channels = static_cast<int>(out - split);
-        }
-        push_layer(i, half[0], half[1], Layout{out, split, {Range{0, split}, Range{split, out}}});
-        break;
-      }
-      case LayerKind::Lrn: {
-        // A halo of lrn_size channels past each edge covers any window centred in the half;
-        // it is widened to whole blocks of 8 channels where the layer has them, because
-        // oneDNN's fast LRN takes only those (53 channels ran 15x slower than 56).
-        std::array<Range, 2> want;
-        for (size_t h = 0; h < 2; ++h) {
-          Range r{std::max<int64_t>(0, cur.own(h).lo - l.lrn_size),
-                  std::min<int64_t>(cur.channels, cur.own(h).hi + l.lrn_size)};
-          while (r.size() % 8 != 0 && (r.lo > 0 || r.hi < cur.channels)) {
-            if (r.hi < cur.channels)
-              ++r.hi;
-            else
-              --r.lo;
-          }
-          want[h] = r;
-        }
-        if (!cur.held[0].contains(want[0]) || !cur.held[1].contains(want[1])) hold(want);
-        push_layer(i, l, l, cur);
-        hold(cur.owned());  // keep the owned channels of the result
-        break;
-      }
-      case LayerKind::Dropout:
-        hold(cur.all());  // on the gathered input of the next fc layer: one device's masks
-        push_layer(i, l, l, cur);
-        break;
-      case LayerKind::Relu:
-      case LayerKind::MaxPool:
-      case LayerKind::AdaptiveAvgPool:
-        push_layer(i, l, l, cur);  // per channel: on whatever the half holds
-        break;
-    }
-  }
-  if (cur.held != cur.owned()) throw Error("parallel=model: internal plan error (logits)");
-  logits = cur;
+  Planner plan{steps, Layout{c0, c0, {Range{0, c0}, Range{0, c0}}}};  // both hold the image
+  for (size_t i = 0; i < layers.size(); ++i) plan.add(i, layers[i]);
+  if (plan.cur.held != plan.cur.owned())
+    throw Error("parallel=model: internal plan error (logits)");
+  logits = plan.cur;
 }
 
 OpParams ModelParallel::Impl::op_params(size_t h, const Step& s) {
@@ -274,37 +297,39 @@ OpParams ModelParallel::Impl::op_params(size_t h, const Step& s) {
   return p;
 }
 
+// Into `slot` on half h, zeroed and laid out as the channels `dst`, adds from each half g's
+// tensor src[g] (which holds the channels src_held[g]) the channels take[g].
+Tensor ModelParallel::Impl::gather_channels(size_t h, Tensor& slot,
+                                            const std::array<const Tensor*, 2>& src,
+                                            const std::array<Range, 2>& src_held, Range dst,
+                                            const std::array<Range, 2>& take) {
+  Shape shape = src[h]->shape();
+  shape[1] = dst.size();
+  Tensor& out = zeroed(h, slot, shape);
+  for (size_t g = 0; g < 2; ++g) {
+    const Range r = take[g];
+    if (r.size() > 0)
+      be[h]->add_channels(*src[g], *be[g], r.lo - src_held[g].lo, out, r.lo - dst.lo, r.size());
+  }
+  return out;
+}
+
 // Half h's copy of channels s.out.held[h], each channel taken from its owner.
 Tensor ModelParallel::Impl::exchange_forward(size_t h, const Step& s, const Tensor& src0,
                                              const Tensor& src1) {
-  const Tensor* src[2] = {&src0, &src1};
   const Range want = s.out.held[h];
-  Shape shape = src[h]->shape();
-  shape[1] = want.size();
-  Tensor& dst = zeroed(h, exchanged[h][&s - steps.data()], shape);
-  for (size_t g = 0; g < 2; ++g) {
-    const Range r = intersect(want, s.in.own(g));
-    if (r.size() > 0)
-      be[h]->add_channels(*src[g], *be[g], r.lo - s.in.held[g].lo, dst, r.lo - want.lo, r.size());
-  }
-  return dst;
+  return gather_channels(h, exchanged[h][&s - steps.data()], {&src0, &src1}, s.in.held, want,
+                         {intersect(want, s.in.own(0)), intersect(want, s.in.own(1))});
 }
 
 // dL/d(half h's input of the exchange): for each channel h owns, the sum of the gradients of
 // every copy of it (in half order); zero for the channels it only held as copies.
 Tensor ModelParallel::Impl::exchange_backward(size_t h, const Step& s, const Tensor& d0,
                                               const Tensor& d1) {
-  const Tensor* d[2] = {&d0, &d1};
-  const Range held = s.in.held[h];
-  Shape shape = d[h]->shape();
-  shape[1] = held.size();
-  Tensor& dsrc = zeroed(h, exchanged_grad[h][&s - steps.data()], shape);
-  for (size_t g = 0; g < 2; ++g) {
-    const Range r = intersect(s.in.own(h), s.out.held[g]);
-    if (r.size() > 0)
-      be[h]->add_channels(*d[g], *be[g], r.lo - s.out.held[g].lo, dsrc, r.lo - held.lo, r.size());
-  }
-  return dsrc;
+  const Range own = s.in.own(h);
+  return gather_channels(h, exchanged_grad[h][&s - steps.data()], {&d0, &d1}, s.out.held,
+                         s.in.held[h],
+                         {intersect(own, s.out.held[0]), intersect(own, s.out.held[1])});
 }
 
 void ModelParallel::Impl::run_forward(bool training) {
