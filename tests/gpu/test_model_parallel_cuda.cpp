@@ -27,15 +27,9 @@ namespace {
       GTEST_SKIP() << "needs " << (n) << " GPUs; this machine has " << gpu_count(); \
   } while (0)
 
+using testutil::grad_of;
 using testutil::random_input;
 using testutil::rel_diff;
-
-Tensor grad_of(Network& net, const std::string& name) {
-  for (Param& p : net.params())
-    if (p.name == name) return net.backend().to_host(p.grad);
-  ADD_FAILURE() << "no parameter " << name;
-  return Tensor({1});
-}
 
 // Three training steps (dropout on: model parallelism draws one device's masks) on one GPU
 // and split over `devices`: loss, logits, every gradient, and the weights after.

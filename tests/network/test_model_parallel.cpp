@@ -23,16 +23,10 @@ using namespace alexnet;
 
 namespace {
 
+using testutil::grad_of;
 using testutil::labels_for;
 using testutil::random_input;
 using testutil::rel_diff;
-
-Tensor grad_of(Network& net, const std::string& name) {
-  for (Param& p : net.params())
-    if (p.name == name) return net.backend().to_host(p.grad);
-  ADD_FAILURE() << "no parameter " << name;
-  return Tensor({1});
-}
 
 // One training step on both, comparing loss, logits and every gradient.
 void expect_same_step(Network& one, ModelParallel& two, const NetConfig& cfg, int64_t n, int step,

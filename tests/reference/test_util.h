@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
+#include "alexnet/network.h"
 #include "alexnet/tensor.h"
 
 namespace testutil {
@@ -79,11 +81,17 @@ inline std::vector<float> values(const Tensor& t) {
   return std::vector<float>(t.data(), t.data() + t.numel());
 }
 
+// A spec of `kind` named `name`, every other field at its default.
+inline LayerSpec simple_spec(LayerKind kind, const char* name) {
+  LayerSpec s;
+  s.kind = kind;
+  s.name = name;
+  return s;
+}
+
 inline LayerSpec conv_spec(int in, int out, int kernel, int stride, int pad, int groups,
                            bool relu) {
-  LayerSpec s;
-  s.kind = LayerKind::Conv;
-  s.name = "conv_test";
+  LayerSpec s = simple_spec(LayerKind::Conv, "conv_test");
   s.in_channels = in;
   s.out_channels = out;
   s.kernel = kernel;
@@ -95,9 +103,7 @@ inline LayerSpec conv_spec(int in, int out, int kernel, int stride, int pad, int
 }
 
 inline LayerSpec linear_spec(int in, int out, bool relu) {
-  LayerSpec s;
-  s.kind = LayerKind::Linear;
-  s.name = "fc_test";
+  LayerSpec s = simple_spec(LayerKind::Linear, "fc_test");
   s.in_channels = in;
   s.out_channels = out;
   s.fused_relu = relu;
@@ -105,9 +111,7 @@ inline LayerSpec linear_spec(int in, int out, bool relu) {
 }
 
 inline LayerSpec lrn_spec(int size, double alpha, double beta, double k) {
-  LayerSpec s;
-  s.kind = LayerKind::Lrn;
-  s.name = "lrn_test";
+  LayerSpec s = simple_spec(LayerKind::Lrn, "lrn_test");
   s.lrn_size = size;
   s.lrn_alpha = alpha;
   s.lrn_beta = beta;
@@ -116,26 +120,15 @@ inline LayerSpec lrn_spec(int size, double alpha, double beta, double k) {
 }
 
 inline LayerSpec pool_spec(int kernel, int stride) {
-  LayerSpec s;
-  s.kind = LayerKind::MaxPool;
-  s.name = "pool_test";
+  LayerSpec s = simple_spec(LayerKind::MaxPool, "pool_test");
   s.kernel = kernel;
   s.stride = stride;
   return s;
 }
 
 inline LayerSpec avgpool_spec(int out_size) {
-  LayerSpec s;
-  s.kind = LayerKind::AdaptiveAvgPool;
-  s.name = "avgpool_test";
+  LayerSpec s = simple_spec(LayerKind::AdaptiveAvgPool, "avgpool_test");
   s.out_size = out_size;
-  return s;
-}
-
-inline LayerSpec simple_spec(LayerKind kind, const char* name) {
-  LayerSpec s;
-  s.kind = kind;
-  s.name = name;
   return s;
 }
 
@@ -221,6 +214,14 @@ inline double rel_diff(const Tensor& a, const Tensor& b) {
     s = std::max(s, double(std::fabs(b.data()[i])));
   }
   return s > 0 ? m / s : m;
+}
+
+// The host copy of the gradient of net's parameter `name` (a test failure when there is none).
+inline Tensor grad_of(alexnet::Network& net, const std::string& name) {
+  for (alexnet::Param& p : net.params())
+    if (p.name == name) return net.backend().to_host(p.grad);
+  ADD_FAILURE() << "no parameter " << name;
+  return Tensor({1});
 }
 
 }  // namespace testutil
