@@ -393,90 +393,103 @@ static void gst_alexnet_classify_finalize(GObject* object) {
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
+/* model / labels-file: stored; while a model is loaded, the new file loads in the background
+ * and is swapped in between two frames. */
+static void set_model_file(GstAlexNetClassify* self, guint prop_id, const GValue* value) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  const gchar* str = g_value_get_string(value);
+  GST_OBJECT_LOCK(self);
+  (prop_id == PROP_MODEL ? impl->settings.model : impl->settings.labels_file) = str ? str : "";
+  const bool have_model = !impl->settings.model.empty();
+  GST_OBJECT_UNLOCK(self);
+  bool reload;
+  {
+    std::lock_guard<std::mutex> guard(impl->model.lock);
+    reload = impl->model.loaded && have_model;
+  }
+  if (reload) gst_alexnet_classify_reload_async(self);
+}
+
+/* device: parsed now; a bad list is refused with a warning, keeping the current one. */
+static void set_device(GstAlexNetClassify* self, const GValue* value) {
+  const gchar* str = g_value_get_string(value);
+  std::string text = str ? str : DEFAULT_DEVICE;
+  try {
+    alexnet::parse_devices(text);
+    GST_OBJECT_LOCK(self);
+    self->impl->settings.device = text;
+    GST_OBJECT_UNLOCK(self);
+  } catch (const std::exception& e) {
+    const std::string kept = gst_alexnet_classify_settings(self).device;
+    GST_WARNING_OBJECT(self, "refusing device \"%s\": %s", text.c_str(), e.what());
+    GST_ELEMENT_WARNING(
+        self, RESOURCE, SETTINGS,
+        ("Invalid device \"%s\": %s; keeping \"%s\"", text.c_str(), e.what(), kept.c_str()),
+        (NULL));
+  }
+}
+
+/* The other writable properties: plain values (the object lock held). False for an id that
+ * is not one of them. */
+static bool set_plain_setting(Settings& s, guint prop_id, const GValue* value) {
+  switch (prop_id) {
+    case PROP_THREADS:
+      s.threads = g_value_get_uint(value);
+      return true;
+    case PROP_BATCH_SIZE:
+      s.batch_size = g_value_get_uint(value);
+      return true;
+    case PROP_BATCH_TIMEOUT:
+      s.batch_timeout = g_value_get_uint(value);
+      return true;
+    case PROP_INFERENCE_INTERVAL:
+      s.inference_interval = g_value_get_uint(value);
+      return true;
+    case PROP_TOP_K:
+      s.top_k = g_value_get_uint(value);
+      return true;
+    case PROP_THRESHOLD:
+      s.threshold = g_value_get_double(value);
+      return true;
+    case PROP_OVERLAY:
+      s.overlay = g_value_get_boolean(value);
+      return true;
+    case PROP_OVERLAY_POSITION:
+      s.position = static_cast<GstAlexNetOverlayPosition>(g_value_get_enum(value));
+      return true;
+    case PROP_PRECISION:
+      s.precision = static_cast<GstAlexNetPrecision>(g_value_get_enum(value));
+      return true;
+    case PROP_PARALLEL:
+      s.parallel = static_cast<GstAlexNetParallel>(g_value_get_enum(value));
+      return true;
+    case PROP_FONT_SCALE:
+      s.font_scale = g_value_get_double(value);
+      return true;
+    case PROP_POST_MESSAGES:
+      s.post_messages = g_value_get_boolean(value);
+      return true;
+    default:
+      return false;
+  }
+}
+
 static void gst_alexnet_classify_set_property(GObject* object, guint prop_id, const GValue* value,
                                               GParamSpec* pspec) {
   GstAlexNetClassify* self = GST_ALEXNET_CLASSIFY(object);
-  GstAlexNetClassifyImpl* impl = self->impl;
-  bool reload = false;
-
   switch (prop_id) {
     case PROP_MODEL:
-    case PROP_LABELS_FILE: {
-      const gchar* str = g_value_get_string(value);
-      GST_OBJECT_LOCK(self);
-      (prop_id == PROP_MODEL ? impl->settings.model : impl->settings.labels_file) = str ? str : "";
-      const bool have_model = !impl->settings.model.empty();
-      GST_OBJECT_UNLOCK(self);
-      {
-        std::lock_guard<std::mutex> guard(impl->model.lock);
-        reload = impl->model.loaded && have_model;
-      }
-      if (reload) gst_alexnet_classify_reload_async(self);
+    case PROP_LABELS_FILE:
+      set_model_file(self, prop_id, value);
       break;
-    }
-    case PROP_DEVICE: {
-      const gchar* str = g_value_get_string(value);
-      std::string text = str ? str : DEFAULT_DEVICE;
-      try {
-        alexnet::parse_devices(text);
-        GST_OBJECT_LOCK(self);
-        impl->settings.device = text;
-        GST_OBJECT_UNLOCK(self);
-      } catch (const std::exception& e) {
-        const std::string kept = gst_alexnet_classify_settings(self).device;
-        GST_WARNING_OBJECT(self, "refusing device \"%s\": %s", text.c_str(), e.what());
-        GST_ELEMENT_WARNING(
-            self, RESOURCE, SETTINGS,
-            ("Invalid device \"%s\": %s; keeping \"%s\"", text.c_str(), e.what(), kept.c_str()),
-            (NULL));
-      }
+    case PROP_DEVICE:
+      set_device(self, value);
       break;
-    }
     default: {
       GST_OBJECT_LOCK(self);
-      Settings& s = impl->settings;
-      switch (prop_id) {
-        case PROP_THREADS:
-          s.threads = g_value_get_uint(value);
-          break;
-        case PROP_BATCH_SIZE:
-          s.batch_size = g_value_get_uint(value);
-          break;
-        case PROP_BATCH_TIMEOUT:
-          s.batch_timeout = g_value_get_uint(value);
-          break;
-        case PROP_INFERENCE_INTERVAL:
-          s.inference_interval = g_value_get_uint(value);
-          break;
-        case PROP_TOP_K:
-          s.top_k = g_value_get_uint(value);
-          break;
-        case PROP_THRESHOLD:
-          s.threshold = g_value_get_double(value);
-          break;
-        case PROP_OVERLAY:
-          s.overlay = g_value_get_boolean(value);
-          break;
-        case PROP_OVERLAY_POSITION:
-          s.position = static_cast<GstAlexNetOverlayPosition>(g_value_get_enum(value));
-          break;
-        case PROP_PRECISION:
-          s.precision = static_cast<GstAlexNetPrecision>(g_value_get_enum(value));
-          break;
-        case PROP_PARALLEL:
-          s.parallel = static_cast<GstAlexNetParallel>(g_value_get_enum(value));
-          break;
-        case PROP_FONT_SCALE:
-          s.font_scale = g_value_get_double(value);
-          break;
-        case PROP_POST_MESSAGES:
-          s.post_messages = g_value_get_boolean(value);
-          break;
-        default:
-          G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-          break;
-      }
+      const bool known = set_plain_setting(self->impl->settings, prop_id, value);
       GST_OBJECT_UNLOCK(self);
+      if (!known) G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
     }
   }
