@@ -291,6 +291,45 @@ inline std::unique_ptr<Pushed> push_frame(Harness& hx, const GstVideoInfo& info,
   return p;
 }
 
+// Pushes n frames (seeds seed0, seed0+1, …; pts i ms) and returns each one's reference top-k.
+inline std::vector<alexnet::TopK> push_frames(Harness& hx, const GstVideoInfo& info, uint32_t seed0,
+                                              int n, int k = 5) {
+  std::vector<alexnet::TopK> refs;
+  for (int i = 0; i < n; ++i) {
+    GstBuffer* in = make_buffer(info, seed0 + static_cast<uint32_t>(i),
+                                static_cast<GstClockTime>(i) * GST_MSECOND);
+    auto bytes = bytes_of(in);
+    refs.push_back(reference(files().a, frame_of(info, bytes.data()), k));
+    EXPECT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK) << "frame " << i;
+  }
+  return refs;
+}
+
+// Pulls frame i of push_frames: checks its pts and its GstAlexNetMeta against refs[i].
+// Returns the buffer (the caller unrefs it), or null when none came.
+inline GstBuffer* pull_frame(Harness& hx, const std::vector<alexnet::TopK>& refs, int i) {
+  GstBuffer* out = gst_harness_pull(hx.h);
+  EXPECT_NE(out, nullptr) << "frame " << i;
+  if (!out) return nullptr;
+  EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(i) * GST_MSECOND);
+  expect_meta(out, refs.at(static_cast<size_t>(i)), "a.safetensors");
+  return out;
+}
+
+// The text of an error or warning message (which it unrefs); "" for null.
+inline std::string message_text(GstMessage* m) {
+  if (!m) return "";
+  GError* err = nullptr;
+  if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR)
+    gst_message_parse_error(m, &err, nullptr);
+  else
+    gst_message_parse_warning(m, &err, nullptr);
+  std::string text = err ? err->message : "";
+  if (err) g_error_free(err);
+  gst_message_unref(m);
+  return text;
+}
+
 // --- tests -----------------------------------------------------------------------------------
 
 }  // namespace element_test

@@ -232,21 +232,11 @@ TEST(Element, TwoCpuWorkersKeepTheOrder) {
   const std::string caps = caps_str("NV12", 50, 40);
   hx.caps(caps);
   GstVideoInfo info = info_of(caps);
-  std::vector<alexnet::TopK> refs;
-  for (int i = 0; i < 8; ++i) {
-    GstBuffer* in = make_buffer(info, 300 + static_cast<uint32_t>(i),
-                                static_cast<GstClockTime>(i) * GST_MSECOND);
-    auto bytes = bytes_of(in);
-    alexnet::Frame f = frame_of(info, bytes.data());
-    refs.push_back(reference(files().a, f, 5));
-    ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
-  }
+  const std::vector<alexnet::TopK> refs = push_frames(hx, info, 300, 8);
   ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));  // the last ones leave
   for (int i = 0; i < 8; ++i) {
-    GstBuffer* out = gst_harness_pull(hx.h);
+    GstBuffer* out = pull_frame(hx, refs, i);
     ASSERT_NE(out, nullptr);
-    EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(i) * GST_MSECOND);
-    expect_meta(out, refs[static_cast<size_t>(i)], "a.safetensors");
     gst_buffer_unref(out);
   }
   gchar* dev = nullptr;
@@ -363,21 +353,11 @@ TEST(Concurrent, BatchesKeepOrderAndMatchTheLibrary) {
     const std::string caps = caps_str("I420", 41, 33);
     hx.caps(caps);
     GstVideoInfo info = info_of(caps);
-    std::vector<alexnet::TopK> refs;
-    for (int i = 0; i < 10; ++i) {
-      GstBuffer* in = make_buffer(info, 400 + static_cast<uint32_t>(i),
-                                  static_cast<GstClockTime>(i) * GST_MSECOND);
-      auto bytes = bytes_of(in);
-      alexnet::Frame f = frame_of(info, bytes.data());
-      refs.push_back(reference(files().a, f, 3));
-      ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
-    }
+    const std::vector<alexnet::TopK> refs = push_frames(hx, info, 400, 10, 3);
     ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));  // the partial batch goes
     for (int i = 0; i < 10; ++i) {
-      GstBuffer* out = gst_harness_pull(hx.h);
+      GstBuffer* out = pull_frame(hx, refs, i);
       ASSERT_NE(out, nullptr);
-      EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(i) * GST_MSECOND);
-      expect_meta(out, refs[static_cast<size_t>(i)], "a.safetensors");
       expect_result(roi_param(out), refs[static_cast<size_t>(i)]);
       gst_buffer_unref(out);
       GstMessage* m = hx.pop(GST_MESSAGE_ELEMENT);

@@ -15,13 +15,8 @@ TEST(Element, RefusesInvalidPropertyValuesWithAWarning) {
   g_object_get(el, "device", &dev, nullptr);
   EXPECT_STREQ(dev, "auto");
   g_free(dev);
-  GstMessage* w = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING);
-  ASSERT_NE(w, nullptr);
-  GError* err = nullptr;
-  gst_message_parse_warning(w, &err, nullptr);
-  EXPECT_NE(std::string(err->message).find("gpu:x"), std::string::npos) << err->message;
-  g_error_free(err);
-  gst_message_unref(w);
+  const std::string warning = message_text(gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING));
+  EXPECT_NE(warning.find("gpu:x"), std::string::npos) << "warning: " << warning;
 
   // out-of-range numbers: GObject refuses them with a warning and keeps the value
   guint handler = g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING, count_warning, nullptr);
@@ -110,15 +105,7 @@ std::string ready_error(const std::string& model, const std::string& labels = ""
   if (r == GST_STATE_CHANGE_FAILURE) {
     GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
     EXPECT_NE(m, nullptr) << "a failed state change must come with an error message";
-    if (m) {
-      GError* err = nullptr;
-      gchar* dbg = nullptr;
-      gst_message_parse_error(m, &err, &dbg);
-      text = err->message;
-      g_error_free(err);
-      g_free(dbg);
-      gst_message_unref(m);
-    }
+    text = message_text(m);
   }
   gst_element_set_state(el, GST_STATE_NULL);
   gst_element_set_bus(el, nullptr);
@@ -195,13 +182,8 @@ TEST(Element, UnavailableDeviceFailsNullToReady) {
   gst_element_set_bus(el, bus);
   g_object_set(el, "model", files().a.c_str(), "device", "gpu:0", nullptr);
   EXPECT_EQ(gst_element_set_state(el, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
-  GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  ASSERT_NE(m, nullptr);
-  GError* err = nullptr;
-  gst_message_parse_error(m, &err, nullptr);
-  EXPECT_NE(std::string(err->message).find("gpu"), std::string::npos) << err->message;
-  g_error_free(err);
-  gst_message_unref(m);
+  const std::string error = message_text(gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR));
+  EXPECT_NE(error.find("gpu"), std::string::npos) << "error: " << error;
   gst_element_set_state(el, GST_STATE_NULL);
   gst_element_set_bus(el, nullptr);
   gst_object_unref(el);
@@ -275,13 +257,8 @@ TEST(Element, ModelSwapWhileStreaming) {
 
   // a bad file keeps the running model and posts a warning naming it
   g_object_set(hx.el, "model", files().corrupt.c_str(), nullptr);
-  GstMessage* w = hx.pop(GST_MESSAGE_WARNING, 20 * GST_SECOND);
-  ASSERT_NE(w, nullptr);
-  GError* err = nullptr;
-  gst_message_parse_warning(w, &err, nullptr);
-  EXPECT_NE(std::string(err->message).find(files().corrupt), std::string::npos) << err->message;
-  g_error_free(err);
-  gst_message_unref(w);
+  const std::string warning = message_text(hx.pop(GST_MESSAGE_WARNING, 20 * GST_SECOND));
+  EXPECT_NE(warning.find(files().corrupt), std::string::npos) << "warning: " << warning;
   auto p = push_frame(hx, info, 3, 0, 5, files().b);
   expect_meta(p->out, p->ref, "b.safetensors");
 }
