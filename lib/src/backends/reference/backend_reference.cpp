@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "alexnet/backend.h"
+#include "backends/op_common.h"
 #include "ops.h"
 
 namespace alexnet {
@@ -28,22 +29,11 @@ class ReferenceBackend final : public Backend {
   void synchronize() override {}  // everything runs synchronously on the calling thread
 
   std::unique_ptr<Op> make_op(const LayerSpec& spec) override {
-    switch (spec.kind) {
-      case LayerKind::Conv:
-        return reference::make_conv(spec);
-      case LayerKind::Relu:
-        return reference::make_relu(spec);
-      case LayerKind::Lrn:
-        return reference::make_lrn(spec);
-      case LayerKind::MaxPool:
-        return reference::make_maxpool(spec);
-      case LayerKind::AdaptiveAvgPool:
-        return reference::make_adaptive_avgpool(spec);
-      case LayerKind::Linear:
-        return reference::make_linear(spec);
-      case LayerKind::Dropout:
-        return reference::make_dropout(spec);
-    }
+    using namespace reference;
+    static constexpr OpFactories<> kOps{
+        make_conv,   make_relu,   make_lrn, make_maxpool, make_adaptive_avgpool,
+        make_linear, make_dropout};
+    if (auto op = kOps.make(spec)) return op;
     throw Error("layer " + spec.name + ": unknown layer kind");
   }
 

@@ -11,22 +11,13 @@ namespace {
 
 class Conv final : public RefOp {
  public:
-  explicit Conv(const LayerSpec& spec) : RefOp(spec) {
-    const std::string& n = spec.name;
-    if (spec.in_channels < 1 || spec.out_channels < 1)
-      throw Error("layer " + n + ": channel counts must be positive");
-    if (spec.kernel < 1 || spec.stride < 1 || spec.pad < 0)
-      throw Error("layer " + n + ": kernel and stride must be >= 1 and pad >= 0");
-    if (spec.groups < 1 || spec.in_channels % spec.groups || spec.out_channels % spec.groups)
-      throw Error("layer " + n + ": groups (" + std::to_string(spec.groups) +
-                  ") must divide the input and output channels");
-  }
+  explicit Conv(const LayerSpec& spec) : RefOp(spec) {}
 
   const Tensor& forward(const Tensor& x, const OpParams& p, bool /*training*/) override {
     require_plain_host(x, who_, "input x");
     Shape out = spec_.output_shape(x.shape());  // checks rank, channels, size
-    const float* w = require_param(p.weight, spec_.weight_shape(), who_, "weight").data();
-    const float* b = require_param(p.bias, spec_.bias_shape(), who_, "bias").data();
+    const float* w = weight(p);
+    const float* b = bias(p);
     Tensor& y = reuse(y_, out);
     Dims d = dims(x.shape(), out);
     const float* xd = x.data();
@@ -57,12 +48,7 @@ class Conv final : public RefOp {
 
   const Tensor& backward(const Tensor& x, const Tensor& y, const Tensor& dy, const OpParams& p,
                          bool need_dx) override {
-    require_backward_shapes(spec_, x, dy);
-    const float* w = require_param(p.weight, spec_.weight_shape(), who_, "weight").data();
-    if (spec_.fused_relu) {
-      require_plain_host(y, who_, "output y");
-      require_shape(y, dy.shape(), who_, "output y");
-    }
+    const float* w = checked_backward_weight(x, y, dy, p);
     Dims d = dims(x.shape(), dy.shape());
     const float* xd = x.data();
     const float* yd = spec_.fused_relu ? y.data() : nullptr;
@@ -98,17 +84,10 @@ class Conv final : public RefOp {
           }
       }
 
-    if (float* gw = grad_target(p.grad_weight, spec_.weight_shape(), who_, "grad_weight"))
-      for (size_t i = 0; i < dw.size(); ++i) gw[i] = static_cast<float>(dw[i]);
-    if (float* gb = grad_target(p.grad_bias, spec_.bias_shape(), who_, "grad_bias"))
-      for (size_t i = 0; i < db.size(); ++i) gb[i] = static_cast<float>(db[i]);
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
-    float* dxd = reuse(dx_, x.shape()).data();
-    for (size_t i = 0; i < dx.size(); ++i) dxd[i] = static_cast<float>(dx[i]);
-    return dx_;
+    if (float* gw = grad_weight(p)) round_into(dw, gw);
+    if (float* gb = grad_bias(p)) round_into(db, gb);
+    if (!need_dx) return no_dx();
+    return dx_from(dx, x.shape());
   }
 
  private:

@@ -11,10 +11,7 @@ namespace {
 
 class Dropout final : public RefOp {
  public:
-  explicit Dropout(const LayerSpec& spec) : RefOp(spec) {
-    if (!(spec.drop_p >= 0 && spec.drop_p < 1))
-      throw Error("layer " + spec.name + ": dropout probability must be in [0, 1)");
-  }
+  explicit Dropout(const LayerSpec& spec) : RefOp(spec) {}
 
   const Tensor& forward(const Tensor& x, const OpParams& p, bool training) override {
     require_plain_host(x, who_, "input x");
@@ -35,10 +32,7 @@ class Dropout final : public RefOp {
                          const OpParams& /*p*/, bool need_dx) override {
     require_backward_shapes(spec_, x, dy);
     if (!have_mask_) throw Error("layer " + spec_.name + ": backward without a training forward");
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!need_dx) return no_dx();
     apply_mask(dy.data(), reuse(dx_, x.shape()).data(), x.numel(), seed_);
     return dx_;
   }

@@ -10,16 +10,13 @@ namespace {
 
 class Linear final : public RefOp {
  public:
-  explicit Linear(const LayerSpec& spec) : RefOp(spec) {
-    if (spec.in_channels < 1 || spec.out_channels < 1)
-      throw Error("layer " + spec.name + ": feature counts must be positive");
-  }
+  explicit Linear(const LayerSpec& spec) : RefOp(spec) {}
 
   const Tensor& forward(const Tensor& x, const OpParams& p, bool /*training*/) override {
     require_plain_host(x, who_, "input x");
     Shape out = spec_.output_shape(x.shape());  // (N, out); checks the feature count
-    const float* w = require_param(p.weight, spec_.weight_shape(), who_, "weight").data();
-    const float* b = require_param(p.bias, spec_.bias_shape(), who_, "bias").data();
+    const float* w = weight(p);
+    const float* b = bias(p);
     float* y = reuse(y_, out).data();
     const float* xd = x.data();
     int64_t N = out[0], O = spec_.out_channels, I = spec_.in_channels;
@@ -35,12 +32,7 @@ class Linear final : public RefOp {
 
   const Tensor& backward(const Tensor& x, const Tensor& y, const Tensor& dy, const OpParams& p,
                          bool need_dx) override {
-    require_backward_shapes(spec_, x, dy);
-    const float* w = require_param(p.weight, spec_.weight_shape(), who_, "weight").data();
-    if (spec_.fused_relu) {
-      require_plain_host(y, who_, "output y");
-      require_shape(y, dy.shape(), who_, "output y");
-    }
+    const float* w = checked_backward_weight(x, y, dy, p);
     int64_t N = dy.dim(0), O = spec_.out_channels, I = spec_.in_channels;
     const float* xd = x.data();
     // g = dL/d(pre-activation) (N, O): the fused ReLU passes dy where y > 0.
@@ -48,23 +40,20 @@ class Linear final : public RefOp {
     for (int64_t k = 0; k < N * O; ++k)
       g[k] = (spec_.fused_relu && !(y.data()[k] > 0)) ? 0.0 : dy.data()[k];
 
-    if (float* gw = grad_target(p.grad_weight, spec_.weight_shape(), who_, "grad_weight"))
+    if (float* gw = grad_weight(p))
       for (int64_t o = 0; o < O; ++o)
         for (int64_t i = 0; i < I; ++i) {
           double acc = 0;  // dW[o, i] = sum_n g[n, o] * x[n, i]
           for (int64_t n = 0; n < N; ++n) acc += g[n * O + o] * xd[n * I + i];
           gw[o * I + i] = static_cast<float>(acc);
         }
-    if (float* gb = grad_target(p.grad_bias, spec_.bias_shape(), who_, "grad_bias"))
+    if (float* gb = grad_bias(p))
       for (int64_t o = 0; o < O; ++o) {
         double acc = 0;  // db[o] = sum_n g[n, o]
         for (int64_t n = 0; n < N; ++n) acc += g[n * O + o];
         gb[o] = static_cast<float>(acc);
       }
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!need_dx) return no_dx();
     float* dx = reuse(dx_, x.shape()).data();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < I; ++i) {

@@ -1,7 +1,6 @@
 // Softmax and mean softmax cross-entropy over logits (N, K), numerically stable: every row
 // is shifted by its maximum before exp, so large logits neither overflow nor lose the label's
 // term.  L = (1/N) sum_n [log sum_k exp(z_nk) - z_n,label(n)],  dL/dz = (softmax - onehot) / N.
-#include <cmath>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,19 +17,6 @@ void check_logits(const Tensor& logits, const char* who) {
     throw Error(w + ": logits must be a plain host tensor for the reference backend");
   if (logits.rank() != 2 || logits.dim(1) < 1)
     throw Error(w + ": logits " + shape_str(logits.shape()) + " must be (N, K) with K >= 1");
-}
-
-// Softmax of one row of K logits into p (double), returns log sum_k exp(z_k).
-double softmax_row(const float* z, int64_t K, std::vector<double>& p) {
-  double m = z[0];
-  for (int64_t k = 1; k < K; ++k) m = z[k] > m ? z[k] : m;
-  double sum = 0;
-  for (int64_t k = 0; k < K; ++k) {
-    p[k] = std::exp(double(z[k]) - m);  // <= 1: no overflow
-    sum += p[k];
-  }
-  for (int64_t k = 0; k < K; ++k) p[k] /= sum;
-  return m + std::log(sum);
 }
 
 }  // namespace
@@ -58,7 +44,7 @@ float softmax_cross_entropy(const Tensor& logits, std::span<const int> labels, T
   for (int64_t n = 0; n < N; ++n) {
     const float* z = logits.data() + n * K;
     int label = labels[static_cast<size_t>(n)];
-    total += softmax_row(z, K, p) - z[label];
+    total += softmax_row(z, p.data(), K) - z[label];
     if (d)
       for (int64_t k = 0; k < K; ++k)
         d[n * K + k] = static_cast<float>((p[k] - (k == label ? 1.0 : 0.0)) / double(N));
@@ -72,7 +58,7 @@ Tensor softmax(const Tensor& logits) {
   Tensor out(logits.shape());  // (N, K)
   std::vector<double> p(static_cast<size_t>(K));
   for (int64_t n = 0; n < N; ++n) {
-    softmax_row(logits.data() + n * K, K, p);
+    softmax_row(logits.data() + n * K, p.data(), K);
     for (int64_t k = 0; k < K; ++k) out.data()[n * K + k] = static_cast<float>(p[k]);
   }
   return out;

@@ -11,10 +11,7 @@ namespace {
 
 class MaxPool final : public RefOp {
  public:
-  explicit MaxPool(const LayerSpec& spec) : RefOp(spec) {
-    if (spec.kernel < 1 || spec.stride < 1)
-      throw Error("layer " + spec.name + ": pooling kernel and stride must be >= 1");
-  }
+  explicit MaxPool(const LayerSpec& spec) : RefOp(spec) {}
 
   const Tensor& forward(const Tensor& x, const OpParams& /*p*/, bool /*training*/) override {
     require_plain_host(x, who_, "input x");
@@ -33,9 +30,7 @@ class MaxPool final : public RefOp {
     for_each_window(x, dy.shape(), [&](int64_t out_index, int64_t in_index) {
       dx[in_index] += dy.data()[out_index];
     });
-    float* dxd = reuse(dx_, x.shape()).data();
-    for (size_t i = 0; i < dx.size(); ++i) dxd[i] = static_cast<float>(dx[i]);
-    return dx_;
+    return dx_from(dx, x.shape());
   }
 
  private:

@@ -8,11 +8,13 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "alexnet/backend.h"
 #include "alexnet/config.h"
 #include "alexnet/error.h"
 #include "alexnet/tensor.h"
+#include "backends/op_common.h"
 
 namespace alexnet::reference {
 
@@ -85,11 +87,16 @@ inline void require_backward_shapes(const LayerSpec& spec, const Tensor& x, cons
   require_shape(dy, out, who, "gradient dy");
 }
 
+// Double accumulators rounded once each into floats (out has acc.size() elements).
+inline void round_into(const std::vector<double>& acc, float* out) {
+  for (size_t i = 0; i < acc.size(); ++i) out[i] = static_cast<float>(acc[i]);
+}
+
 // What every reference op keeps: its spec, the start of its error messages ("layer conv1"),
 // and its output and input-gradient buffers (reused while the shape stays).
 class RefOp : public Op {
  protected:
-  explicit RefOp(const LayerSpec& spec) : spec_(spec) {}
+  explicit RefOp(const LayerSpec& spec) : spec_(spec) { check_layer_spec(spec); }
   LayerSpec spec_;
   std::string who_ = "layer " + spec_.name;
   Tensor y_, dx_;
@@ -100,6 +107,47 @@ class RefOp : public Op {
     require_backward_shapes(spec_, x, dy);
     if (!need_dx) dx_ = Tensor();
     return need_dx;
+  }
+
+  // backward's answer when the caller wants no dx.
+  const Tensor& no_dx() {
+    dx_ = Tensor();
+    return dx_;
+  }
+
+  // dx_ (of x's shape) from double accumulators, rounded once per element.
+  const Tensor& dx_from(const std::vector<double>& dx, const Shape& x_shape) {
+    round_into(dx, reuse(dx_, x_shape).data());
+    return dx_;
+  }
+
+  // The parameters of a conv or fc layer (the weight, and the bias forward adds), checked.
+  const float* weight(const OpParams& p) const {
+    return require_param(p.weight, spec_.weight_shape(), who_, "weight").data();
+  }
+  const float* bias(const OpParams& p) const {
+    return require_param(p.bias, spec_.bias_shape(), who_, "bias").data();
+  }
+
+  // The start of a conv or fc backward: checks x, dy and, when the ReLU is fused (backward
+  // then reads y), y; returns the weight.
+  const float* checked_backward_weight(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                       const OpParams& p) const {
+    require_backward_shapes(spec_, x, dy);
+    const float* w = weight(p);
+    if (spec_.fused_relu) {
+      require_plain_host(y, who_, "output y");
+      require_shape(y, dy.shape(), who_, "output y");
+    }
+    return w;
+  }
+
+  // The gradient outputs of a conv or fc backward: null where the caller wants none.
+  float* grad_weight(const OpParams& p) const {
+    return grad_target(p.grad_weight, spec_.weight_shape(), who_, "grad_weight");
+  }
+  float* grad_bias(const OpParams& p) const {
+    return grad_target(p.grad_bias, spec_.bias_shape(), who_, "grad_bias");
   }
 };
 

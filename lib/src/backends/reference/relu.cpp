@@ -22,10 +22,7 @@ class Relu final : public RefOp {
     require_backward_shapes(spec_, x, dy);
     require_plain_host(y, who_, "output y");
     require_shape(y, x.shape(), who_, "output y");
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!need_dx) return no_dx();
     float* dx = reuse(dx_, x.shape()).data();
     const float* yd = y.data();
     const float* dyd = dy.data();
