@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backends/op_common.h"
 #include "cpu_common.h"
 
 namespace alexnet::cpu {
@@ -15,13 +16,6 @@ namespace {
 using dnnl::algorithm;
 using dnnl::prop_kind;
 namespace dn = dnnl;
-
-int64_t win_start(int64_t i, int64_t in, int64_t out) {
-  return i * in / out;
-}
-int64_t win_end(int64_t i, int64_t in, int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
-}
 
 class AvgPoolOp final : public CpuOp {
  public:
@@ -49,15 +43,10 @@ class AvgPoolOp final : public CpuOp {
     const int64_t NC = x.dim(0) * x.dim(1);
 #pragma omp parallel for num_threads(ctx_->threads) schedule(static)
     for (int64_t nc = 0; nc < NC; ++nc)
-      for (int64_t oy = 0; oy < S; ++oy)
-        for (int64_t ox = 0; ox < S; ++ox) {
-          int64_t y0 = win_start(oy, H, S), y1 = win_end(oy, H, S);
-          int64_t x0 = win_start(ox, W, S), x1 = win_end(ox, W, S);
-          float sum = 0;
-          for (int64_t iy = y0; iy < y1; ++iy)
-            for (int64_t ix = x0; ix < x1; ++ix) sum += xd[(nc * H + iy) * W + ix];
-          y[(nc * S + oy) * S + ox] = sum / static_cast<float>((y1 - y0) * (x1 - x0));
-        }
+      for_each_adaptive_window(H, W, S, [&](int64_t cell, const PoolWindow& win) {
+        y[nc * S * S + cell] =
+            window_sum<float>(xd + nc * H * W, W, win) / static_cast<float>(win.size());
+      });
     return y_.tensor;
   }
 
@@ -101,14 +90,9 @@ class AvgPoolOp final : public CpuOp {
     for (int64_t nc = 0; nc < NC; ++nc) {
       float* dxc = dx + nc * H * W;
       std::memset(dxc, 0, sizeof(float) * static_cast<size_t>(H * W));
-      for (int64_t oy = 0; oy < S; ++oy)
-        for (int64_t ox = 0; ox < S; ++ox) {
-          int64_t y0 = win_start(oy, H, S), y1 = win_end(oy, H, S);
-          int64_t x0 = win_start(ox, W, S), x1 = win_end(ox, W, S);
-          float share = d[(nc * S + oy) * S + ox] / static_cast<float>((y1 - y0) * (x1 - x0));
-          for (int64_t iy = y0; iy < y1; ++iy)
-            for (int64_t ix = x0; ix < x1; ++ix) dxc[iy * W + ix] += share;
-        }
+      for_each_adaptive_window(H, W, S, [&](int64_t cell, const PoolWindow& win) {
+        add_to_window(dxc, W, win, d[nc * S * S + cell] / static_cast<float>(win.size()));
+      });
     }
     return dx_.tensor;
   }
@@ -126,8 +110,7 @@ class AvgPoolOp final : public CpuOp {
   };
 
   Plan& plan(const Md& md, const Shape& shape) {
-    for (auto& p : plans_)
-      if (p->md == md) return *p;
+    if (Plan* p = plans_.find([&](const Plan& cached) { return cached.md == md; })) return *p;
     Shape y_shape = spec_.output_shape(shape);
     auto p = std::make_unique<Plan>();
     p->md = md;
@@ -143,11 +126,10 @@ class AvgPoolOp final : public CpuOp {
     p->src = empty_memory(*ctx_, md);
     p->dst = empty_memory(*ctx_, p->fpd.dst_desc());
     p->y.bind(p->fpd.dst_desc(), y_shape);
-    plans_.push_back(std::move(p));
-    return *plans_.back();
+    return plans_.add(std::move(p));
   }
 
-  std::vector<std::unique_ptr<Plan>> plans_;
+  PlanCache<Plan> plans_;
   Output y_, dx_;  // identity and loop paths
   Converter x_conv_, dy_conv_;
 };

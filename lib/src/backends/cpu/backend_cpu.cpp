@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "alexnet/device.h"
+#include "backends/op_common.h"
 #include "cpu_common.h"
 #include "cpu_debug.h"
 
@@ -46,22 +47,10 @@ class CpuBackend final : public Backend {
   void synchronize() override { ALEXNET_DNNL(ctx_->strm.wait()); }
 
   std::unique_ptr<Op> make_op(const LayerSpec& spec) override {
-    switch (spec.kind) {
-      case LayerKind::Conv:
-        return make_conv_op(ctx_, spec);
-      case LayerKind::Relu:
-        return make_relu_op(ctx_, spec);
-      case LayerKind::Lrn:
-        return make_lrn_op(ctx_, spec);
-      case LayerKind::MaxPool:
-        return make_maxpool_op(ctx_, spec);
-      case LayerKind::AdaptiveAvgPool:
-        return make_avgpool_op(ctx_, spec);
-      case LayerKind::Linear:
-        return make_linear_op(ctx_, spec);
-      case LayerKind::Dropout:
-        return make_dropout_op(ctx_, spec);
-    }
+    static constexpr OpFactories<ContextPtr> kOps{make_conv_op,    make_relu_op,    make_lrn_op,
+                                                  make_maxpool_op, make_avgpool_op, make_linear_op,
+                                                  make_dropout_op};
+    if (auto op = kOps.make(spec, ctx_)) return op;
     throw Error("cpu backend: unknown layer kind for " + spec.name);
   }
 

@@ -38,7 +38,7 @@ class ConvOp final : public CpuOp {
                        f->pd);
       if (f->bwd) {
         s += describe_pd("bwd_data", f->bwd->data_pd);
-        s += describe_pd("bwd_weights", f->bwd->wei_pd);
+        s += describe_pd("bwd_weights", f->bwd->weights.pd());
       }
     }
     return s;
@@ -47,8 +47,7 @@ class ConvOp final : public CpuOp {
  private:
   struct Bwd {
     // relu'(y) ⊙ dy, in y's layout
-    dn::eltwise_backward relu;
-    memory relu_y, relu_dy, relu_dpre;
+    ReluBackward relu;
     Buffer dpre;
     Converter y_conv, dy_conv;
     // dx
@@ -58,13 +57,8 @@ class ConvOp final : public CpuOp {
     Converter d_dy_conv;
     Output dx;
     // dW, db
-    dn::convolution_backward_weights::primitive_desc wei_pd;
-    dn::convolution_backward_weights wei;
-    memory w_src, w_ddst, w_dwei, w_dbias;
+    WeightGradients weights;
     Converter w_x_conv, w_dy_conv;
-    Buffer dw;  // diff weights in the primitive's layout, when that is not plain
-    Buffer db;  // when the caller passes no grad_bias
-    ReorderCache dw_out;
   };
   struct Fwd {
     Md x_md;
@@ -91,7 +85,7 @@ class ConvOp final : public CpuOp {
   Md weight_md(bool any) const;
   Dims dims_of(const Shape& s) const { return Dims(s.begin(), s.end()); }
 
-  std::vector<std::unique_ptr<Fwd>> plans_;
+  PlanCache<Fwd> plans_;
   WeightCache weights_;
 };
 
@@ -105,8 +99,10 @@ Md ConvOp::weight_md(bool any) const {
 }
 
 ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias) {
-  for (auto& f : plans_)
-    if (f->training == training && f->has_bias == has_bias && f->x_md == x_md) return *f;
+  if (Fwd* f = plans_.find([&](const Fwd& cached) {
+        return cached.training == training && cached.has_bias == has_bias && cached.x_md == x_md;
+      }))
+    return *f;
   const LayerSpec& s = spec_;
   Shape y_shape = s.output_shape(x_shape);
   auto f = std::make_unique<Fwd>();
@@ -114,12 +110,7 @@ ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, b
   f->training = training;
   f->has_bias = has_bias;
   Md bias_md = has_bias ? Md({s.out_channels}, f32, Tag::a) : Md();
-  dn::primitive_attr attr;
-  if (s.fused_relu) {
-    dn::post_ops po;
-    ALEXNET_DNNL(po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f));
-    ALEXNET_DNNL(attr.set_post_ops(po));
-  }
+  const dn::primitive_attr attr = fused_relu_attr(s.fused_relu);
   auto make_pd = [&](const Shape& in, int64_t pad) {
     auto desc = ALEXNET_DNNL(dn::convolution_forward::desc(
         training ? prop_kind::forward_training : prop_kind::forward_inference,
@@ -154,8 +145,7 @@ ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, b
   if (has_bias) f->bias = empty_memory(*ctx_, bias_md);
   f->dst = empty_memory(*ctx_, f->pd.dst_desc());
   f->y.bind(f->pd.dst_desc(), y_shape);
-  plans_.push_back(std::move(f));
-  return *plans_.back();
+  return plans_.add(std::move(f));
 }
 
 const Tensor& ConvOp::run_forward(const Tensor& x, const OpParams& p, bool training) {
@@ -183,18 +173,11 @@ const Tensor& ConvOp::run_forward(const Tensor& x, const OpParams& p, bool train
   }
   const float* wei =
       weights_.get(*ctx_, weight_md(false), p.weight->data(), f.pd.weights_desc(), p.version);
-  if (p.bias) {
-    execute(*ctx_, f.prim,
-            {{DNNL_ARG_SRC, &bind(f.src, src)},
-             {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
-             {DNNL_ARG_BIAS, &bind(f.bias, p.bias->data())},
-             {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
-  } else {
-    execute(*ctx_, f.prim,
-            {{DNNL_ARG_SRC, &bind(f.src, src)},
-             {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
-             {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
-  }
+  execute(*ctx_, f.prim,
+          {{DNNL_ARG_SRC, &bind(f.src, src)},
+           {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
+           {DNNL_ARG_BIAS, bind_optional(f.bias, p.bias ? p.bias->data() : nullptr)},
+           {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
   return f.y.tensor;
 }
 
@@ -204,18 +187,8 @@ ConvOp::Bwd& ConvOp::bwd_plan(Fwd& f) {
   auto b = std::make_unique<Bwd>();
   Md y_md = f.pd.dst_desc();
   if (s.fused_relu) {
-    auto hint = ALEXNET_DNNL(dn::eltwise_forward::primitive_desc(
-        dn::eltwise_forward::desc(prop_kind::forward_training,
-                                  algorithm::eltwise_relu_use_dst_for_bwd, y_md, 0.f, 0.f),
-        ctx_->eng));
-    auto pd = ALEXNET_DNNL(dn::eltwise_backward::primitive_desc(
-        dn::eltwise_backward::desc(algorithm::eltwise_relu_use_dst_for_bwd, y_md, y_md, 0.f, 0.f),
-        ctx_->eng, hint));
-    b->relu = ALEXNET_DNNL(dn::eltwise_backward(pd));
-    b->relu_y = empty_memory(*ctx_, y_md);
-    b->relu_dy = empty_memory(*ctx_, y_md);
-    b->relu_dpre = empty_memory(*ctx_, pd.diff_src_desc());
-    b->dpre.ensure(pd.diff_src_desc().get_size());
+    b->relu.init(*ctx_, y_md);
+    b->dpre.ensure(b->relu.dx_md().get_size());
   }
   Md x_any = activation_md(*ctx_, f.hint.src_desc().dims());  // x's dims, even when padded
   Md y_any = activation_md(*ctx_, y_md.dims());
@@ -231,16 +204,13 @@ ConvOp::Bwd& ConvOp::bwd_plan(Fwd& f) {
   b->d_dsrc = empty_memory(*ctx_, b->data_pd.diff_src_desc());
 
   // Always with a bias gradient (into scratch when the caller has no grad_bias).
-  b->wei_pd = ALEXNET_DNNL(dn::convolution_backward_weights::primitive_desc(
-      dn::convolution_backward_weights::desc(algorithm::convolution_direct, x_any, weight_md(true),
-                                             Md({s.out_channels}, f32, Tag::a), y_any, strides, pad,
-                                             pad),
-      ctx_->eng, f.hint));
-  b->wei = ALEXNET_DNNL(dn::convolution_backward_weights(b->wei_pd));
-  b->w_src = empty_memory(*ctx_, b->wei_pd.src_desc());
-  b->w_ddst = empty_memory(*ctx_, b->wei_pd.diff_dst_desc());
-  b->w_dwei = empty_memory(*ctx_, b->wei_pd.diff_weights_desc());
-  b->w_dbias = empty_memory(*ctx_, Md({s.out_channels}, f32, Tag::a));
+  b->weights.init(*ctx_,
+                  ALEXNET_DNNL(dn::convolution_backward_weights::primitive_desc(
+                      dn::convolution_backward_weights::desc(
+                          algorithm::convolution_direct, x_any, weight_md(true),
+                          Md({s.out_channels}, f32, Tag::a), y_any, strides, pad, pad),
+                      ctx_->eng, f.hint)),
+                  s.out_channels);
   f.bwd = std::move(b);
   return *f.bwd;
 }
@@ -265,10 +235,7 @@ const Tensor& ConvOp::run_backward(const Tensor& x, const Tensor& y, const Tenso
     Md want = f.pd.dst_desc();
     const float* yv = b.y_conv.to(c, y_md, y.data(), want);  // normally y is `want` already
     const float* dyv = b.dy_conv.to(c, tensor_md(dy), dy.data(), want);
-    execute(c, b.relu,
-            {{DNNL_ARG_DST, &bind(b.relu_y, yv)},
-             {DNNL_ARG_DIFF_DST, &bind(b.relu_dy, dyv)},
-             {DNNL_ARG_DIFF_SRC, &bind(b.relu_dpre, b.dpre.data())}});
+    b.relu.run(c, yv, dyv, b.dpre.data());
     dpre = b.dpre.data();
     dpre_md = want;
   } else {
@@ -278,21 +245,11 @@ const Tensor& ConvOp::run_backward(const Tensor& x, const Tensor& y, const Tenso
 
   // dW, db (skipped when neither is wanted, as for frozen layers)
   if (p.grad_weight || p.grad_bias) {
-    const float* src = b.w_x_conv.to(c, x_md, x.data(), b.wei_pd.src_desc());
-    const float* ddst = b.w_dy_conv.to(c, dpre_md, dpre, b.wei_pd.diff_dst_desc());
-    Md user_w = weight_md(false);
-    Md dw_md = b.wei_pd.diff_weights_desc();
+    const float* src = b.w_x_conv.to(c, x_md, x.data(), b.weights.pd().src_desc());
+    const float* ddst = b.w_dy_conv.to(c, dpre_md, dpre, b.weights.pd().diff_dst_desc());
     float* gw = grad_target(p.grad_weight, spec_.weight_shape(), "grad_weight");
     float* gb = grad_target(p.grad_bias, spec_.bias_shape(), "grad_bias");
-    bool direct = gw && dw_md == user_w;
-    float* dw = direct ? gw : b.dw.ensure(dw_md.get_size());
-    float* db = gb ? gb : b.db.ensure(sizeof(float) * static_cast<size_t>(spec_.out_channels));
-    execute(c, b.wei,
-            {{DNNL_ARG_SRC, &bind(b.w_src, src)},
-             {DNNL_ARG_DIFF_DST, &bind(b.w_ddst, ddst)},
-             {DNNL_ARG_DIFF_WEIGHTS, &bind(b.w_dwei, dw)},
-             {DNNL_ARG_DIFF_BIAS, &bind(b.w_dbias, db)}});
-    if (gw && !direct) b.dw_out.run(c, dw_md, dw, user_w, gw);
+    b.weights.run(c, src, ddst, weight_md(false), gw, gb);
   }
 
   if (!need_dx) return empty_;

@@ -89,6 +89,7 @@ void execute(const Context& ctx, const dnnl::primitive& prim,
   dnnl_exec_arg_t c_args[16];
   int n = 0;
   for (const auto& [arg, mem] : args) {
+    if (!mem) continue;
     if (n == 16) throw Error("cpu backend: too many primitive arguments");
     c_args[n++] = {arg, mem->get()};
   }
@@ -250,6 +251,72 @@ std::string describe_op(const Op& op) {
 
 memory empty_memory(const Context& ctx, const Md& md) {
   return ALEXNET_DNNL(memory(md, ctx.eng, DNNL_MEMORY_NONE));
+}
+
+void Workspace::init(const Context& ctx, const Md& md) {
+  if (!md) return;
+  mem = empty_memory(ctx, md);
+  buf.ensure(md.get_size());
+}
+
+dnnl::primitive_attr fused_relu_attr(bool fused_relu) {
+  dnnl::primitive_attr attr;
+  if (fused_relu) {
+    dnnl::post_ops po;
+    ALEXNET_DNNL(po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f));
+    ALEXNET_DNNL(attr.set_post_ops(po));
+  }
+  return attr;
+}
+
+dnnl::eltwise_forward::primitive_desc relu_forward_pd(const Context& ctx, const Md& md) {
+  return ALEXNET_DNNL(dnnl::eltwise_forward::primitive_desc(
+      dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training,
+                                  dnnl::algorithm::eltwise_relu_use_dst_for_bwd, md, 0.f, 0.f),
+      ctx.eng));
+}
+
+void ReluBackward::init(const Context& ctx, const Md& md) {
+  auto pd = ALEXNET_DNNL(dnnl::eltwise_backward::primitive_desc(
+      dnnl::eltwise_backward::desc(dnnl::algorithm::eltwise_relu_use_dst_for_bwd, md, md, 0.f, 0.f),
+      ctx.eng, relu_forward_pd(ctx, md)));
+  prim_ = ALEXNET_DNNL(dnnl::eltwise_backward(pd));
+  dx_md_ = pd.diff_src_desc();
+  y_ = empty_memory(ctx, md);
+  dy_ = empty_memory(ctx, md);
+  dx_ = empty_memory(ctx, dx_md_);
+}
+
+void ReluBackward::run(const Context& ctx, const float* y, const float* dy, float* dx) const {
+  execute(ctx, prim_,
+          {{DNNL_ARG_DST, &bind(y_, y)},
+           {DNNL_ARG_DIFF_DST, &bind(dy_, dy)},
+           {DNNL_ARG_DIFF_SRC, &bind(dx_, dx)}});
+}
+
+void WeightGradients::init(const Context& ctx, const dnnl::primitive_desc& pd,
+                           int64_t out_channels) {
+  pd_ = pd;
+  prim_ = ALEXNET_DNNL(dnnl::primitive(pd));
+  out_channels_ = out_channels;
+  src_ = empty_memory(ctx, pd.src_desc());
+  ddst_ = empty_memory(ctx, pd.diff_dst_desc());
+  dwei_ = empty_memory(ctx, pd.diff_weights_desc());
+  dbias_ = empty_memory(ctx, Md({out_channels}, f32, Tag::a));
+}
+
+void WeightGradients::run(const Context& ctx, const float* src, const float* ddst, const Md& user_w,
+                          float* gw, float* gb) {
+  const Md dw_md = pd_.diff_weights_desc();
+  const bool direct = gw && dw_md == user_w;
+  float* dw = direct ? gw : dw_.ensure(dw_md.get_size());
+  float* db = gb ? gb : db_.ensure(sizeof(float) * static_cast<size_t>(out_channels_));
+  execute(ctx, prim_,
+          {{DNNL_ARG_SRC, &bind(src_, src)},
+           {DNNL_ARG_DIFF_DST, &bind(ddst_, ddst)},
+           {DNNL_ARG_DIFF_WEIGHTS, &bind(dwei_, dw)},
+           {DNNL_ARG_DIFF_BIAS, &bind(dbias_, db)}});
+  if (gw && !direct) dw_out_.run(ctx, dw_md, dw, user_w, gw);
 }
 
 const Tensor& CpuOp::blocked(const Tensor& x) {

@@ -76,7 +76,8 @@ class ThreadScope {
 };
 
 // Runs a primitive with arguments given as (DNNL_ARG_*, memory) pairs through the C API, so
-// steady-state execution builds no std::unordered_map on our side.
+// steady-state execution builds no std::unordered_map on our side. A null memory is an
+// argument this primitive does not take (see bind_optional).
 void execute(const Context& ctx, const dnnl::primitive& prim,
              std::initializer_list<std::pair<int, const memory*>> args);
 
@@ -179,6 +180,86 @@ inline const memory& bind(const memory& m, const void* data) {
   m.set_data_handle(const_cast<void*>(data));
   return m;
 }
+// For an argument a plan has only sometimes (a bias, a workspace): null, so that execute()
+// leaves it out, when the plan made no memory for it.
+inline const memory* bind_optional(const memory& m, const void* data) {
+  return m ? &bind(m, data) : nullptr;
+}
+
+// The primitives, memories and buffers an op builds once per key (input layout, training or
+// not, ...) and keeps for every later call with that key.
+template <class Plan>
+class PlanCache {
+ public:
+  template <class Matches>
+  Plan* find(Matches matches) {
+    for (auto& p : plans_)
+      if (matches(*p)) return p.get();
+    return nullptr;
+  }
+  Plan& add(std::unique_ptr<Plan> p) {
+    plans_.push_back(std::move(p));
+    return *plans_.back();
+  }
+  auto begin() const { return plans_.begin(); }
+  auto end() const { return plans_.end(); }
+
+ private:
+  std::vector<std::unique_ptr<Plan>> plans_;
+};
+
+// The workspace a training forward leaves for backward (LRN's, max pooling's argmax).
+struct Workspace {
+  // Allocates for `md`; an empty md (an implementation that needs none) leaves it absent.
+  void init(const Context& ctx, const Md& md);
+  // The DNNL_ARG_WORKSPACE argument, or null when absent.
+  const memory* arg() const { return bind_optional(mem, buf.data()); }
+
+  memory mem;
+  Buffer buf;
+};
+
+// The forward attribute of a conv or fc layer: a ReLU post-op when the ReLU is fused in.
+dnnl::primitive_attr fused_relu_attr(bool fused_relu);
+
+// The training forward of a ReLU that backward reads y from (relu_use_dst_for_bwd:
+// y > 0 <=> x > 0), so an op needs only its own output; in `md`.
+dnnl::eltwise_forward::primitive_desc relu_forward_pd(const Context& ctx, const Md& md);
+
+// dx = dy (.) [y > 0] in the layout `md` of y, dy and dx: the backward of a ReLU on its own or
+// fused into a conv / fc.
+class ReluBackward {
+ public:
+  void init(const Context& ctx, const Md& md);
+  const Md& dx_md() const { return dx_md_; }
+  void run(const Context& ctx, const float* y, const float* dy, float* dx) const;
+
+ private:
+  dnnl::eltwise_backward prim_;
+  memory y_, dy_, dx_;
+  Md dx_md_;
+};
+
+// dW and db of a conv or fc layer from a backward-weights primitive (which always computes
+// db, into scratch when the caller wants none). The gradients land in the caller's plain
+// tensors: directly when the primitive's weight layout is plain, else through a reorder.
+class WeightGradients {
+ public:
+  void init(const Context& ctx, const dnnl::primitive_desc& pd, int64_t out_channels);
+  const dnnl::primitive_desc& pd() const { return pd_; }
+  // gw / gb as grad_target() gives them (null: not wanted); `user_w` is gw's plain layout.
+  void run(const Context& ctx, const float* src, const float* ddst, const Md& user_w, float* gw,
+           float* gb);
+
+ private:
+  dnnl::primitive_desc pd_;
+  dnnl::primitive prim_;
+  memory src_, ddst_, dwei_, dbias_;
+  int64_t out_channels_ = 0;
+  Buffer dw_;  // diff weights in the primitive's layout, when that is not plain
+  Buffer db_;  // when the caller passes no grad_bias
+  ReorderCache dw_out_;
+};
 
 // Common base of the backend's ops: holds the context, sets the thread scope and puts the
 // layer's name in front of every error.

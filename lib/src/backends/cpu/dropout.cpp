@@ -4,6 +4,7 @@
 // the indices are the reference's. Inference is the identity: y is x itself (no copy).
 #include <vector>
 
+#include "backends/op_common.h"
 #include "core/dropout_mask.h"
 #include "cpu_common.h"
 
@@ -12,9 +13,9 @@ namespace {
 
 class DropoutOp final : public CpuOp {
  public:
+  // oneDNN checks the other ops' specs; the drop probability is only ours to check.
   DropoutOp(ContextPtr ctx, const LayerSpec& spec) : CpuOp(std::move(ctx), spec) {
-    if (!(spec.drop_p >= 0 && spec.drop_p < 1))
-      throw Error("layer " + spec.name + ": dropout probability must be in [0, 1)");
+    check_layer_spec(spec);
   }
 
  protected:

@@ -14,7 +14,6 @@
 namespace alexnet::cpu {
 namespace {
 
-using dnnl::algorithm;
 using dnnl::prop_kind;
 namespace dn = dnnl;
 
@@ -34,7 +33,7 @@ class LinearOp final : public CpuOp {
       s += describe_pd(f->training ? "fwd_training" : "fwd_inference", f->pd);
       if (f->bwd) {
         s += describe_pd("bwd_data", f->bwd->data_pd);
-        s += describe_pd("bwd_weights", f->bwd->wei_pd);
+        s += describe_pd("bwd_weights", f->bwd->weights.pd());
       }
     }
     return s;
@@ -42,19 +41,14 @@ class LinearOp final : public CpuOp {
 
  private:
   struct Bwd {
-    dn::eltwise_backward relu;  // relu'(y) ⊙ dy from y (y > 0 ⇔ pre-activation > 0)
-    memory relu_y, relu_dy, relu_dpre;
+    ReluBackward relu;  // relu'(y) ⊙ dy from y (y > 0 ⇔ pre-activation > 0)
     Buffer dpre;
     dn::inner_product_backward_data::primitive_desc data_pd;
     dn::inner_product_backward_data data;
     memory d_ddst, d_wei, d_dsrc;
     Output dx;
-    dn::inner_product_backward_weights::primitive_desc wei_pd;
-    dn::inner_product_backward_weights wei;
-    memory w_src, w_ddst, w_dwei, w_dbias;
+    WeightGradients weights;
     Converter w_x_conv;
-    Buffer dw, db;
-    ReorderCache dw_out;
   };
   struct Fwd {
     Md x_md;  // the key: the caller's layout
@@ -73,13 +67,15 @@ class LinearOp final : public CpuOp {
   Fwd& plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias);
   Bwd& bwd_plan(Fwd& f);
 
-  std::vector<std::unique_ptr<Fwd>> plans_;
+  PlanCache<Fwd> plans_;
   WeightCache weights_;
 };
 
 LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias) {
-  for (auto& f : plans_)
-    if (f->training == training && f->has_bias == has_bias && f->x_md == x_md) return *f;
+  if (Fwd* f = plans_.find([&](const Fwd& cached) {
+        return cached.training == training && cached.has_bias == has_bias && cached.x_md == x_md;
+      }))
+    return *f;
   const int64_t n = x_shape[0], o = spec_.out_channels, i = spec_.in_channels;
   auto f = std::make_unique<Fwd>();
   f->x_md = x_md;
@@ -93,12 +89,7 @@ LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool trainin
   if ((x_shape.size() == 4 || x_shape.size() == 2) && dense) candidates.push_back(x_md);
   candidates.push_back(Md({n, i}, f32, Tag::nc));
   Md bias_md = has_bias ? Md({o}, f32, Tag::a) : Md();
-  dn::primitive_attr attr;
-  if (spec_.fused_relu) {
-    dn::post_ops po;
-    ALEXNET_DNNL(po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f));
-    ALEXNET_DNNL(attr.set_post_ops(po));
-  }
+  const dn::primitive_attr attr = fused_relu_attr(spec_.fused_relu);
   for (const Md& src : candidates) {
     Dims sd = src.dims();
     Dims wd = sd;
@@ -120,8 +111,7 @@ LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool trainin
   if (has_bias) f->bias = empty_memory(*ctx_, bias_md);
   f->dst = empty_memory(*ctx_, f->pd.dst_desc());
   f->y.bind(f->pd.dst_desc(), {n, o});
-  plans_.push_back(std::move(f));
-  return *plans_.back();
+  return plans_.add(std::move(f));
 }
 
 const Tensor& LinearOp::run_forward(const Tensor& x, const OpParams& p, bool training) {
@@ -137,18 +127,11 @@ const Tensor& LinearOp::run_forward(const Tensor& x, const OpParams& p, bool tra
     src = f.x_conv.to(*ctx_, x_md, x.data(), plain_md(x.shape()));
   const float* wei =
       weights_.get(*ctx_, f.user_w, p.weight->data(), f.pd.weights_desc(), p.version);
-  if (p.bias) {
-    execute(*ctx_, f.prim,
-            {{DNNL_ARG_SRC, &bind(f.src, src)},
-             {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
-             {DNNL_ARG_BIAS, &bind(f.bias, p.bias->data())},
-             {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
-  } else {
-    execute(*ctx_, f.prim,
-            {{DNNL_ARG_SRC, &bind(f.src, src)},
-             {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
-             {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
-  }
+  execute(*ctx_, f.prim,
+          {{DNNL_ARG_SRC, &bind(f.src, src)},
+           {DNNL_ARG_WEIGHTS, &bind(f.wei, wei)},
+           {DNNL_ARG_BIAS, bind_optional(f.bias, p.bias ? p.bias->data() : nullptr)},
+           {DNNL_ARG_DST, &bind(f.dst, f.y.data())}});
   return f.y.tensor;
 }
 
@@ -157,17 +140,7 @@ LinearOp::Bwd& LinearOp::bwd_plan(Fwd& f) {
   auto b = std::make_unique<Bwd>();
   Md y_md = f.pd.dst_desc();  // plain (N, O)
   if (spec_.fused_relu) {
-    auto hint = ALEXNET_DNNL(dn::eltwise_forward::primitive_desc(
-        dn::eltwise_forward::desc(prop_kind::forward_training,
-                                  algorithm::eltwise_relu_use_dst_for_bwd, y_md, 0.f, 0.f),
-        ctx_->eng));
-    auto pd = ALEXNET_DNNL(dn::eltwise_backward::primitive_desc(
-        dn::eltwise_backward::desc(algorithm::eltwise_relu_use_dst_for_bwd, y_md, y_md, 0.f, 0.f),
-        ctx_->eng, hint));
-    b->relu = ALEXNET_DNNL(dn::eltwise_backward(pd));
-    b->relu_y = empty_memory(*ctx_, y_md);
-    b->relu_dy = empty_memory(*ctx_, y_md);
-    b->relu_dpre = empty_memory(*ctx_, y_md);
+    b->relu.init(*ctx_, y_md);
     b->dpre.ensure(y_md.get_size());
   }
   Md w_any(f.user_w.dims(), f32, Tag::any);
@@ -178,15 +151,12 @@ LinearOp::Bwd& LinearOp::bwd_plan(Fwd& f) {
   b->d_ddst = empty_memory(*ctx_, y_md);
   b->d_wei = empty_memory(*ctx_, b->data_pd.weights_desc());
   b->d_dsrc = empty_memory(*ctx_, b->data_pd.diff_src_desc());
-  b->wei_pd = ALEXNET_DNNL(dn::inner_product_backward_weights::primitive_desc(
-      dn::inner_product_backward_weights::desc(f.src_md, w_any,
-                                               Md({spec_.out_channels}, f32, Tag::a), y_md),
-      ctx_->eng, f.pd));
-  b->wei = ALEXNET_DNNL(dn::inner_product_backward_weights(b->wei_pd));
-  b->w_src = empty_memory(*ctx_, f.src_md);
-  b->w_ddst = empty_memory(*ctx_, y_md);
-  b->w_dwei = empty_memory(*ctx_, b->wei_pd.diff_weights_desc());
-  b->w_dbias = empty_memory(*ctx_, Md({spec_.out_channels}, f32, Tag::a));
+  b->weights.init(*ctx_,
+                  ALEXNET_DNNL(dn::inner_product_backward_weights::primitive_desc(
+                      dn::inner_product_backward_weights::desc(
+                          f.src_md, w_any, Md({spec_.out_channels}, f32, Tag::a), y_md),
+                      ctx_->eng, f.pd)),
+                  spec_.out_channels);
   f.bwd = std::move(b);
   return *f.bwd;
 }
@@ -207,10 +177,7 @@ const Tensor& LinearOp::run_backward(const Tensor& x, const Tensor& y, const Ten
   if (spec_.fused_relu) {
     expect_shape(y, y_shape, "y");
     const float* yv = f.y_conv.to(c, tensor_md(y), y.data(), y_md);
-    execute(c, b.relu,
-            {{DNNL_ARG_DST, &bind(b.relu_y, yv)},
-             {DNNL_ARG_DIFF_DST, &bind(b.relu_dy, dpre)},
-             {DNNL_ARG_DIFF_SRC, &bind(b.relu_dpre, b.dpre.data())}});
+    b.relu.run(c, yv, dpre, b.dpre.data());
     dpre = b.dpre.data();
   }
   const float* src = x.data();
@@ -219,18 +186,7 @@ const Tensor& LinearOp::run_backward(const Tensor& x, const Tensor& y, const Ten
 
   float* gw = grad_target(p.grad_weight, spec_.weight_shape(), "grad_weight");
   float* gb = grad_target(p.grad_bias, spec_.bias_shape(), "grad_bias");
-  if (gw || gb) {
-    Md dw_md = b.wei_pd.diff_weights_desc();
-    bool direct = gw && dw_md == f.user_w;
-    float* dw = direct ? gw : b.dw.ensure(dw_md.get_size());
-    float* db = gb ? gb : b.db.ensure(sizeof(float) * static_cast<size_t>(spec_.out_channels));
-    execute(c, b.wei,
-            {{DNNL_ARG_SRC, &bind(b.w_src, src)},
-             {DNNL_ARG_DIFF_DST, &bind(b.w_ddst, dpre)},
-             {DNNL_ARG_DIFF_WEIGHTS, &bind(b.w_dwei, dw)},
-             {DNNL_ARG_DIFF_BIAS, &bind(b.w_dbias, db)}});
-    if (gw && !direct) b.dw_out.run(c, dw_md, dw, f.user_w, gw);
-  }
+  if (gw || gb) b.weights.run(c, src, dpre, f.user_w, gw, gb);
 
   if (!need_dx) return empty_;
   const float* wei =

@@ -1,32 +1,16 @@
 // Softmax, mean softmax cross-entropy and the paper's SGD step: small elementwise work over
 // plain tensors, as OpenMP loops (the thread count comes from the caller's ThreadScope).
-#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "backends/op_common.h"
 #include "cpu_common.h"
 
 namespace alexnet::cpu {
 
-namespace {
-
-// One row of (K) logits: p = softmax(z), and returns log Σ exp(z) (the log-partition).
-// In double, as the reference does: the rows are tiny next to the layers, and the results
-// then agree with the oracle to the last float bit or so.
-double softmax_row(const float* z, double* p, int64_t k) {
-  double m = z[0];
-  for (int64_t j = 1; j < k; ++j) m = z[j] > m ? z[j] : m;
-  double sum = 0;
-  for (int64_t j = 0; j < k; ++j) {
-    p[j] = std::exp(double(z[j]) - m);  // <= 1: no overflow
-    sum += p[j];
-  }
-  for (int64_t j = 0; j < k; ++j) p[j] /= sum;
-  return m + std::log(sum);
-}
-
-}  // namespace
+// softmax_row (op_common.h) works in double, as the reference does: the rows are tiny next to
+// the layers, and the results then agree with the oracle to the last float bit or so.
 
 void softmax_rows(const Context& ctx, const float* logits, float* out, int64_t n, int64_t k) {
   if (k < 1) return;

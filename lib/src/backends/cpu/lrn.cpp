@@ -22,16 +22,11 @@ class LrnOp final : public CpuOp {
   const Tensor& run_forward(const Tensor& x, const OpParams&, bool training) override {
     if (x.rank() != 4) throw Error("input " + shape_str(x.shape()) + " needs (N, C, H, W)");
     Md md = tensor_md(x);
-    Plan& p = plan(md, x.shape(), training);
-    if (training && p.ws_mem) {
-      execute(*ctx_, p.fwd,
-              {{DNNL_ARG_SRC, &bind(p.src, x.data())},
-               {DNNL_ARG_DST, &bind(p.dst, p.y.data())},
-               {DNNL_ARG_WORKSPACE, &bind(p.ws_mem, p.ws.data())}});
-    } else {
-      execute(*ctx_, p.fwd,
-              {{DNNL_ARG_SRC, &bind(p.src, x.data())}, {DNNL_ARG_DST, &bind(p.dst, p.y.data())}});
-    }
+    Plan& p = plan(md, x.shape(), training);  // with a workspace only when training
+    execute(*ctx_, p.fwd,
+            {{DNNL_ARG_SRC, &bind(p.src, x.data())},
+             {DNNL_ARG_DST, &bind(p.dst, p.y.data())},
+             {DNNL_ARG_WORKSPACE, p.ws.arg()}});
     return p.y.tensor;
   }
 
@@ -54,18 +49,11 @@ class LrnOp final : public CpuOp {
     }
     // The workspace holds what the last training forward computed for this x.
     const float* d = p.dy_conv.to(*ctx_, tensor_md(dy), dy.data(), p.bdiff_dst.get_desc());
-    if (p.ws_mem) {
-      execute(*ctx_, p.bwd,
-              {{DNNL_ARG_SRC, &bind(p.bsrc, x.data())},
-               {DNNL_ARG_DIFF_DST, &bind(p.bdiff_dst, d)},
-               {DNNL_ARG_WORKSPACE, &bind(p.ws_mem, p.ws.data())},
-               {DNNL_ARG_DIFF_SRC, &bind(p.bdiff_src, p.dx.data())}});
-    } else {
-      execute(*ctx_, p.bwd,
-              {{DNNL_ARG_SRC, &bind(p.bsrc, x.data())},
-               {DNNL_ARG_DIFF_DST, &bind(p.bdiff_dst, d)},
-               {DNNL_ARG_DIFF_SRC, &bind(p.bdiff_src, p.dx.data())}});
-    }
+    execute(*ctx_, p.bwd,
+            {{DNNL_ARG_SRC, &bind(p.bsrc, x.data())},
+             {DNNL_ARG_DIFF_DST, &bind(p.bdiff_dst, d)},
+             {DNNL_ARG_WORKSPACE, p.ws.arg()},
+             {DNNL_ARG_DIFF_SRC, &bind(p.bdiff_src, p.dx.data())}});
     return p.dx.tensor;
   }
 
@@ -76,8 +64,8 @@ class LrnOp final : public CpuOp {
     dn::lrn_forward::primitive_desc fpd;
     dn::lrn_forward fwd;
     dn::lrn_backward bwd;
-    memory src, dst, ws_mem, bsrc, bdiff_dst, bdiff_src;
-    Buffer ws;
+    memory src, dst, bsrc, bdiff_dst, bdiff_src;
+    Workspace ws;
     Converter dy_conv;
     Output y, dx;
   };
@@ -88,8 +76,9 @@ class LrnOp final : public CpuOp {
   float k() const { return static_cast<float>(spec_.lrn_k); }
 
   Plan& plan(const Md& md, const Shape& shape, bool training) {
-    for (auto& p : plans_)
-      if (p->training == training && p->md == md) return *p;
+    if (Plan* p = plans_.find(
+            [&](const Plan& cached) { return cached.training == training && cached.md == md; }))
+      return *p;
     auto p = std::make_unique<Plan>();
     p->md = md;
     p->training = training;
@@ -100,17 +89,12 @@ class LrnOp final : public CpuOp {
     p->fwd = ALEXNET_DNNL(dn::lrn_forward(p->fpd));
     p->src = empty_memory(*ctx_, md);
     p->dst = empty_memory(*ctx_, p->fpd.dst_desc());
-    if (training && p->fpd.workspace_desc()) {  // some implementations need none
-      Md ws = p->fpd.workspace_desc();
-      p->ws_mem = empty_memory(*ctx_, ws);
-      p->ws.ensure(ws.get_size());
-    }
+    if (training) p->ws.init(*ctx_, p->fpd.workspace_desc());  // some implementations need none
     p->y.bind(p->fpd.dst_desc(), shape);
-    plans_.push_back(std::move(p));
-    return *plans_.back();
+    return plans_.add(std::move(p));
   }
 
-  std::vector<std::unique_ptr<Plan>> plans_;
+  PlanCache<Plan> plans_;
 };
 
 }  // namespace

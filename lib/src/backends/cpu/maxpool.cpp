@@ -22,16 +22,11 @@ class MaxPoolOp final : public CpuOp {
   bool wants_blocked_input() const override { return true; }
   const Tensor& run_forward(const Tensor& x, const OpParams&, bool training) override {
     Md md = tensor_md(x);
-    Plan& p = plan(md, x.shape(), training);
-    if (p.ws_mem) {
-      execute(*ctx_, p.fwd,
-              {{DNNL_ARG_SRC, &bind(p.src, x.data())},
-               {DNNL_ARG_DST, &bind(p.dst, p.y.data())},
-               {DNNL_ARG_WORKSPACE, &bind(p.ws_mem, p.ws.data())}});
-    } else {
-      execute(*ctx_, p.fwd,
-              {{DNNL_ARG_SRC, &bind(p.src, x.data())}, {DNNL_ARG_DST, &bind(p.dst, p.y.data())}});
-    }
+    Plan& p = plan(md, x.shape(), training);  // with a workspace only when training
+    execute(*ctx_, p.fwd,
+            {{DNNL_ARG_SRC, &bind(p.src, x.data())},
+             {DNNL_ARG_DST, &bind(p.dst, p.y.data())},
+             {DNNL_ARG_WORKSPACE, p.ws.arg()}});
     return p.y.tensor;
   }
 
@@ -57,7 +52,7 @@ class MaxPoolOp final : public CpuOp {
     const float* d = p.dy_conv.to(*ctx_, tensor_md(dy), dy.data(), p.bdiff_dst.get_desc());
     execute(*ctx_, p.bwd,
             {{DNNL_ARG_DIFF_DST, &bind(p.bdiff_dst, d)},
-             {DNNL_ARG_WORKSPACE, &bind(p.ws_mem, p.ws.data())},
+             {DNNL_ARG_WORKSPACE, p.ws.arg()},
              {DNNL_ARG_DIFF_SRC, &bind(p.bdiff_src, p.dx.data())}});
     return p.dx.tensor;
   }
@@ -69,8 +64,8 @@ class MaxPoolOp final : public CpuOp {
     dn::pooling_forward::primitive_desc fpd;
     dn::pooling_forward fwd;
     dn::pooling_backward bwd;
-    memory src, dst, ws_mem, bdiff_dst, bdiff_src;
-    Buffer ws;
+    memory src, dst, bdiff_dst, bdiff_src;
+    Workspace ws;
     Converter dy_conv;
     Output y, dx;
   };
@@ -79,8 +74,9 @@ class MaxPoolOp final : public CpuOp {
   Dims kernel() const { return {spec_.kernel, spec_.kernel}; }
 
   Plan& plan(const Md& md, const Shape& shape, bool training) {
-    for (auto& p : plans_)
-      if (p->training == training && p->md == md) return *p;
+    if (Plan* p = plans_.find(
+            [&](const Plan& cached) { return cached.training == training && cached.md == md; }))
+      return *p;
     Shape y_shape = spec_.output_shape(shape);
     auto p = std::make_unique<Plan>();
     p->md = md;
@@ -96,17 +92,15 @@ class MaxPoolOp final : public CpuOp {
     p->src = empty_memory(*ctx_, md);
     p->dst = empty_memory(*ctx_, p->fpd.dst_desc());
     if (training) {
-      Md ws = p->fpd.workspace_desc();
-      if (!ws) throw Error("oneDNN max pooling gave no workspace for training");
-      p->ws_mem = empty_memory(*ctx_, ws);
-      p->ws.ensure(ws.get_size());
+      if (!p->fpd.workspace_desc())
+        throw Error("oneDNN max pooling gave no workspace for training");
+      p->ws.init(*ctx_, p->fpd.workspace_desc());
     }
     p->y.bind(p->fpd.dst_desc(), y_shape);
-    plans_.push_back(std::move(p));
-    return *plans_.back();
+    return plans_.add(std::move(p));
   }
 
-  std::vector<std::unique_ptr<Plan>> plans_;
+  PlanCache<Plan> plans_;
 };
 
 }  // namespace

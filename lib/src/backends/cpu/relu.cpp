@@ -8,8 +8,6 @@
 namespace alexnet::cpu {
 namespace {
 
-using dnnl::algorithm;
-using dnnl::prop_kind;
 namespace dn = dnnl;
 
 class ReluOp final : public CpuOp {
@@ -35,10 +33,7 @@ class ReluOp final : public CpuOp {
     Plan& p = plan(md, x.shape());
     const float* yv = p.y_conv.to(*ctx_, tensor_md(y), y.data(), md);
     const float* d = p.dy_conv.to(*ctx_, tensor_md(dy), dy.data(), md);
-    execute(*ctx_, p.bwd,
-            {{DNNL_ARG_DST, &bind(p.bdst, yv)},
-             {DNNL_ARG_DIFF_DST, &bind(p.bdiff_dst, d)},
-             {DNNL_ARG_DIFF_SRC, &bind(p.bdiff_src, p.dx.data())}});
+    p.bwd.run(*ctx_, yv, d, p.dx.data());
     return p.dx.tensor;
   }
 
@@ -46,39 +41,28 @@ class ReluOp final : public CpuOp {
   struct Plan {
     Md md;
     dn::eltwise_forward fwd;
-    dn::eltwise_backward bwd;
-    memory src, dst, bdst, bdiff_dst, bdiff_src;
+    ReluBackward bwd;
+    memory src, dst;
     Converter y_conv, dy_conv;
     Output y, dx;
   };
 
   // One plan per input layout: forward and backward both work in that layout.
   Plan& plan(const Md& md, const Shape& shape) {
-    for (auto& p : plans_)
-      if (p->md == md) return *p;
+    if (Plan* p = plans_.find([&](const Plan& cached) { return cached.md == md; })) return *p;
     auto p = std::make_unique<Plan>();
     p->md = md;
-    auto fpd = ALEXNET_DNNL(dn::eltwise_forward::primitive_desc(
-        dn::eltwise_forward::desc(prop_kind::forward_training,
-                                  algorithm::eltwise_relu_use_dst_for_bwd, md, 0.f, 0.f),
-        ctx_->eng));
+    auto fpd = relu_forward_pd(*ctx_, md);
     p->fwd = ALEXNET_DNNL(dn::eltwise_forward(fpd));
-    auto bpd = ALEXNET_DNNL(dn::eltwise_backward::primitive_desc(
-        dn::eltwise_backward::desc(algorithm::eltwise_relu_use_dst_for_bwd, md, md, 0.f, 0.f),
-        ctx_->eng, fpd));
-    p->bwd = ALEXNET_DNNL(dn::eltwise_backward(bpd));
+    p->bwd.init(*ctx_, md);
     p->src = empty_memory(*ctx_, md);
-    p->bdst = empty_memory(*ctx_, md);
     p->dst = empty_memory(*ctx_, fpd.dst_desc());
-    p->bdiff_dst = empty_memory(*ctx_, md);
-    p->bdiff_src = empty_memory(*ctx_, bpd.diff_src_desc());
     p->y.bind(fpd.dst_desc(), shape);
-    p->dx.bind(bpd.diff_src_desc(), shape);
-    plans_.push_back(std::move(p));
-    return *plans_.back();
+    p->dx.bind(p->bwd.dx_md(), shape);
+    return plans_.add(std::move(p));
   }
 
-  std::vector<std::unique_ptr<Plan>> plans_;
+  PlanCache<Plan> plans_;
 };
 
 }  // namespace
