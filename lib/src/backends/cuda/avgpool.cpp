@@ -13,11 +13,9 @@
 namespace alexnet::cuda {
 namespace {
 
-class AvgPoolOp final : public Op {
+class AvgPoolOp final : public CudaOp {
  public:
-  AvgPoolOp(ContextPtr ctx, const LayerSpec& spec) : ctx_(std::move(ctx)), spec_(spec) {
-    if (spec.out_size < 1) throw Error(who_ + ": adaptive pooling output size must be >= 1");
-  }
+  using CudaOp::CudaOp;
 
   const Tensor& forward(const Tensor& x, const OpParams& /*p*/, bool training) override {
     DeviceScope scope(ctx_->device);
@@ -44,14 +42,9 @@ class AvgPoolOp final : public Op {
   const Tensor& backward(const Tensor& x, const Tensor& /*y*/, const Tensor& dy,
                          const OpParams& /*p*/, bool need_dx) override {
     DeviceScope scope(ctx_->device);
-    require_device(dy, who_, "gradient dy");
-    require_shape(dy, spec_.output_shape(x.shape()), who_, "gradient dy");
+    require_f32_dy(x, dy);
     check_int(x.shape());
-    if (dtype_of(dy) != DType::F32) throw Error(who_ + ": backward needs an fp32 dy");
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!need_dx) return no_dx();
     Tensor& dx = reuse(*ctx_, dx_, x.shape());
     const int64_t H = x.dim(2), W = x.dim(3), S = spec_.out_size;
     if (H == S && W == S) {
@@ -71,11 +64,6 @@ class AvgPoolOp final : public Op {
     for (int64_t d : s)
       if (d > INT_MAX) throw Error(who_ + ": input " + shape_str(s) + " is too large");
   }
-
-  ContextPtr ctx_;
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_;
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/channels.h"
+#include "backends/op_common.h"
 #include "graph.h"
 #include "kernels.h"
 #include "ops.h"
@@ -168,22 +169,10 @@ class CudaBackend final : public Backend {
 
   std::unique_ptr<Op> make_op(const LayerSpec& spec) override {
     DeviceScope scope(ctx_->device);
-    switch (spec.kind) {
-      case LayerKind::Conv:
-        return make_conv_op(ctx_, spec);
-      case LayerKind::Relu:
-        return make_relu_op(ctx_, spec);
-      case LayerKind::Lrn:
-        return make_lrn_op(ctx_, spec);
-      case LayerKind::MaxPool:
-        return make_maxpool_op(ctx_, spec);
-      case LayerKind::AdaptiveAvgPool:
-        return make_avgpool_op(ctx_, spec);
-      case LayerKind::Linear:
-        return make_linear_op(ctx_, spec);
-      case LayerKind::Dropout:
-        return make_dropout_op(ctx_, spec);
-    }
+    static constexpr OpFactories<ContextPtr> kOps{make_conv_op,    make_relu_op,    make_lrn_op,
+                                                  make_maxpool_op, make_avgpool_op, make_linear_op,
+                                                  make_dropout_op};
+    if (auto op = kOps.make(spec, ctx_)) return op;
     throw Error(ctx_->name + ": unknown layer kind for " + spec.name);
   }
 

@@ -90,18 +90,9 @@ bool accurate(cudnnConvolutionBwdFilterAlgo_t a) {
          a != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
 }
 
-class ConvOp final : public Op {
+class ConvOp final : public CudaOp {
  public:
-  ConvOp(ContextPtr ctx, const LayerSpec& spec) : ctx_(std::move(ctx)), spec_(spec) {
-    const std::string& n = spec.name;
-    if (spec.in_channels < 1 || spec.out_channels < 1)
-      throw Error("layer " + n + ": channel counts must be positive");
-    if (spec.kernel < 1 || spec.stride < 1 || spec.pad < 0)
-      throw Error("layer " + n + ": kernel and stride must be >= 1 and pad >= 0");
-    if (spec.groups < 1 || spec.in_channels % spec.groups || spec.out_channels % spec.groups)
-      throw Error("layer " + n + ": groups (" + std::to_string(spec.groups) +
-                  ") must divide the input and output channels");
-  }
+  using CudaOp::CudaOp;
 
   const Tensor& forward(const Tensor& x, const OpParams& p, bool training) override {
     DeviceScope scope(ctx_->device);
@@ -138,22 +129,15 @@ class ConvOp final : public Op {
     Shape out = spec_.output_shape(x.shape());  // checks rank, channels, size
     const Tensor& w = param(p.weight, spec_.weight_shape(), "weight");
     const Tensor& b = param(p.bias, spec_.bias_shape(), "bias");
-    const DType xt = dtype_of(x);
-    if (training && xt != DType::F32)
-      throw Error(who_ + ": input x is " + precision_label(xt) + "; training runs in fp32");
+    require_f32_when_training(x, training);
     // The type the convolution runs in: fp32 for training, else the backend's precision.
     const DType at = training ? DType::F32 : activation_dtype(ctx_->precision);
     cudaStream_t s = ctx_->stream;
 
-    const void* xin = x.data();
-    if (xt != at) {  // e.g. the network's fp32 input at precision fp16: (N, C, H, W) in `at`
-      Tensor& xc = reuse(*ctx_, x_conv_, x.shape(), at);
-      kernels::convert(x.data(), int(xt), xc.data(), int(at), x.numel(), s);
-      ALEXNET_CUDA_LAUNCHED();
-      xin = xc.data();
-    }
-    const void* win =
-        at == DType::F32 ? static_cast<const void*>(w.data()) : half_weights(w, p, at);
+    // e.g. the network's fp32 input at precision fp16: (N, C, H, W) in `at`
+    const void* xin = as_dtype(*ctx_, x, at, x_conv_);
+    const void* win = at == DType::F32 ? static_cast<const void*>(w.data())
+                                       : w_half_.get(*ctx_, w, p.version, at);
 
     Plan& pl = plan(x.shape(), at);
     Tensor& y = reuse(*ctx_, y_, out, at);
@@ -170,18 +154,9 @@ class ConvOp final : public Op {
   const Tensor& run_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const OpParams& p,
                              bool need_dx) {
     // Every check before any work, so a mistake leaves the gradients untouched.
-    require_device(x, who_, "input x");
-    require_f32(x, who_, "input x");
-    Shape out = spec_.output_shape(x.shape());
-    require_device(dy, who_, "gradient dy");
-    require_shape(dy, out, who_, "gradient dy");
-    require_f32(dy, who_, "gradient dy");
+    Shape out = require_f32_x_dy(x, dy);
     const Tensor& w = param(p.weight, spec_.weight_shape(), "weight");
-    if (spec_.fused_relu) {
-      require_device(y, who_, "output y");
-      require_shape(y, out, who_, "output y");
-      require_f32(y, who_, "output y");
-    }
+    if (spec_.fused_relu) require_f32_tensor(y, out, who_, "output y");
     float* gw = grad_target(*ctx_, p.grad_weight, spec_.weight_shape(), who_, "grad_weight");
     float* gb = grad_target(*ctx_, p.grad_bias, spec_.bias_shape(), who_, "grad_bias");
     cudaStream_t s = ctx_->stream;
@@ -207,10 +182,7 @@ class ConvOp final : public Op {
       kernels::bias_grad_nchw(dz, gb, out[0], out[1], out[2] * out[3], s);
       ALEXNET_CUDA_LAUNCHED();
     }
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!need_dx) return no_dx();
     Tensor& dx = reuse(*ctx_, dx_, x.shape());
     void* ws = ctx_->workspace(pl.data_ws);
     ALEXNET_CUDNN(cudnnConvolutionBackwardData(ctx_->cudnn, &kOne, pl.w.get(), w.data(), pl.y.get(),
@@ -222,24 +194,8 @@ class ConvOp final : public Op {
   // A parameter: present, on this GPU, fp32, of the spec's shape.
   const Tensor& param(const Tensor* t, const Shape& want, const char* what) const {
     if (t == nullptr) throw Error(who_ + ": missing " + what);
-    require_device(*t, who_, what);
-    require_shape(*t, want, who_, what);
-    require_f32(*t, who_, what);
+    require_f32_tensor(*t, want, who_, what);
     return *t;
-  }
-
-  // The weights in `at` (fp16/bf16), converted again only when the version, the tensor or the
-  // type changes.
-  const void* half_weights(const Tensor& w, const OpParams& p, DType at) {
-    if (w_half_.empty() || w_half_version_ != p.version || w_half_source_ != w.data() ||
-        dtype_of(w_half_) != at) {
-      Tensor& wh = reuse(*ctx_, w_half_, w.shape(), at);
-      kernels::convert(w.data(), int(DType::F32), wh.data(), int(at), w.numel(), ctx_->stream);
-      ALEXNET_CUDA_LAUNCHED();
-      w_half_version_ = p.version;
-      w_half_source_ = w.data();
-    }
-    return w_half_.data();
   }
 
   // The math a convolution descriptor starts with: exact fp32 (FMA only) unless TF32 is
@@ -386,14 +342,9 @@ class ConvOp final : public Op {
     return fallback;
   }
 
-  ContextPtr ctx_;
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
   std::vector<std::unique_ptr<Plan>> plans_;
-  Tensor y_, dx_, dz_, x_conv_;
-  Tensor w_half_;  // fp16/bf16 copy of the weights (inference)
-  uint64_t w_half_version_ = 0;
-  const float* w_half_source_ = nullptr;
+  Tensor dz_, x_conv_;
+  HalfWeights w_half_;  // fp16/bf16 inference
 };
 
 }  // namespace

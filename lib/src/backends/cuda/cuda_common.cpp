@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels.h"
+
 namespace alexnet::cuda {
 
 void fail(const char* api, const char* call, const std::string& what, const char* file, int line) {
@@ -14,6 +16,10 @@ void fail(const char* api, const char* call, const std::string& what, const char
   std::snprintf(where, sizeof where, "%d", line);
   throw Error("cuda:" + std::to_string(device) + ": " + api + " call " + call + " failed: " + what +
               " (" + file + ":" + where + ")");
+}
+
+std::string cuda_error_str(cudaError_t e) {
+  return std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")";
 }
 
 std::string cudnn_status_str(cudnnStatus_t s) {
@@ -84,30 +90,38 @@ Context::~Context() {
   if (previous >= 0) cudaSetDevice(previous);
 }
 
-void* Context::workspace(size_t bytes) {
-  if (bytes <= workspace_bytes_) return workspace_;
-  if (workspace_) {
-    ALEXNET_CUDA(cudaStreamSynchronize(stream));  // the old one may still be in use
-    ALEXNET_CUDA(cudaFree(workspace_));
-    workspace_ = nullptr;
-    workspace_bytes_ = 0;
+namespace {
+
+// One step of a grow-only buffer: when `bytes` exceed what it has, the old buffer (which work
+// queued on `stream` may still use) is freed once the stream is idle, and a larger one made.
+template <class Alloc, class Free>
+void* grow(void*& buffer, size_t& have, size_t bytes, cudaStream_t stream, Alloc alloc,
+           Free release) {
+  if (bytes <= have) return buffer;
+  if (buffer) {
+    ALEXNET_CUDA(cudaStreamSynchronize(stream));
+    ALEXNET_CUDA(release(buffer));
+    buffer = nullptr;
+    have = 0;
   }
-  ALEXNET_CUDA(cudaMalloc(&workspace_, bytes));
-  workspace_bytes_ = bytes;
-  return workspace_;
+  ALEXNET_CUDA(alloc(&buffer, bytes));
+  have = bytes;
+  return buffer;
+}
+
+}  // namespace
+
+void* Context::workspace(size_t bytes) {
+  return grow(
+      workspace_, workspace_bytes_, bytes, stream,
+      [](void** p, size_t n) { return cudaMalloc(p, n); }, [](void* p) { return cudaFree(p); });
 }
 
 void* Context::pinned(size_t bytes) {
-  if (bytes <= pinned_bytes_) return pinned_;
-  if (pinned_) {
-    ALEXNET_CUDA(cudaStreamSynchronize(stream));
-    ALEXNET_CUDA(cudaFreeHost(pinned_));
-    pinned_ = nullptr;
-    pinned_bytes_ = 0;
-  }
-  ALEXNET_CUDA(cudaMallocHost(&pinned_, bytes));
-  pinned_bytes_ = bytes;
-  return pinned_;
+  return grow(
+      pinned_, pinned_bytes_, bytes, stream,
+      [](void** p, size_t n) { return cudaMallocHost(p, n); },
+      [](void* p) { return cudaFreeHost(p); });
 }
 
 cudnnDataType_t cudnn_type(DType t) {
@@ -158,6 +172,26 @@ Tensor device_tensor(Context& ctx, const Shape& shape, DType type) {
 Tensor& reuse(Context& ctx, Tensor& t, const Shape& shape, DType type) {
   if (t.empty() || t.shape() != shape || dtype_of(t) != type) t = device_tensor(ctx, shape, type);
   return t;
+}
+
+const void* as_dtype(Context& ctx, const Tensor& x, DType to, Tensor& buf) {
+  const DType from = dtype_of(x);
+  if (from == to) return x.data();
+  reuse(ctx, buf, x.shape(), to);
+  kernels::convert(x.data(), int(from), buf.data(), int(to), x.numel(), ctx.stream);
+  ALEXNET_CUDA_LAUNCHED();
+  return buf.data();
+}
+
+const void* HalfWeights::get(Context& ctx, const Tensor& w, uint64_t version, DType type) {
+  if (copy_.empty() || dtype_of(copy_) != type || version_ != version || source_ != w.data()) {
+    reuse(ctx, copy_, w.shape(), type);
+    kernels::convert(w.data(), int(DType::F32), copy_.data(), int(type), w.numel(), ctx.stream);
+    ALEXNET_CUDA_LAUNCHED();
+    version_ = version;
+    source_ = w.data();
+  }
+  return copy_.data();
 }
 
 void require_device(const Tensor& t, const std::string& who, const char* what) {

@@ -24,34 +24,25 @@ namespace alexnet::cuda {
 // (lib/src/backends/cuda/conv.cpp:123)". `device` is the current CUDA device of the calling thread.
 [[noreturn]] void fail(const char* api, const char* call, const std::string& what, const char* file,
                        int line);
+std::string cuda_error_str(cudaError_t e);  // "cudaErrorMemoryAllocation (out of memory)"
 std::string cudnn_status_str(cudnnStatus_t s);
 std::string cublas_status_str(cublasStatus_t s);
 
-#define ALEXNET_CUDA(call)                                                                         \
-  do {                                                                                             \
-    cudaError_t alexnet_e_ = (call);                                                               \
-    if (alexnet_e_ != cudaSuccess)                                                                 \
-      ::alexnet::cuda::fail(                                                                       \
-          "CUDA", #call,                                                                           \
-          std::string(cudaGetErrorName(alexnet_e_)) + " (" + cudaGetErrorString(alexnet_e_) + ")", \
-          __FILE__, __LINE__);                                                                     \
-  } while (0)
-
-#define ALEXNET_CUDNN(call)                                                                \
-  do {                                                                                     \
-    cudnnStatus_t alexnet_s_ = (call);                                                     \
-    if (alexnet_s_ != CUDNN_STATUS_SUCCESS)                                                \
-      ::alexnet::cuda::fail("cuDNN", #call, ::alexnet::cuda::cudnn_status_str(alexnet_s_), \
-                            __FILE__, __LINE__);                                           \
-  } while (0)
-
-#define ALEXNET_CUBLAS(call)                                                                 \
+// One check macro per API (the call's text goes into the message); all three share this body:
+// `status` is the call's result, `ok` the API's success value, `describe` names a failure.
+#define ALEXNET_CHECK_STATUS(api, call_text, status, ok, describe)                           \
   do {                                                                                       \
-    cublasStatus_t alexnet_s_ = (call);                                                      \
-    if (alexnet_s_ != CUBLAS_STATUS_SUCCESS)                                                 \
-      ::alexnet::cuda::fail("cuBLAS", #call, ::alexnet::cuda::cublas_status_str(alexnet_s_), \
-                            __FILE__, __LINE__);                                             \
+    const auto alexnet_s_ = (status);                                                        \
+    if (alexnet_s_ != (ok))                                                                  \
+      ::alexnet::cuda::fail(api, call_text, ::alexnet::cuda::describe(alexnet_s_), __FILE__, \
+                            __LINE__);                                                       \
   } while (0)
+
+#define ALEXNET_CUDA(call) ALEXNET_CHECK_STATUS("CUDA", #call, call, cudaSuccess, cuda_error_str)
+#define ALEXNET_CUDNN(call) \
+  ALEXNET_CHECK_STATUS("cuDNN", #call, call, CUDNN_STATUS_SUCCESS, cudnn_status_str)
+#define ALEXNET_CUBLAS(call) \
+  ALEXNET_CHECK_STATUS("cuBLAS", #call, call, CUBLAS_STATUS_SUCCESS, cublas_status_str)
 
 // After a kernel launch: launch errors (bad configuration, no kernel image for this GPU).
 #define ALEXNET_CUDA_LAUNCHED() ALEXNET_CUDA(cudaGetLastError())
@@ -126,10 +117,40 @@ Tensor device_tensor(Context& ctx, const Shape& shape, DType type = DType::F32);
 // The op-owned output buffer: reused while shape and type are unchanged, else reallocated.
 Tensor& reuse(Context& ctx, Tensor& t, const Shape& shape, DType type = DType::F32);
 
+// x's data in element type `to`: x's own buffer when it has that type already, else a copy
+// converted into `buf` (reused while shape and type stay).
+const void* as_dtype(Context& ctx, const Tensor& x, DType to, Tensor& buf);
+
+// The fp16/bf16 copy of an fp32 weight tensor that half-precision inference reads, converted
+// again only when the weights' version, their buffer or the type changes.
+class HalfWeights {
+ public:
+  const void* get(Context& ctx, const Tensor& w, uint64_t version, DType type);
+
+ private:
+  Tensor copy_;
+  uint64_t version_ = 0;
+  const float* source_ = nullptr;
+};
+
 // Checks that `t` is a non-empty GPU tensor (plain layout, any DType); `who` starts the
 // message ("layer conv1").
 void require_device(const Tensor& t, const std::string& who, const char* what);
 void require_shape(const Tensor& t, const Shape& want, const std::string& who, const char* what);
+// Training tensors are fp32; `what` names the tensor in the message.
+inline void require_f32(const Tensor& t, const std::string& who, const char* what) {
+  DType d = dtype_of(t);
+  if (d != DType::F32)
+    throw Error(who + ": " + what + " is " + precision_label(d) +
+                "; training and backward run in fp32");
+}
+// A tensor backward reads (dy, y, a parameter): on the device, of shape `want`, fp32.
+inline void require_f32_tensor(const Tensor& t, const Shape& want, const std::string& who,
+                               const char* what) {
+  require_device(t, who, what);
+  require_shape(t, want, who, what);
+  require_f32(t, who, what);
+}
 
 // 4-d NCHW float descriptor (rank-2 (N, K) tensors become (N, K, 1, 1)). RAII.
 class TensorDesc {

@@ -57,14 +57,6 @@ decltype(auto) naming_layer(const std::string& who, F&& f) {
   }
 }
 
-// Training tensors are fp32; `what` names the tensor in the message.
-inline void require_f32(const Tensor& t, const std::string& who, const char* what) {
-  DType d = dtype_of(t);
-  if (d != DType::F32)
-    throw Error(who + ": " + what + " is " + precision_label(d) +
-                "; training and backward run in fp32");
-}
-
 // Where backward writes a parameter gradient (as the reference's grad_target): null = not
 // wanted, an empty tensor is allocated on the device, anything else must be an fp32 device
 // tensor of the parameter's shape.
@@ -72,9 +64,7 @@ inline float* grad_target(Context& ctx, Tensor* g, const Shape& want, const std:
                           const char* what) {
   if (g == nullptr) return nullptr;
   if (g->empty()) *g = device_tensor(ctx, want);
-  require_device(*g, who, what);
-  require_shape(*g, want, who, what);
-  require_f32(*g, who, what);
+  require_f32_tensor(*g, want, who, what);
   return g->data();
 }
 

@@ -12,12 +12,9 @@
 namespace alexnet::cuda {
 namespace {
 
-class DropoutOp final : public Op {
+class DropoutOp final : public CudaOp {
  public:
-  DropoutOp(ContextPtr ctx, const LayerSpec& spec) : ctx_(std::move(ctx)), spec_(spec) {
-    if (!(spec.drop_p >= 0 && spec.drop_p < 1))
-      throw Error(who_ + ": dropout probability must be in [0, 1)");
-  }
+  using CudaOp::CudaOp;
 
   const Tensor& forward(const Tensor& x, const OpParams& p, bool training) override {
     DeviceScope scope(ctx_->device);
@@ -42,14 +39,9 @@ class DropoutOp final : public Op {
   const Tensor& backward(const Tensor& x, const Tensor& /*y*/, const Tensor& dy,
                          const OpParams& /*p*/, bool need_dx) override {
     DeviceScope scope(ctx_->device);
-    require_device(dy, who_, "gradient dy");
-    require_shape(dy, spec_.output_shape(x.shape()), who_, "gradient dy");
-    if (dtype_of(dy) != DType::F32) throw Error(who_ + ": backward needs an fp32 dy");
+    require_f32_dy(x, dy);
     if (!have_mask_) throw Error(who_ + ": backward without a training forward");
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!need_dx) return no_dx();
     Tensor& dx = reuse(*ctx_, dx_, x.shape());
     kernels::dropout_backward(dy.data(), dx.data(), dy.numel(), seed_, spec_.drop_p, ctx_->stream);
     ALEXNET_CUDA_LAUNCHED();
@@ -57,10 +49,7 @@ class DropoutOp final : public Op {
   }
 
  private:
-  ContextPtr ctx_;
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor alias_, y_, dx_;
+  Tensor alias_;
   uint64_t seed_ = 0;
   bool have_mask_ = false;
 };

@@ -34,12 +34,9 @@ cudaDataType_t blas_type(DType t) {
   return t == DType::F16 ? CUDA_R_16F : t == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F;
 }
 
-class LinearOp final : public Op {
+class LinearOp final : public CudaOp {
  public:
-  LinearOp(ContextPtr ctx, const LayerSpec& spec) : ctx_(std::move(ctx)), spec_(spec) {
-    if (spec.in_channels < 1 || spec.out_channels < 1)
-      throw Error(who_ + ": feature counts must be positive");
-  }
+  using CudaOp::CudaOp;
 
   const Tensor& forward(const Tensor& x, const OpParams& p, bool training) override {
     DeviceScope scope(ctx_->device);
@@ -58,13 +55,7 @@ class LinearOp final : public Op {
     if (training || act == DType::F32) {
       // fp32 GEMM. An inference input in another type (a half activation reaching an fp32
       // context) is converted first.
-      const float* xd = x.data();
-      if (xt != DType::F32) {
-        Tensor& xc = reuse(*ctx_, x_conv_, x.shape(), DType::F32);
-        kernels::convert(x.data(), int(xt), xc.data(), int(DType::F32), x.numel(), ctx_->stream);
-        ALEXNET_CUDA_LAUNCHED();
-        xd = xc.data();
-      }
+      const auto* xd = static_cast<const float*>(as_dtype(*ctx_, x, DType::F32, x_conv_));
       Tensor& y = reuse(*ctx_, y_, out, DType::F32);
       gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, w.data(), I, xd, I, y.data(), O, DType::F32);
       epilogue(y, p, N, O, DType::F32);
@@ -72,14 +63,8 @@ class LinearOp final : public Op {
     }
 
     // fp16/bf16 inference.
-    const void* xd = x.data();
-    if (xt != act) {
-      Tensor& xc = reuse(*ctx_, x_conv_, x.shape(), act);
-      kernels::convert(x.data(), int(xt), xc.data(), int(act), x.numel(), ctx_->stream);
-      ALEXNET_CUDA_LAUNCHED();
-      xd = xc.data();
-    }
-    const void* wh = half_weight(w, p.version, act);
+    const void* xd = as_dtype(*ctx_, x, act, x_conv_);
+    const void* wh = w_half_.get(*ctx_, w, p.version, act);
     Tensor& y = reuse(*ctx_, y_, out, act);
     gemm(CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, wh, I, xd, I, y.data(), O, act);
     epilogue(y, p, N, O, act);
@@ -122,10 +107,7 @@ class LinearOp final : public Op {
       kernels::bias_grad_rows(g, gb, N, O, ctx_->stream);
       ALEXNET_CUDA_LAUNCHED();
     }
-    if (!need_dx) {
-      dx_ = Tensor();
-      return dx_;
-    }
+    if (!need_dx) return no_dx();
     Tensor& dx = reuse(*ctx_, dx_, x.shape(), DType::F32);  // x's own shape (2-D or 4-D)
     if (N > 0) gemm(CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, w.data(), I, g, O, dx.data(), I, DType::F32);
     return dx;
@@ -176,20 +158,6 @@ class LinearOp final : public Op {
     if (v > INT_MAX) throw Error(who_ + ": " + what + " " + std::to_string(v) + " exceeds cuBLAS");
   }
 
-  // The weights in the activation type, converted once per (version, buffer, type).
-  const void* half_weight(const Tensor& w, uint64_t version, DType act) {
-    if (w_half_.empty() || dtype_of(w_half_) != act || w_half_version_ != version ||
-        w_half_source_ != w.data()) {
-      reuse(*ctx_, w_half_, w.shape(), act);
-      kernels::convert(w.data(), int(DType::F32), w_half_.data(), int(act), w.numel(),
-                       ctx_->stream);
-      ALEXNET_CUDA_LAUNCHED();
-      w_half_version_ = version;
-      w_half_source_ = w.data();
-    }
-    return w_half_.data();
-  }
-
   // Where backward writes a gradient: null = not wanted, empty = allocate, else checked.
   float* grad_target(Tensor* t, const Shape& want, const char* what) {
     if (t == nullptr) return nullptr;
@@ -198,13 +166,8 @@ class LinearOp final : public Op {
     return t->data();
   }
 
-  ContextPtr ctx_;
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_, g_, x_conv_;
-  Tensor w_half_;  // fp16/bf16 copy of the weights for half inference
-  uint64_t w_half_version_ = 0;
-  const float* w_half_source_ = nullptr;
+  Tensor g_, x_conv_;
+  HalfWeights w_half_;  // fp16/bf16 inference
 };
 
 }  // namespace

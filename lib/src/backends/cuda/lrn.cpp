@@ -21,9 +21,9 @@
 namespace alexnet::cuda {
 namespace {
 
-class LrnOp final : public Op {
+class LrnOp final : public CudaOp {
  public:
-  LrnOp(ContextPtr ctx, const LayerSpec& spec) : ctx_(std::move(ctx)), spec_(spec) {
+  LrnOp(ContextPtr ctx, const LayerSpec& spec) : CudaOp(std::move(ctx), spec) {
     const int n = spec.lrn_size;
     if (n < int(CUDNN_LRN_MIN_N) || n > int(CUDNN_LRN_MAX_N) || n % 2 == 0)
       throw Error(who_ + ": LRN size " + std::to_string(n) +
@@ -45,8 +45,7 @@ class LrnOp final : public Op {
       require_device(x, who_, "input x");
       Shape out = spec_.output_shape(x.shape());  // requires (N, C, H, W)
       const DType xt = dtype_of(x);
-      if (training && xt != DType::F32)
-        throw Error(who_ + ": input x is " + precision_label(xt) + "; training runs in fp32");
+      require_f32_when_training(x, training);
       set_shape(out);
       cudaStream_t s = ctx_->stream;
       if (xt == DType::F32) {
@@ -57,13 +56,11 @@ class LrnOp final : public Op {
         return y;
       }
       // fp16/bf16: x → fp32 → LRN → x's dtype.
-      Tensor& xf = reuse(*ctx_, x_f32_, out);
+      const void* xf = as_dtype(*ctx_, x, DType::F32, x_f32_);
       Tensor& yf = reuse(*ctx_, y_f32_, out);
-      kernels::convert(x.data(), int(xt), xf.data(), int(DType::F32), x.numel(), s);
-      ALEXNET_CUDA_LAUNCHED();
       ALEXNET_CUDNN(cudnnLRNCrossChannelForward(ctx_->cudnn, desc_.get(),
-                                                CUDNN_LRN_CROSS_CHANNEL_DIM1, &kOne, td_.get(),
-                                                xf.data(), &kZero, td_.get(), yf.data()));
+                                                CUDNN_LRN_CROSS_CHANNEL_DIM1, &kOne, td_.get(), xf,
+                                                &kZero, td_.get(), yf.data()));
       Tensor& y = reuse(*ctx_, y_, out, xt);
       kernels::convert(yf.data(), int(DType::F32), y.data(), int(xt), y.numel(), s);
       ALEXNET_CUDA_LAUNCHED();
@@ -76,19 +73,9 @@ class LrnOp final : public Op {
                          bool need_dx) override {
     DeviceScope scope(ctx_->device);
     return naming_layer(who_, [&]() -> const Tensor& {
-      require_device(x, who_, "input x");
-      require_f32(x, who_, "input x");
-      Shape out = spec_.output_shape(x.shape());
-      require_device(dy, who_, "gradient dy");
-      require_shape(dy, out, who_, "gradient dy");
-      require_f32(dy, who_, "gradient dy");
-      require_device(y, who_, "output y");
-      require_shape(y, out, who_, "output y");
-      require_f32(y, who_, "output y");
-      if (!need_dx) {
-        dx_ = Tensor();
-        return dx_;
-      }
+      Shape out = require_f32_x_dy(x, dy);
+      require_f32_tensor(y, out, who_, "output y");
+      if (!need_dx) return no_dx();
       set_shape(out);
       Tensor& dx = reuse(*ctx_, dx_, out);
       ALEXNET_CUDNN(cudnnLRNCrossChannelBackward(
@@ -107,13 +94,10 @@ class LrnOp final : public Op {
     td_shape_ = shape;
   }
 
-  ContextPtr ctx_;
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
   LrnDesc desc_;
   TensorDesc td_;
   Shape td_shape_;
-  Tensor y_, dx_, x_f32_, y_f32_;
+  Tensor x_f32_, y_f32_;
 };
 
 }  // namespace

@@ -23,11 +23,9 @@
 namespace alexnet::cuda {
 namespace {
 
-class MaxPoolOp final : public Op {
+class MaxPoolOp final : public CudaOp {
  public:
-  MaxPoolOp(ContextPtr ctx, const LayerSpec& spec) : ctx_(std::move(ctx)), spec_(spec) {
-    if (spec.kernel < 1 || spec.stride < 1)
-      throw Error(who_ + ": pooling kernel and stride must be >= 1");
+  MaxPoolOp(ContextPtr ctx, const LayerSpec& spec) : CudaOp(std::move(ctx), spec) {
     ALEXNET_CUDNN(cudnnSetPooling2dDescriptor(pool_.get(), CUDNN_POOLING_MAX, CUDNN_PROPAGATE_NAN,
                                               spec.kernel, spec.kernel, 0, 0, spec.stride,
                                               spec.stride));
@@ -40,8 +38,7 @@ class MaxPoolOp final : public Op {
       require_device(x, who_, "input x");
       Shape out = spec_.output_shape(x.shape());  // (N, C, OH, OW); checks rank and size
       const DType xt = dtype_of(x);
-      if (training && xt != DType::F32)
-        throw Error(who_ + ": input x is " + precision_label(xt) + "; training runs in fp32");
+      require_f32_when_training(x, training);
       Tensor& y = reuse(*ctx_, y_, out, xt);
       if (xt == DType::F32 || native_16bit_) {
         Plan& pl = plan(x.shape(), xt);
@@ -55,12 +52,10 @@ class MaxPoolOp final : public Op {
       // x (16-bit) → fp32 → pool → x's dtype.
       cudaStream_t s = ctx_->stream;
       Plan& pl = plan(x.shape(), DType::F32);
-      Tensor& xf = reuse(*ctx_, x_f32_, x.shape());
+      const void* xf = as_dtype(*ctx_, x, DType::F32, x_f32_);
       Tensor& yf = reuse(*ctx_, y_f32_, out);
-      kernels::convert(x.data(), int(xt), xf.data(), int(DType::F32), x.numel(), s);
-      ALEXNET_CUDA_LAUNCHED();
-      ALEXNET_CUDNN(cudnnPoolingForward(ctx_->cudnn, pool_.get(), &kOne, pl.x.get(), xf.data(),
-                                        &kZero, pl.y.get(), yf.data()));
+      ALEXNET_CUDNN(cudnnPoolingForward(ctx_->cudnn, pool_.get(), &kOne, pl.x.get(), xf, &kZero,
+                                        pl.y.get(), yf.data()));
       kernels::convert(yf.data(), int(DType::F32), y.data(), int(xt), y.numel(), s);
       ALEXNET_CUDA_LAUNCHED();
       return y;
@@ -72,16 +67,8 @@ class MaxPoolOp final : public Op {
                          const OpParams& /*p*/, bool need_dx) override {
     DeviceScope scope(ctx_->device);
     return naming_layer(who_, [&]() -> const Tensor& {
-      require_device(x, who_, "input x");
-      require_f32(x, who_, "input x");
-      Shape out = spec_.output_shape(x.shape());
-      require_device(dy, who_, "gradient dy");
-      require_shape(dy, out, who_, "gradient dy");
-      require_f32(dy, who_, "gradient dy");
-      if (!need_dx) {
-        dx_ = Tensor();
-        return dx_;
-      }
+      Shape out = require_f32_x_dy(x, dy);
+      if (!need_dx) return no_dx();
       const Shape& in = x.shape();
       Tensor& dx = reuse(*ctx_, dx_, in);
       kernels::maxpool_backward(x.data(), dy.data(), dx.data(), in[0] * in[1], int(in[2]),
@@ -120,13 +107,10 @@ class MaxPoolOp final : public Op {
     return *plans_.back();
   }
 
-  ContextPtr ctx_;
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
   PoolingDesc pool_;
   std::vector<std::unique_ptr<Plan>> plans_;
   bool native_16bit_ = true;  // cleared if cuDNN refuses fp16/bf16 pooling
-  Tensor y_, dx_, x_f32_, y_f32_;
+  Tensor x_f32_, y_f32_;
 };
 
 }  // namespace

@@ -14,9 +14,9 @@
 namespace alexnet::cuda {
 namespace {
 
-class ReluOp final : public Op {
+class ReluOp final : public CudaOp {
  public:
-  ReluOp(ContextPtr ctx, const LayerSpec& spec) : ctx_(std::move(ctx)), spec_(spec) {}
+  using CudaOp::CudaOp;
 
   // x (any shape, any dtype) → y (same shape and dtype), op-owned: x stays valid, so never in
   // place.
@@ -25,8 +25,7 @@ class ReluOp final : public Op {
     return naming_layer(who_, [&]() -> const Tensor& {
       require_device(x, who_, "input x");
       const DType xt = dtype_of(x);
-      if (training && xt != DType::F32)
-        throw Error(who_ + ": input x is " + precision_label(xt) + "; training runs in fp32");
+      require_f32_when_training(x, training);
       Shape out = spec_.output_shape(x.shape());  // the input's shape
       Tensor& y = reuse(*ctx_, y_, out, xt);
       kernels::relu_forward(x.data(), y.data(), x.numel(), int(xt), ctx_->stream);
@@ -41,28 +40,15 @@ class ReluOp final : public Op {
     return naming_layer(who_, [&]() -> const Tensor& {
       require_device(x, who_, "input x");
       Shape out = spec_.output_shape(x.shape());
-      require_device(dy, who_, "gradient dy");
-      require_shape(dy, out, who_, "gradient dy");
-      require_f32(dy, who_, "gradient dy");
-      require_device(y, who_, "output y");
-      require_shape(y, out, who_, "output y");
-      require_f32(y, who_, "output y");
-      if (!need_dx) {
-        dx_ = Tensor();
-        return dx_;
-      }
+      require_f32_tensor(dy, out, who_, "gradient dy");
+      require_f32_tensor(y, out, who_, "output y");
+      if (!need_dx) return no_dx();
       Tensor& dx = reuse(*ctx_, dx_, x.shape());
       kernels::relu_backward(y.data(), dy.data(), dx.data(), dy.numel(), ctx_->stream);
       ALEXNET_CUDA_LAUNCHED();
       return dx;
     });
   }
-
- private:
-  ContextPtr ctx_;
-  LayerSpec spec_;
-  std::string who_ = "layer " + spec_.name;  // starts error messages
-  Tensor y_, dx_;
 };
 
 }  // namespace
