@@ -158,15 +158,17 @@ GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* 
     job->running_time = running_time_of(trans, job->pts);
     job->classify = gst_alexnet_classify_decide(self, job->buffer, s, job->running_time,
                                                 impl->stream.dispatched_any);
+    Clock::time_point deadline = b.deadline;
     if (job->classify) {
       impl->stream.dispatched_any = true;
-      if (b.open.empty())
-        set_deadline(b, Clock::now() + std::chrono::milliseconds(s.batch_timeout));
+      if (b.open.empty()) deadline = Clock::now() + std::chrono::milliseconds(s.batch_timeout);
       b.open.push_back(job.get());
     }
     b.queue.push_back(std::move(job));
-    if (b.open.size() >= s.batch_size || open_batch_timed_out(b))
+    if (!b.open.empty() && (b.open.size() >= s.batch_size || Clock::now() >= deadline))
       gst_alexnet_classify_dispatch(self, s.top_k);
+    else if (deadline != b.deadline)
+      set_deadline(b, deadline); /* a batch opened: the pusher sends it at its deadline */
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: %s", e.what()), (NULL));
     return GST_FLOW_ERROR;
@@ -240,10 +242,13 @@ GstFlowReturn gst_alexnet_classify_drain(GstAlexNetClassify* self) {
 enum class PusherWork { Stop, BatchDispatched, DeadlinePassed };
 
 /* Sleeps until a batch is on the workers (its future in *next), the open batch's deadline
- * has passed, or stop. No polling: dispatch, set_deadline and stop notify `wake`. */
-static PusherWork wait_for_work(Batcher& b, std::shared_future<BatchResult>* next) {
+ * has passed, or stop. No polling: dispatch, set_deadline and stop notify `wake`. *deadline
+ * is the open batch's deadline as last seen. */
+static PusherWork wait_for_work(Batcher& b, std::shared_future<BatchResult>* next,
+                                Clock::time_point* deadline) {
   std::unique_lock<std::mutex> lock(b.lock);
   for (;;) {
+    *deadline = b.deadline;
     if (b.stop) return PusherWork::Stop;
     if (!b.dispatched.empty()) {
       *next = b.dispatched.front();
@@ -257,6 +262,44 @@ static PusherWork wait_for_work(Batcher& b, std::shared_future<BatchResult>* nex
   }
 }
 
+/* Waits for a dispatched batch, but not past the open batch's deadline: a partial batch goes
+ * out on time while another batch is still on a worker. */
+static PusherWork wait_for_batch(const std::shared_future<BatchResult>& next,
+                                 Clock::time_point deadline) {
+  if (deadline == Clock::time_point::max()) {
+    next.wait();
+    return PusherWork::BatchDispatched;
+  }
+  return next.wait_until(deadline) == std::future_status::ready ? PusherWork::BatchDispatched
+                                                                : PusherWork::DeadlinePassed;
+}
+
+/* Takes the sink pad's stream lock, as the streaming thread would; false (not holding it)
+ * when the element is stopping meanwhile: nothing more is annotated, counted or posted. */
+static bool lock_stream_unless_stopped(Batcher& b, GRecMutex* stream_lock) {
+  g_rec_mutex_lock(stream_lock);
+  std::lock_guard<std::mutex> guard(b.lock);
+  if (!b.stop) return true;
+  g_rec_mutex_unlock(stream_lock);
+  return false;
+}
+
+/* Under the stream lock: pushes every finished frame at the head of the queue. */
+static void push_finished_frames(GstAlexNetClassify* self) {
+  GstFlowReturn ret = GST_FLOW_OK;
+  for (;;) {
+    GstBuffer* out = NULL;
+    ret = gst_alexnet_classify_finish_front(self, false, &out);
+    if (ret != GST_FLOW_OK || !out) break;
+    ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), out);
+    if (ret != GST_FLOW_OK) break;
+  }
+  if (ret != GST_FLOW_OK) {
+    GST_DEBUG_OBJECT(self, "pusher: %s", gst_flow_get_name(ret));
+    self->impl->batcher.pushed_ret = ret;
+  }
+}
+
 /* The pusher thread (concurrent path). It takes the sink pad's stream lock, as the streaming
  * thread would, to send a timed-out batch or push the finished frames at the head of the
  * queue. Blocking on that lock cannot deadlock: no holder of it ever waits for the pusher
@@ -266,11 +309,13 @@ void gst_alexnet_classify_pusher(GstAlexNetClassify* self) {
   GRecMutex* stream_lock = GST_PAD_GET_STREAM_LOCK(GST_BASE_TRANSFORM_SINK_PAD(self));
   for (;;) {
     std::shared_future<BatchResult> next;
-    const PusherWork work = wait_for_work(b, &next);
+    Clock::time_point deadline;
+    PusherWork work = wait_for_work(b, &next, &deadline);
     if (work == PusherWork::Stop) return;
+    if (work == PusherWork::BatchDispatched) work = wait_for_batch(next, deadline);
+    if (!lock_stream_unless_stopped(b, stream_lock)) return;
     if (work == PusherWork::DeadlinePassed) {
       /* no input came to send it: send the partial batch (unless the streaming thread did) */
-      g_rec_mutex_lock(stream_lock);
       if (open_batch_timed_out(b))
         gst_alexnet_classify_dispatch(self, gst_alexnet_classify_settings(self).top_k);
       else if (b.open.empty())
@@ -278,20 +323,7 @@ void gst_alexnet_classify_pusher(GstAlexNetClassify* self) {
       g_rec_mutex_unlock(stream_lock);
       continue;
     }
-    next.wait();
-    g_rec_mutex_lock(stream_lock);
-    GstFlowReturn ret = GST_FLOW_OK;
-    for (;;) {
-      GstBuffer* out = NULL;
-      ret = gst_alexnet_classify_finish_front(self, false, &out);
-      if (ret != GST_FLOW_OK || !out) break;
-      ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), out);
-      if (ret != GST_FLOW_OK) break;
-    }
-    if (ret != GST_FLOW_OK) {
-      GST_DEBUG_OBJECT(self, "pusher: %s", gst_flow_get_name(ret));
-      b.pushed_ret = ret;
-    }
+    push_finished_frames(self);
     g_rec_mutex_unlock(stream_lock);
     std::lock_guard<std::mutex> guard(b.lock);
     while (!b.dispatched.empty() &&
