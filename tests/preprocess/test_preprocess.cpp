@@ -558,3 +558,84 @@ TEST(Preprocess, InvalidInputsNameTheProblem) {
   EXPECT_NE(message(good, 3, 32, nullptr, bad).find("resize -1"), std::string::npos);
   EXPECT_THROW(make_packed_frame(PixelFormat::RGB, 4, 4, nullptr), Error);
 }
+
+// Frame::roi: a region preprocesses exactly like a frame holding a copy of its pixels, for
+// every format and odd or even corners. The copy is the oracle: it is made row by row from the
+// plane layout, independently of crop_view's pointer arithmetic. I420/NV12 copy from the even
+// corner the region's left/top edges move to (preprocess.h).
+TEST(Preprocess, RegionEqualsACopiedCrop) {
+  const int W = 97, H = 61;
+  const PreprocessConfig cfg = PreprocessConfig::imagenet();
+  const Rect regions[] = {{0, 0, W, H},   {10, 6, 40, 30}, {11, 7, 41, 31},
+                          {96, 60, 1, 1}, {3, 0, 94, 61},  {0, 45, 17, 16}};
+  uint32_t seed = 1;
+  for (PixelFormat fmt :
+       {PixelFormat::RGB, PixelFormat::BGR, PixelFormat::RGBx, PixelFormat::BGRx, PixelFormat::xRGB,
+        PixelFormat::xBGR, PixelFormat::RGBA, PixelFormat::BGRA, PixelFormat::GRAY8,
+        PixelFormat::I420, PixelFormat::NV12}) {
+    std::vector<uint8_t> buf(frame_buffer_size(fmt, W, H));
+    for (uint8_t& b : buf) b = static_cast<uint8_t>((seed = seed * 1664525u + 1013904223u) >> 24);
+    Frame full = make_packed_frame(fmt, W, H, buf.data());
+    full.matrix = ColorMatrix::BT709;
+    const bool yuv = fmt == PixelFormat::I420 || fmt == PixelFormat::NV12;
+    const int bpp = yuv ? 1 : static_cast<int>(frame_buffer_size(fmt, 1, 1));
+    for (const Rect& r : regions) {
+      const int x = yuv ? r.x / 2 * 2 : r.x, y = yuv ? r.y / 2 * 2 : r.y;
+      const int w = r.width + (r.x - x), h = r.height + (r.y - y);
+      std::vector<uint8_t> copy(frame_buffer_size(fmt, w, h));
+      const Frame tight = make_packed_frame(fmt, w, h, copy.data());
+      auto copy_plane = [&](int p, int x0, int y0, int row_bytes, int rows) {
+        for (int i = 0; i < rows; ++i)
+          std::memcpy(const_cast<uint8_t*>(tight.planes[p]) + i * tight.strides[p],
+                      full.planes[p] + (y0 + i) * full.strides[p] + x0, row_bytes);
+      };
+      copy_plane(0, x * bpp, y, w * bpp, h);
+      const int cw = (w + 1) / 2, ch = (h + 1) / 2;
+      if (fmt == PixelFormat::I420)
+        copy_plane(1, x / 2, y / 2, cw, ch), copy_plane(2, x / 2, y / 2, cw, ch);
+      if (fmt == PixelFormat::NV12) copy_plane(1, x, y / 2, 2 * cw, ch);
+      Frame cropped = tight;
+      cropped.matrix = full.matrix;
+      Frame with_roi = full;
+      with_roi.roi = r;
+      const std::string what = std::string(pixel_format_name(fmt)) + " region " +
+                               std::to_string(r.x) + "," + std::to_string(r.y) + " " +
+                               std::to_string(r.width) + "x" + std::to_string(r.height);
+      const std::vector<float> got = run(with_roi, cfg, 3, 32), want = run(cropped, cfg, 3, 32);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << what;
+      EXPECT_EQ(crop_view(with_roi).width, w) << what;
+    }
+    EXPECT_EQ(run(full, cfg, 3, 32), [&] {
+      Frame whole = full;
+      whole.roi = Rect{};
+      return run(whole, cfg, 3, 32);
+    }()) << "Rect{} is the whole frame";
+  }
+}
+
+TEST(Preprocess, BadRegionsNameTheRegion) {
+  std::vector<uint8_t> buf(frame_buffer_size(PixelFormat::NV12, 64, 48));
+  Frame f = make_packed_frame(PixelFormat::NV12, 64, 48, buf.data());
+  std::vector<float> out(3 * 32 * 32);
+  auto message = [&](Rect r) {
+    f.roi = r;
+    try {
+      preprocess(f, PreprocessConfig::imagenet(), 3, 32, out.data());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({60, 0, 5, 5})
+                .find("region (x 60, y 0, 5x5) of the 64x48 NV12 frame is not "
+                      "inside the frame"),
+            std::string::npos)
+      << message({60, 0, 5, 5});
+  EXPECT_NE(message({-1, 0, 5, 5}).find("not inside"), std::string::npos);
+  EXPECT_NE(message({0, 44, 5, 5}).find("not inside"), std::string::npos);
+  EXPECT_NE(message({3, 3, 0, 5}).find("is empty"), std::string::npos);
+  EXPECT_NE(message({3, 3, 5, -2}).find("is empty"), std::string::npos);
+  f.roi = {0, 0, 64, 48};
+  f.planes[1] = nullptr;
+  EXPECT_THROW(crop_view(f), Error);
+}

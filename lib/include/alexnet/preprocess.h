@@ -28,6 +28,15 @@ PixelFormat pixel_format_from_name(const std::string& name);
 enum class ColorMatrix { BT601, BT709 };
 enum class ColorRange { Limited, Full };
 
+// A rectangle of a frame in pixels: top-left corner (x, y), size width x height.
+struct Rect {
+  int x = 0;
+  int y = 0;
+  int width = 0;
+  int height = 0;
+  bool operator==(const Rect&) const = default;
+};
+
 // A borrowed view of one video frame. Packed formats use plane 0; I420 uses Y, U, V planes;
 // NV12 uses Y and interleaved UV. Strides are in bytes and may exceed the row width.
 struct Frame {
@@ -38,7 +47,18 @@ struct Frame {
   std::array<int, 3> strides{};
   ColorMatrix matrix = ColorMatrix::BT601;
   ColorRange range = ColorRange::Limited;  // YUV only; RGB and GRAY8 are full range
+  // The part of the frame to use (an object's box), or Rect{} for the whole frame. It must lie
+  // inside the frame; preprocessing then treats it as the frame (resize, crop, colour), without
+  // copying. For I420/NV12 its left and top edges move to even coordinates, so that luma and
+  // chroma samples pair as in the full frame (at most one pixel more on those sides).
+  Rect roi;
 };
+
+// frame.roi as a frame of its own: the same planes, offset to the region, its size, roi = Rect{}
+// (no pixels are copied). The frame itself when roi is Rect{}. Throws alexnet::Error naming the
+// region and the frame when the region is empty or not inside the frame, or a plane it moves is
+// null or its stride is shorter than a row.
+Frame crop_view(const Frame& frame);
 
 // Fills planes/strides for a tightly packed buffer of `format` (width × height) at `data`.
 // Chroma planes of I420/NV12 are ceil(w/2) × ceil(h/2). Returns the buffer size in bytes.
@@ -65,9 +85,9 @@ struct PreprocessConfig {
   bool operator==(const PreprocessConfig&) const = default;
 };
 
-// Writes the (channels, size, size) input for one frame into `out` (channels*size*size
-// floats). `channels` is 3 or 1. Throws alexnet::Error on an invalid frame (null planes,
-// non-positive size, strides too small).
+// Writes the (channels, size, size) input for one frame (its roi, if set) into `out`
+// (channels*size*size floats). `channels` is 3 or 1. Throws alexnet::Error on an invalid frame
+// (null planes, non-positive size, strides too small).
 void preprocess(const Frame& frame, const PreprocessConfig& cfg, int channels, int size,
                 float* out);
 

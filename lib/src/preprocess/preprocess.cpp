@@ -251,6 +251,18 @@ float clamp255(float v) {
 
 enum class Source { Rgb, Yuv, Grey };  // what acc holds after filtering
 
+// Every plane of the frame is set and its stride holds a row; `what` names the frame.
+void check_planes(const Frame& frame, const std::string& what) {
+  const PlaneShape ps = plane_shape(frame.format, frame.width, frame.height);
+  for (int p = 0; p < ps.count; ++p) {
+    const std::string plane = what + " plane " + std::to_string(p) + " (" + ps.name[p] + ")";
+    if (frame.planes[p] == nullptr) throw Error(plane + " is null");
+    if (frame.strides[p] < ps.row[p])
+      throw Error(plane + " stride " + std::to_string(frame.strides[p]) +
+                  " is less than its row of " + std::to_string(ps.row[p]) + " bytes");
+  }
+}
+
 void validate(const Frame& frame, int channels, int size, const float* out,
               const PreprocessConfig& cfg) {
   const FormatInfo& fi = info(frame.format);
@@ -268,14 +280,7 @@ void validate(const Frame& frame, int channels, int size, const float* out,
     if (!(std::isfinite(cfg.std[c]) && cfg.std[c] != 0.0f) || !std::isfinite(cfg.mean[c]))
       throw Error("preprocess: mean/std of channel " + std::to_string(c) +
                   " is not finite and non-zero");
-  const PlaneShape ps = plane_shape(frame.format, frame.width, frame.height);
-  for (int p = 0; p < ps.count; ++p) {
-    const std::string plane = what + " plane " + std::to_string(p) + " (" + ps.name[p] + ")";
-    if (frame.planes[p] == nullptr) throw Error(plane + " is null");
-    if (frame.strides[p] < ps.row[p])
-      throw Error(plane + " stride " + std::to_string(frame.strides[p]) +
-                  " is less than its row of " + std::to_string(ps.row[p]) + " bytes");
-  }
+  check_planes(frame, what);
 }
 
 }  // namespace
@@ -315,6 +320,38 @@ Frame make_packed_frame(PixelFormat format, int width, int height, const uint8_t
     p += static_cast<size_t>(ps.row[i]) * ps.rows[i];
   }
   return f;
+}
+
+Frame crop_view(const Frame& frame) {
+  const Rect r = frame.roi;
+  if (r == Rect{}) return frame;
+  const std::string name = std::string(info(frame.format).name) + " frame";
+  check_dims(("crop_view: " + name).c_str(), frame.width, frame.height);
+  const std::string region = "region (x " + std::to_string(r.x) + ", y " + std::to_string(r.y) +
+                             ", " + std::to_string(r.width) + "x" + std::to_string(r.height) +
+                             ") of the " + std::to_string(frame.width) + "x" +
+                             std::to_string(frame.height) + " " + name;
+  if (r.width < 1 || r.height < 1) throw Error(region + " is empty");
+  if (r.x < 0 || r.y < 0 || r.x > frame.width - r.width || r.y > frame.height - r.height)
+    throw Error(region + " is not inside the frame");
+  check_planes(frame, "crop_view: " + name);
+  // Subsampled chroma: an even left/top edge, so the view's chroma sample i covers the same
+  // two luma columns/rows as in the full frame.
+  const int dx = is_yuv(frame.format) ? r.x % 2 : 0, dy = is_yuv(frame.format) ? r.y % 2 : 0;
+  const int64_t x = r.x - dx, y = r.y - dy;
+  Frame v = frame;
+  v.roi = Rect{};
+  v.width = r.width + dx;
+  v.height = r.height + dy;
+  const int64_t bpp = info(frame.format).bpp;
+  v.planes[0] = frame.planes[0] + y * frame.strides[0] + x * bpp;
+  if (frame.format == PixelFormat::I420) {
+    v.planes[1] = frame.planes[1] + y / 2 * frame.strides[1] + x / 2;
+    v.planes[2] = frame.planes[2] + y / 2 * frame.strides[2] + x / 2;
+  } else if (frame.format == PixelFormat::NV12) {
+    v.planes[1] = frame.planes[1] + y / 2 * frame.strides[1] + x;  // U, V pairs: 2 bytes each
+  }
+  return v;
 }
 
 namespace pixel {
@@ -447,9 +484,10 @@ void write_row(const OutputStage& s, const float* ac, float* o) {
 
 }  // namespace
 
-void preprocess(const Frame& frame, const PreprocessConfig& cfg, int channels, int size,
+void preprocess(const Frame& full, const PreprocessConfig& cfg, int channels, int size,
                 float* out) {
-  validate(frame, channels, size, out, cfg);
+  validate(full, channels, size, out, cfg);
+  const Frame frame = crop_view(full);  // the object's box, if one is set
   const PixelFormat fmt = frame.format;
   const FrameTaps taps = frame_taps(frame, cfg, channels, size);
 

@@ -134,8 +134,13 @@ Tensor Network::forward(const Tensor& x, bool training) {
 
 Tensor Network::forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess) {
   if (frames.empty()) throw Error("forward_frames: no frames");
-  if (!backend_->preprocess(frames, preprocess, cfg_.in_channels, cfg_.input_size, input_))
-    backend_->upload(preprocess_batch(frames, preprocess, cfg_.in_channels, cfg_.input_size),
+  // Objects' boxes become frames of their own here, so a backend's preprocessing (the GPU
+  // kernel) sees plain frames; no pixels are copied.
+  std::vector<Frame> views;
+  views.reserve(frames.size());
+  for (const Frame& f : frames) views.push_back(crop_view(f));
+  if (!backend_->preprocess(views, preprocess, cfg_.in_channels, cfg_.input_size, input_))
+    backend_->upload(preprocess_batch(views, preprocess, cfg_.in_channels, cfg_.input_size),
                      input_);
   return backend_->to_host(run_inference());
 }
