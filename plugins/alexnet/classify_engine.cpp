@@ -2,7 +2,10 @@
  * (inference-interval, QoS), statistics and the annotation of a classified frame. */
 #include "classify_engine.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <span>
 #include <stdexcept>
 
 #include "alexnet/weights.h"
@@ -192,12 +195,8 @@ bool gst_alexnet_classify_decide(GstAlexNetClassify* self, GstBuffer* buffer, co
   return run;
 }
 
-void gst_alexnet_classify_keep_result(GstAlexNetClassify* self, const alexnet::TopK& top,
-                                      const std::string& model_name, guint64 us) {
+void gst_alexnet_classify_count_classified(GstAlexNetClassify* self, guint64 us) {
   GstAlexNetClassifyImpl* impl = self->impl;
-  impl->stream.last = top;
-  impl->stream.last_model = model_name;
-  impl->stream.have_last = true;
   impl->stats.latency_total_us += us;
   impl->stats.classified++;
   if (!impl->stream.latency_announced) {
@@ -205,6 +204,60 @@ void gst_alexnet_classify_keep_result(GstAlexNetClassify* self, const alexnet::T
     impl->stream.latency_announced = true;
     gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
   }
+}
+
+void gst_alexnet_classify_keep_result(GstAlexNetClassify* self, const alexnet::TopK& top,
+                                      const std::string& model_name, guint64 us) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  impl->stream.last = top;
+  impl->stream.last_model = model_name;
+  impl->stream.have_last = true;
+  gst_alexnet_classify_count_classified(self, us);
+}
+
+void gst_alexnet_classify_objects_ip(GstAlexNetClassify* self, GstVideoFrame* frame,
+                                     const Settings& s, const Engine& engine) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  GstBaseTransform* trans = GST_BASE_TRANSFORM(self);
+  const GstClockTime pts = GST_BUFFER_PTS(frame->buffer);
+  const GstClockTime running_time = running_time_of(trans, pts);
+  guint64 skipped = 0;
+  const std::vector<alexnet::gst::Object> objects =
+      alexnet::gst::collect_objects(frame->buffer, GST_VIDEO_FRAME_WIDTH(frame),
+                                    GST_VIDEO_FRAME_HEIGHT(frame), s.filter, &skipped);
+  impl->stats.objects_skipped += skipped;
+  /* inference-interval and QoS as for whole frames; a frame they skip carries no results */
+  const bool run = gst_alexnet_classify_decide(self, frame->buffer, s, running_time,
+                                               impl->stream.frame_index > 0);
+  std::vector<alexnet::TopK> tops;
+  if (run) {
+    const alexnet::gst::StreamState& st = impl->stream;
+    std::vector<alexnet::Frame> crops;
+    for (const alexnet::gst::Object& o : objects) {
+      crops.push_back(frame_of(frame, st.format, st.matrix, st.range));
+      crops.back().roi = o.box;
+    }
+    /* the objects of the frame in batches of up to batch-size */
+    const size_t batch = std::max<size_t>(1, s.batch_size);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < crops.size(); i += batch) {
+      const size_t n = std::min(batch, crops.size() - i);
+      std::vector<alexnet::TopK> part = engine.classifier->classify(
+          std::span<const alexnet::Frame>(crops.data() + i, n), static_cast<int>(s.top_k), 0);
+      for (alexnet::TopK& t : part) tops.push_back(std::move(t));
+    }
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    gst_alexnet_classify_count_classified(self, static_cast<guint64>(us));
+    impl->stats.objects_classified += objects.size();
+    for (size_t i = 0; i < objects.size(); ++i)
+      alexnet::gst::attach_object_result(frame->buffer, objects[i], tops.at(i), engine.model_name);
+  }
+  if (s.post_messages)
+    gst_element_post_message(
+        GST_ELEMENT(self),
+        alexnet::gst::objects_message(GST_OBJECT(self), pts, running_time, run, objects, tops));
 }
 
 void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,

@@ -18,6 +18,7 @@
 
 #include "alexnet/classifier.h"
 #include "gstalexnetclassify.h"
+#include "objects.h"
 
 namespace alexnet::gst {
 
@@ -42,6 +43,10 @@ struct Settings {
   GstAlexNetOverlayPosition position = GST_ALEXNET_OVERLAY_TOP_LEFT;
   double font_scale = 0.0;
   bool post_messages = false;
+  GstAlexNetInferenceRegion region = GST_ALEXNET_INFERENCE_REGION_FULL_FRAME;
+  std::string object_class;    /* as set; parsed into filter.classes */
+  std::string min_object_size; /* as set ("WxH"); parsed into filter.min_* */
+  ObjectFilter filter;
 };
 
 /* A loaded model ready to classify. */
@@ -144,6 +149,8 @@ struct Stats {
   std::atomic<guint64> skipped{0};
   std::atomic<guint64> latency_total_us{0};
   std::atomic<guint64> qos_skipped{0};
+  std::atomic<guint64> objects_classified{0};
+  std::atomic<guint64> objects_skipped{0}; /* empty, outside or smaller than min-object-size */
 };
 
 /* The concurrent path (batch-size > 1 or several workers; batcher.cpp). */
@@ -208,6 +215,13 @@ bool gst_alexnet_classify_decide(GstAlexNetClassify* self, GstBuffer* buffer,
 /* Records a frame's new result as the stream's latest (it ran the network). */
 void gst_alexnet_classify_keep_result(GstAlexNetClassify* self, const alexnet::TopK& top,
                                       const std::string& model_name, guint64 us);
+/* Counts a frame that ran the network, and how long it took. */
+void gst_alexnet_classify_count_classified(GstAlexNetClassify* self, guint64 us);
+/* inference-region=roi-list on the streaming thread: classifies the frame's objects (if the
+ * frame is to run the network) and attaches their results, metas and message. */
+void gst_alexnet_classify_objects_ip(GstAlexNetClassify* self, GstVideoFrame* frame,
+                                     const alexnet::gst::Settings& s,
+                                     const alexnet::gst::Engine& engine);
 /* Metadata, overlay and message of one frame with the stream's latest result. */
 void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,
                                    alexnet::PixelFormat format, alexnet::ColorRange range,

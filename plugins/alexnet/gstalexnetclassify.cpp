@@ -96,6 +96,11 @@ enum {
   PROP_FRAMES_CLASSIFIED,
   PROP_FRAMES_SKIPPED,
   PROP_MEAN_LATENCY,
+  PROP_INFERENCE_REGION,
+  PROP_OBJECT_CLASS,
+  PROP_MIN_OBJECT_SIZE,
+  PROP_OBJECTS_CLASSIFIED,
+  PROP_OBJECTS_SKIPPED,
 };
 
 #define DEFAULT_MODEL NULL
@@ -120,6 +125,9 @@ enum {
 #define MIN_FONT_SCALE 0.25
 #define MAX_FONT_SCALE 16.0
 #define DEFAULT_POST_MESSAGES FALSE
+#define DEFAULT_INFERENCE_REGION GST_ALEXNET_INFERENCE_REGION_FULL_FRAME
+#define DEFAULT_OBJECT_CLASS ""
+#define DEFAULT_MIN_OBJECT_SIZE "0x0"
 
 static_assert(static_cast<int>(alexnet::gst::OverlayPosition::TopLeft) ==
                       GST_ALEXNET_OVERLAY_TOP_LEFT &&
@@ -183,6 +191,21 @@ GType gst_alexnet_parallel_get_type(void) {
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstAlexNetParallel", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_alexnet_inference_region_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_ALEXNET_INFERENCE_REGION_FULL_FRAME, "The whole frame", "full-frame"},
+      {GST_ALEXNET_INFERENCE_REGION_ROI_LIST,
+       "Each object (GstVideoRegionOfInterestMeta) an upstream element attached", "roi-list"},
+      {0, NULL, NULL},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstAlexNetInferenceRegion", values);
     g_once_init_leave(&type, t);
   }
   return type;
@@ -337,6 +360,36 @@ static void gst_alexnet_classify_class_init(GstAlexNetClassifyClass* klass) {
                           "Mean time to classify one frame, in microseconds", 0.0, G_MAXDOUBLE, 0.0,
                           ro));
 
+  g_object_class_install_property(
+      gobject_class, PROP_INFERENCE_REGION,
+      g_param_spec_enum("inference-region", "Inference region",
+                        "What is classified: the whole frame, or each object "
+                        "(GstVideoRegionOfInterestMeta) an upstream detector attached, with its "
+                        "results on its ROI meta (roi-list: batch-size 1 on one device so far)",
+                        GST_TYPE_ALEXNET_INFERENCE_REGION, DEFAULT_INFERENCE_REGION, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_OBJECT_CLASS,
+      g_param_spec_string("object-class", "Object class",
+                          "roi-list: classify only objects of these ROI types (comma-separated, "
+                          "e.g. \"face,person\"; empty = all)",
+                          DEFAULT_OBJECT_CLASS, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_MIN_OBJECT_SIZE,
+      g_param_spec_string("min-object-size", "Minimum object size",
+                          "roi-list: skip (and count) objects smaller than WxH pixels",
+                          DEFAULT_MIN_OBJECT_SIZE, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_OBJECTS_CLASSIFIED,
+      g_param_spec_uint64("objects-classified", "Objects classified",
+                          "roi-list: objects that went through the network since the last start", 0,
+                          G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_OBJECTS_SKIPPED,
+      g_param_spec_uint64("objects-skipped", "Objects skipped",
+                          "roi-list: boxes skipped since the last start (empty or outside the "
+                          "frame once clamped, or smaller than min-object-size)",
+                          0, G_MAXUINT64, 0, ro));
+
   gst_element_class_set_static_metadata(
       element_class, "AlexNet classifier", "Filter/Analyzer/Video",
       "Classifies video frames with AlexNet, attaching the top-k labels as metadata "
@@ -361,6 +414,7 @@ static void gst_alexnet_classify_class_init(GstAlexNetClassifyClass* klass) {
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_OVERLAY_POSITION, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_PRECISION, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_PARALLEL, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_INFERENCE_REGION, static_cast<GstPluginAPIFlags>(0));
 }
 
 static void gst_alexnet_classify_init(GstAlexNetClassify* self) {
@@ -381,6 +435,9 @@ static void gst_alexnet_classify_init(GstAlexNetClassify* self) {
   s.position = DEFAULT_OVERLAY_POSITION;
   s.font_scale = DEFAULT_FONT_SCALE;
   s.post_messages = DEFAULT_POST_MESSAGES;
+  s.region = DEFAULT_INFERENCE_REGION;
+  s.object_class = DEFAULT_OBJECT_CLASS;
+  s.min_object_size = DEFAULT_MIN_OBJECT_SIZE;
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
 }
 
@@ -429,6 +486,36 @@ static void set_device(GstAlexNetClassify* self, const GValue* value) {
   }
 }
 
+/* object-class / min-object-size: parsed now; a malformed size is refused with a warning,
+ * keeping the current one. */
+static void set_object_filter(GstAlexNetClassify* self, guint prop_id, const GValue* value) {
+  const gchar* str = g_value_get_string(value);
+  const std::string text = str ? str : "";
+  Settings& s = self->impl->settings;
+  if (prop_id == PROP_OBJECT_CLASS) {
+    GST_OBJECT_LOCK(self);
+    s.object_class = text;
+    s.filter.classes = alexnet::gst::parse_object_classes(text);
+    GST_OBJECT_UNLOCK(self);
+    return;
+  }
+  int w = 0, h = 0;
+  if (!alexnet::gst::parse_object_size(text.empty() ? DEFAULT_MIN_OBJECT_SIZE : text, &w, &h)) {
+    const std::string kept = gst_alexnet_classify_settings(self).min_object_size;
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                        ("Invalid min-object-size \"%s\": expected WxH (e.g. 32x32, each at most "
+                         "65535); keeping \"%s\"",
+                         text.c_str(), kept.c_str()),
+                        (NULL));
+    return;
+  }
+  GST_OBJECT_LOCK(self);
+  s.min_object_size = text.empty() ? DEFAULT_MIN_OBJECT_SIZE : text;
+  s.filter.min_width = w;
+  s.filter.min_height = h;
+  GST_OBJECT_UNLOCK(self);
+}
+
 /* The other writable properties: plain values (the object lock held). False for an id that
  * is not one of them. */
 static bool set_plain_setting(Settings& s, guint prop_id, const GValue* value) {
@@ -469,6 +556,9 @@ static bool set_plain_setting(Settings& s, guint prop_id, const GValue* value) {
     case PROP_POST_MESSAGES:
       s.post_messages = g_value_get_boolean(value);
       return true;
+    case PROP_INFERENCE_REGION:
+      s.region = static_cast<GstAlexNetInferenceRegion>(g_value_get_enum(value));
+      return true;
     default:
       return false;
   }
@@ -484,6 +574,10 @@ static void gst_alexnet_classify_set_property(GObject* object, guint prop_id, co
       break;
     case PROP_DEVICE:
       set_device(self, value);
+      break;
+    case PROP_OBJECT_CLASS:
+    case PROP_MIN_OBJECT_SIZE:
+      set_object_filter(self, prop_id, value);
       break;
     default: {
       GST_OBJECT_LOCK(self);
@@ -554,6 +648,21 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
     case PROP_FRAMES_SKIPPED:
       g_value_set_uint64(value, stats.skipped.load());
       break;
+    case PROP_INFERENCE_REGION:
+      g_value_set_enum(value, s.region);
+      break;
+    case PROP_OBJECT_CLASS:
+      g_value_set_string(value, s.object_class.c_str());
+      break;
+    case PROP_MIN_OBJECT_SIZE:
+      g_value_set_string(value, s.min_object_size.c_str());
+      break;
+    case PROP_OBJECTS_CLASSIFIED:
+      g_value_set_uint64(value, stats.objects_classified.load());
+      break;
+    case PROP_OBJECTS_SKIPPED:
+      g_value_set_uint64(value, stats.objects_skipped.load());
+      break;
     case PROP_MEAN_LATENCY: {
       guint64 n = stats.classified.load();
       g_value_set_double(value, n ? static_cast<double>(stats.latency_total_us.load()) / n : 0.0);
@@ -606,15 +715,26 @@ static gboolean gst_alexnet_classify_start(GstBaseTransform* trans) {
   impl->stats.skipped = 0;
   impl->stats.latency_total_us = 0;
   impl->stats.qos_skipped = 0;
+  impl->stats.objects_classified = 0;
+  impl->stats.objects_skipped = 0;
   GST_OBJECT_LOCK(self);
   impl->qos = alexnet::gst::QosState();
   const guint batch_size = impl->settings.batch_size;
+  const bool roi_list = impl->settings.region == GST_ALEXNET_INFERENCE_REGION_ROI_LIST;
   GST_OBJECT_UNLOCK(self);
   alexnet::gst::Batcher& b = impl->batcher;
   b.next_worker = 0;
   b.pushed_ret = GST_FLOW_OK;
   const int workers = impl->model.current ? impl->model.current->classifier->workers() : 1;
   b.active = batch_size > 1 || workers > 1;
+  if (roi_list && workers > 1) {
+    /* the concurrent path holds whole frames; objects on it are not built yet */
+    GST_ELEMENT_ERROR(self, CORE, NOT_IMPLEMENTED,
+                      ("inference-region=roi-list runs on one device so far, not %d", workers),
+                      ("use one device (e.g. device=cpu or device=gpu:0) with roi-list"));
+    return FALSE;
+  }
+  if (roi_list) b.active = false; /* objects of a frame batch together on the streaming thread */
   GST_INFO_OBJECT(self, "%s: batch-size %u, %d worker(s)", b.active ? "concurrent" : "synchronous",
                   batch_size, workers);
   if (b.active) gst_alexnet_classify_start_pusher(self);
@@ -734,6 +854,10 @@ static GstFlowReturn gst_alexnet_classify_transform_frame_ip(GstVideoFilter* fil
       return GST_FLOW_ERROR;
     }
     const Engine& engine = *impl->model.current;
+    if (s.region == GST_ALEXNET_INFERENCE_REGION_ROI_LIST) {
+      gst_alexnet_classify_objects_ip(self, frame, s, engine);
+      return GST_FLOW_OK;
+    }
     alexnet::gst::StreamState& stream = impl->stream;
     const GstClockTime pts = GST_BUFFER_PTS(frame->buffer);
     const GstClockTime running_time = running_time_of(trans, pts);

@@ -43,4 +43,14 @@ typedef enum {
 #define GST_TYPE_ALEXNET_PARALLEL (gst_alexnet_parallel_get_type())
 GType gst_alexnet_parallel_get_type(void);
 
+/* What is classified: the whole frame, or each object (GstVideoRegionOfInterestMeta) an
+ * upstream detector attached. */
+typedef enum {
+  GST_ALEXNET_INFERENCE_REGION_FULL_FRAME,
+  GST_ALEXNET_INFERENCE_REGION_ROI_LIST,
+} GstAlexNetInferenceRegion;
+
+#define GST_TYPE_ALEXNET_INFERENCE_REGION (gst_alexnet_inference_region_get_type())
+GType gst_alexnet_inference_region_get_type(void);
+
 G_END_DECLS

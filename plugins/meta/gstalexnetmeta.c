@@ -2,6 +2,8 @@
  * gstalexnetmeta.h. */
 #include "gstalexnetmeta.h"
 
+#include <gst/video/video.h>
+
 #include <string.h>
 
 /* The API is registered without tags. A tag tells elements that change the
@@ -36,6 +38,9 @@ gst_alexnet_meta_init (GstMeta *meta, gpointer params, GstBuffer *buffer)
   m->labels = NULL;
   m->scores = NULL;
   m->model = NULL;
+  m->roi_id = 0;
+  m->x = m->y = m->width = m->height = 0;
+  m->has_roi = FALSE;
   return TRUE;
 }
 
@@ -56,24 +61,42 @@ gst_alexnet_meta_free (GstMeta *meta, GstBuffer *buffer)
   m->n = 0;
 }
 
-/* Nothing in the meta depends on the frame's bytes or geometry, so a copy
- * (whole or part of the buffer) and a scale keep it unchanged. Other transforms
- * are unknown: refused. */
+/* The results do not depend on the frame's bytes, so a copy (whole or part of
+ * the buffer) keeps them, and a scale keeps them with an object's box scaled.
+ * Other transforms are unknown: refused. */
 static gboolean
 gst_alexnet_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer,
     GQuark type, gpointer data)
 {
   GstAlexNetMeta *m = (GstAlexNetMeta *) meta;
+  GstAlexNetMeta *out;
+  gboolean scale = type == g_quark_from_static_string ("gst-video-scale");
 
   (void) buffer;
-  (void) data;
-  if (GST_META_TRANSFORM_IS_COPY (type)
-      || type == g_quark_from_static_string ("gst-video-scale")) {
-    return gst_buffer_add_alexnet_meta (dest, m->n, m->ids,
-               (const gchar *const *) m->labels, m->scores, m->model)
-           != NULL;
+  if (!GST_META_TRANSFORM_IS_COPY (type) && !scale)
+    return FALSE;
+  out = gst_buffer_add_alexnet_meta (dest, m->n, m->ids,
+      (const gchar *const *) m->labels, m->scores, m->model);
+  if (out == NULL)
+    return FALSE;
+  out->roi_id = m->roi_id;
+  out->x = m->x;
+  out->y = m->y;
+  out->width = m->width;
+  out->height = m->height;
+  out->has_roi = m->has_roi;
+  if (scale && data != NULL) {
+    GstVideoMetaTransform *t = (GstVideoMetaTransform *) data;
+    gint iw = GST_VIDEO_INFO_WIDTH (t->in_info), ih = GST_VIDEO_INFO_HEIGHT (t->in_info);
+    gint ow = GST_VIDEO_INFO_WIDTH (t->out_info), oh = GST_VIDEO_INFO_HEIGHT (t->out_info);
+    if (iw > 0 && ih > 0) {
+      out->x = (guint) gst_util_uint64_scale_int (m->x, ow, iw);
+      out->width = (guint) gst_util_uint64_scale_int (m->width, ow, iw);
+      out->y = (guint) gst_util_uint64_scale_int (m->y, oh, ih);
+      out->height = (guint) gst_util_uint64_scale_int (m->height, oh, ih);
+    }
   }
-  return FALSE;
+  return TRUE;
 }
 
 const GstMetaInfo *
@@ -131,6 +154,34 @@ gst_buffer_add_alexnet_meta (GstBuffer *buffer, guint n, const gint *ids,
   /* Readers print the model name; "" is friendlier than NULL. */
   m->model = g_strdup (model != NULL ? model : "");
   return m;
+}
+
+GstAlexNetMeta *
+gst_buffer_add_alexnet_object_meta (GstBuffer *buffer, guint n,
+    const gint *ids, const gchar *const *labels, const gfloat *scores,
+    const gchar *model, gint roi_id, guint x, guint y, guint width,
+    guint height)
+{
+  GstAlexNetMeta *m =
+      gst_buffer_add_alexnet_meta (buffer, n, ids, labels, scores, model);
+  if (m == NULL)
+    return NULL;
+  m->roi_id = roi_id;
+  m->x = x;
+  m->y = y;
+  m->width = width;
+  m->height = height;
+  m->has_roi = TRUE;
+  return m;
+}
+
+GstAlexNetMeta *
+gst_buffer_iterate_alexnet_meta (GstBuffer *buffer, gpointer *state)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (state != NULL, NULL);
+  return (GstAlexNetMeta *) gst_buffer_iterate_meta_filtered (
+      buffer, state, GST_ALEXNET_META_API_TYPE);
 }
 
 GstAlexNetMeta *

@@ -10,7 +10,20 @@
  *       g_print ("%s %.3f\n", m->labels[i], m->scores[i]);
  *
  * The top-k are sorted best first. The meta is copied with the buffer
- * (transform: copy).
+ * (transform: copy; a scale scales an object's box).
+ *
+ * Objects (alexnetclassify inference-region=roi-list): one meta per classified
+ * object, with has_roi TRUE, the object's ROI id and its box in the frame
+ * (clamped to it). Iterate them all with
+ *
+ *   gpointer state = NULL;
+ *   GstAlexNetMeta *m;
+ *   while ((m = gst_buffer_iterate_alexnet_meta (buffer, &state)))
+ *     if (m->has_roi)
+ *       g_print ("object %d at %u,%u: %s\n", m->roi_id, m->x, m->y, m->labels[0]);
+ *
+ * ABI: roi_id … has_roi were appended after release 0.1.0; readers built against the
+ * older header read the fields before them unchanged.
  */
 #pragma once
 
@@ -28,6 +41,12 @@ struct _GstAlexNetMeta {
   gchar **labels; /* n labels (NULL-terminated array of n strings) */
   gfloat *scores; /* n probabilities in [0, 1] */
   gchar *model;   /* the weights file's name (basename) */
+
+  /* Appended after 0.1.0 (objects). For a full-frame result has_roi is FALSE and
+   * the box is the whole frame's size at 0, 0 (or 0 x 0 if unknown). */
+  gint roi_id;   /* the object's GstVideoRegionOfInterestMeta id */
+  guint x, y, width, height; /* its box in the frame, in pixels */
+  gboolean has_roi;
 };
 
 #define GST_ALEXNET_META_API_TYPE (gst_alexnet_meta_api_get_type ())
@@ -42,7 +61,17 @@ GstAlexNetMeta *gst_buffer_add_alexnet_meta (GstBuffer *buffer, guint n,
     const gint *ids, const gchar *const *labels, const gfloat *scores,
     const gchar *model);
 
-/* The buffer's meta, or NULL. */
+/* gst_buffer_add_alexnet_meta for one object: has_roi TRUE, its id and box. */
+GstAlexNetMeta *gst_buffer_add_alexnet_object_meta (GstBuffer *buffer, guint n,
+    const gint *ids, const gchar *const *labels, const gfloat *scores,
+    const gchar *model, gint roi_id, guint x, guint y, guint width,
+    guint height);
+
+/* The buffer's first meta, or NULL. */
 GstAlexNetMeta *gst_buffer_get_alexnet_meta (GstBuffer *buffer);
+
+/* Each of the buffer's metas in turn (*state = NULL to start), then NULL. */
+GstAlexNetMeta *gst_buffer_iterate_alexnet_meta (GstBuffer *buffer,
+    gpointer *state);
 
 G_END_DECLS

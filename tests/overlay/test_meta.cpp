@@ -1,6 +1,7 @@
 // GstAlexNetMeta through the installed library's API: add/get, deep copies, copies with the
 // buffer, refused arguments, and survival through videoconvert/videoscale (no tags).
 #include <gst/gst.h>
+#include <gst/video/video.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -133,6 +134,54 @@ TEST(Meta, CopiedWithTheBuffer) {
               "w.safetensors");
   gst_buffer_unref(w);
   gst_buffer_unref(copy);
+}
+
+// Objects (roi-list): one meta per object with its id and box; iterate finds them all in
+// order, a copy keeps the box, a scale scales it (a full-frame meta keeps has_roi FALSE).
+TEST(Meta, ObjectMetasIterateCopyAndScale) {
+  const gint ids[] = {1};
+  const gchar* labels[] = {"one"};
+  const gfloat scores[] = {1.0f};
+  GstBuffer* buf = gst_buffer_new_allocate(nullptr, 64, nullptr);
+  GstAlexNetMeta* whole = gst_buffer_add_alexnet_meta(buf, 1, ids, labels, scores, "m");
+  ASSERT_NE(whole, nullptr);
+  EXPECT_FALSE(whole->has_roi);
+  ASSERT_NE(gst_buffer_add_alexnet_object_meta(buf, 1, ids, labels, scores, "m", 7, 10, 20, 30, 40),
+            nullptr);
+  ASSERT_NE(gst_buffer_add_alexnet_object_meta(buf, 1, ids, labels, scores, "m", 8, 0, 2, 4, 6),
+            nullptr);
+  GstBuffer* copy = gst_buffer_copy(buf);
+  std::vector<GstAlexNetMeta*> got;
+  gpointer state = nullptr;
+  while (GstAlexNetMeta* m = gst_buffer_iterate_alexnet_meta(copy, &state)) got.push_back(m);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_FALSE(got[0]->has_roi);
+  EXPECT_TRUE(got[1]->has_roi);
+  EXPECT_EQ(got[1]->roi_id, 7);
+  EXPECT_EQ(got[1]->x, 10u);
+  EXPECT_EQ(got[1]->height, 40u);
+  EXPECT_EQ(got[2]->roi_id, 8);
+
+  // videoscale's transform, 64x48 -> 32x24: boxes halve
+  GstVideoInfo in, out;
+  gst_video_info_set_format(&in, GST_VIDEO_FORMAT_RGB, 64, 48);
+  gst_video_info_set_format(&out, GST_VIDEO_FORMAT_RGB, 32, 24);
+  GstVideoMetaTransform t = {&in, &out};
+  GstBuffer* scaled = gst_buffer_new_allocate(nullptr, 64, nullptr);
+  const GstMetaInfo* info = got[1]->meta.info;
+  ASSERT_TRUE(info->transform_func(scaled, &got[1]->meta, copy,
+                                   gst_video_meta_transform_scale_get_quark(), &t));
+  GstAlexNetMeta* s = gst_buffer_get_alexnet_meta(scaled);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->has_roi);
+  EXPECT_EQ(s->roi_id, 7);
+  EXPECT_EQ(s->x, 5u);
+  EXPECT_EQ(s->y, 10u);
+  EXPECT_EQ(s->width, 15u);
+  EXPECT_EQ(s->height, 20u);
+  gst_buffer_unref(scaled);
+  gst_buffer_unref(copy);
+  gst_buffer_unref(buf);
 }
 
 TEST(Meta, RegisteredWithoutTags) {

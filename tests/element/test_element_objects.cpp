@@ -1,0 +1,223 @@
+// alexnetclassify inference-region=roi-list on GstHarness, with ROI metas the test attaches as
+// a detector would: several objects per frame, boxes partly or wholly outside, empty ones,
+// class and size filters, inference-interval, results on each ROI meta, one GstAlexNetMeta per
+// object and the message's `objects` array, each against the library's own classification of
+// the same crop.
+#include "element_harness.h"
+
+namespace element_test {
+namespace {
+
+struct Box {
+  const char* type;
+  int id;
+  guint x, y, w, h;
+};
+
+GstBuffer* frame_with_objects(const GstVideoInfo& info, uint32_t seed, GstClockTime pts,
+                              const std::vector<Box>& boxes) {
+  GstBuffer* b = make_buffer(info, seed, pts);
+  for (const Box& o : boxes) {
+    GstVideoRegionOfInterestMeta* m =
+        gst_buffer_add_video_region_of_interest_meta(b, o.type, o.x, o.y, o.w, o.h);
+    m->id = o.id;
+  }
+  return b;
+}
+
+// The ROI meta of `id` on the buffer, or null.
+GstVideoRegionOfInterestMeta* roi_of(GstBuffer* b, int id) {
+  gpointer state = nullptr;
+  GstMeta* m;
+  while ((m = gst_buffer_iterate_meta_filtered(b, &state,
+                                               GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    auto* roi = reinterpret_cast<GstVideoRegionOfInterestMeta*>(m);
+    if (roi->id == id) return roi;
+  }
+  return nullptr;
+}
+
+// The library's top-k of the frame's pixels inside `box`.
+alexnet::TopK crop_reference(const GstVideoInfo& info, const std::vector<uint8_t>& pixels,
+                             alexnet::Rect box, int k = 5) {
+  alexnet::Frame f = frame_of(info, pixels.data());
+  f.roi = box;
+  return reference(files().a, f, k);
+}
+
+}  // namespace
+
+TEST(Objects, EachObjectIsClassifiedLikeTheLibraryClassifiesItsCrop) {
+  Harness hx({{"inference-region", "roi-list"}, {"post-messages", "true"}, {"overlay", "false"}});
+  const std::string caps = caps_str("NV12", 64, 48);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  GstBuffer* in = frame_with_objects(info, 7, 0,
+                                     {{"face", 1, 4, 4, 20, 16},
+                                      {"car", 2, 31, 9, 30, 30},
+                                      {"face", 3, 50, 40, 30, 30},    // clamped: 50,40 14x8
+                                      {"face", 4, 100, 100, 10, 10},  // outside: skipped
+                                      {"face", 5, 10, 10, 0, 5},      // empty: skipped
+                                      {"face", 6, 4000000000u, 1, 4000000000u, 5}});  // outside
+  const std::vector<uint8_t> pixels = bytes_of(in);
+  ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
+  GstBuffer* out = gst_harness_pull(hx.h);
+  ASSERT_NE(out, nullptr);
+  const std::vector<std::pair<int, alexnet::Rect>> kept = {
+      {1, {4, 4, 20, 16}}, {2, {31, 9, 30, 30}}, {3, {50, 40, 14, 8}}};
+  for (const auto& [id, box] : kept) {
+    SCOPED_TRACE("object " + std::to_string(id));
+    GstVideoRegionOfInterestMeta* roi = roi_of(out, id);
+    ASSERT_NE(roi, nullptr);
+    const alexnet::TopK ref = crop_reference(info, pixels, box);
+    expect_result(gst_video_region_of_interest_meta_get_param(roi, "classification"), ref);
+  }
+  for (int id : {4, 5, 6})
+    EXPECT_EQ(gst_video_region_of_interest_meta_get_param(roi_of(out, id), "classification"),
+              nullptr)
+        << "skipped object " << id << " got a result";
+  // one GstAlexNetMeta per object, with its id and clamped box
+  gpointer state = nullptr;
+  size_t n = 0;
+  while (GstAlexNetMeta* m = gst_buffer_iterate_alexnet_meta(out, &state)) {
+    ASSERT_LT(n, kept.size());
+    EXPECT_TRUE(m->has_roi);
+    EXPECT_EQ(m->roi_id, kept[n].first);
+    const alexnet::Rect& b = kept[n].second;
+    EXPECT_EQ(m->x, static_cast<guint>(b.x));
+    EXPECT_EQ(m->y, static_cast<guint>(b.y));
+    EXPECT_EQ(m->width, static_cast<guint>(b.width));
+    EXPECT_EQ(m->height, static_cast<guint>(b.height));
+    const alexnet::TopK ref = crop_reference(info, pixels, b);
+    ASSERT_EQ(m->n, ref.size());
+    EXPECT_EQ(m->ids[0], ref[0].index);
+    EXPECT_STREQ(m->model, "a.safetensors");
+    ++n;
+  }
+  EXPECT_EQ(n, kept.size());
+  gst_buffer_unref(out);
+  EXPECT_EQ(hx.stat("objects-classified"), 3u);
+  EXPECT_EQ(hx.stat("objects-skipped"), 3u);
+  // the message's objects
+  GstMessage* msg = hx.pop(GST_MESSAGE_ELEMENT);
+  ASSERT_NE(msg, nullptr);
+  const GstStructure* s = gst_message_get_structure(msg);
+  const GValue* objects = gst_structure_get_value(s, "objects");
+  ASSERT_NE(objects, nullptr);
+  ASSERT_EQ(gst_value_array_get_size(objects), kept.size());
+  for (guint i = 0; i < kept.size(); ++i) {
+    const GstStructure* o = gst_value_get_structure(gst_value_array_get_value(objects, i));
+    gint id = 0;
+    guint x = 0, w = 0;
+    gst_structure_get_int(o, "id", &id);
+    gst_structure_get_uint(o, "x", &x);
+    gst_structure_get_uint(o, "width", &w);
+    EXPECT_EQ(id, kept[i].first);
+    EXPECT_EQ(x, static_cast<guint>(kept[i].second.x));
+    EXPECT_EQ(w, static_cast<guint>(kept[i].second.width));
+    EXPECT_STREQ(gst_structure_get_string(o, "roi-type"), i == 1 ? "car" : "face");
+    expect_result(o, crop_reference(info, pixels, kept[i].second));
+  }
+  gst_message_unref(msg);
+}
+
+TEST(Objects, ClassAndSizeFiltersAndIntervals) {
+  Harness hx({{"inference-region", "roi-list"},
+              {"object-class", " face , person"},
+              {"min-object-size", "16x12"},
+              {"inference-interval", "2"},
+              {"batch-size", "2"},  // objects of a frame in batches of 2
+              {"post-messages", "true"},
+              {"overlay", "false"}});
+  const std::string caps = caps_str("RGB", 64, 48);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  const std::vector<Box> boxes = {{"face", 1, 0, 0, 16, 12},
+                                  {"car", 2, 0, 0, 40, 40},
+                                  {"person", 3, 20, 20, 30, 20},
+                                  {"face", 4, 40, 0, 15, 30},
+                                  {"face", 5, 2, 30, 20, 18}};
+  for (int i = 0; i < 2; ++i) {
+    GstBuffer* in = frame_with_objects(info, 20 + static_cast<uint32_t>(i),
+                                       static_cast<GstClockTime>(i) * GST_MSECOND, boxes);
+    const std::vector<uint8_t> pixels = bytes_of(in);
+    ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
+    GstBuffer* out = gst_harness_pull(hx.h);
+    ASSERT_NE(out, nullptr);
+    const bool classified = i == 0;  // inference-interval 2: frame 1 carries no new results
+    for (int id : {1, 3, 5}) {
+      const GstStructure* p =
+          gst_video_region_of_interest_meta_get_param(roi_of(out, id), "classification");
+      EXPECT_EQ(p != nullptr, classified) << "frame " << i << " object " << id;
+      if (p && classified) {
+        const Box& b = boxes[static_cast<size_t>(id - 1)];
+        expect_result(p, crop_reference(info, pixels,
+                                        {static_cast<int>(b.x), static_cast<int>(b.y),
+                                         static_cast<int>(b.w), static_cast<int>(b.h)}));
+      }
+    }
+    EXPECT_EQ(gst_video_region_of_interest_meta_get_param(roi_of(out, 2), "classification"),
+              nullptr)
+        << "a car is not a face or a person";
+    EXPECT_EQ(gst_video_region_of_interest_meta_get_param(roi_of(out, 4), "classification"),
+              nullptr)
+        << "15 wide is below 16x12";
+    gst_buffer_unref(out);
+    GstMessage* msg = hx.pop(GST_MESSAGE_ELEMENT);
+    ASSERT_NE(msg, nullptr);
+    gboolean was = FALSE;
+    gst_structure_get_boolean(gst_message_get_structure(msg), "classified", &was);
+    EXPECT_EQ(was != FALSE, classified);
+    EXPECT_EQ(gst_value_array_get_size(
+                  gst_structure_get_value(gst_message_get_structure(msg), "objects")),
+              classified ? 3u : 0u);
+    gst_message_unref(msg);
+  }
+  EXPECT_EQ(hx.stat("objects-classified"), 3u);
+  EXPECT_EQ(hx.stat("objects-skipped"), 2u);  // object 4, in both frames
+}
+
+TEST(Objects, AFrameWithoutObjectsStillGetsItsMessage) {
+  Harness hx({{"inference-region", "roi-list"}, {"post-messages", "true"}});
+  const std::string caps = caps_str("I420", 40, 30);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, 1, 0)), GST_FLOW_OK);
+  GstBuffer* out = gst_harness_pull(hx.h);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(gst_buffer_get_alexnet_meta(out), nullptr);
+  gst_buffer_unref(out);
+  GstMessage* msg = hx.pop(GST_MESSAGE_ELEMENT);
+  ASSERT_NE(msg, nullptr);
+  EXPECT_EQ(
+      gst_value_array_get_size(gst_structure_get_value(gst_message_get_structure(msg), "objects")),
+      0u);
+  gst_message_unref(msg);
+}
+
+TEST(Objects, BadSettingsAreRefusedWithAClearMessage) {
+  Harness hx({{"inference-region", "roi-list"}});
+  g_object_set(hx.el, "min-object-size", "32 by 32", nullptr);
+  gchar* kept = nullptr;
+  g_object_get(hx.el, "min-object-size", &kept, nullptr);
+  EXPECT_STREQ(kept, "0x0");
+  g_free(kept);
+  const std::string warning = message_text(hx.pop(GST_MESSAGE_WARNING));
+  EXPECT_NE(warning.find("min-object-size \"32 by 32\""), std::string::npos) << warning;
+
+  // two devices: not built for objects yet, said at the state change
+  GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(el, bus);
+  g_object_set(el, "model", files().a.c_str(), "device", "cpu,cpu", nullptr);
+  gst_util_set_object_arg(G_OBJECT(el), "inference-region", "roi-list");
+  EXPECT_EQ(gst_element_set_state(el, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  const std::string error = message_text(gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR));
+  EXPECT_NE(error.find("roi-list"), std::string::npos) << error;
+  gst_element_set_state(el, GST_STATE_NULL);
+  gst_element_set_bus(el, nullptr);
+  gst_object_unref(el);
+  gst_object_unref(bus);
+}
+
+}  // namespace element_test
