@@ -195,6 +195,33 @@ bool gst_alexnet_classify_decide(GstAlexNetClassify* self, GstBuffer* buffer, co
   return run;
 }
 
+/* The labels of `top` drawn by the overlay: those at or above threshold, with their score. */
+static std::vector<std::string> overlay_lines(const alexnet::TopK& top, double threshold) {
+  std::vector<std::string> lines;
+  for (const alexnet::Prediction& p : top) {
+    if (p.probability < threshold) continue;
+    char score[32];
+    std::snprintf(score, sizeof score, " %.2f", static_cast<double>(p.probability));
+    lines.push_back(p.label + score);
+  }
+  return lines;
+}
+
+static alexnet::gst::MutableFrame mutable_frame_of(GstVideoFrame* frame,
+                                                   alexnet::PixelFormat format,
+                                                   alexnet::ColorRange range) {
+  alexnet::gst::MutableFrame mf;
+  mf.format = format;
+  mf.width = GST_VIDEO_FRAME_WIDTH(frame);
+  mf.height = GST_VIDEO_FRAME_HEIGHT(frame);
+  for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(frame) && i < 3; i++) {
+    mf.planes[i] = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame, i));
+    mf.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE(frame, i);
+  }
+  mf.range = range;
+  return mf;
+}
+
 void gst_alexnet_classify_count_classified(GstAlexNetClassify* self, guint64 us) {
   GstAlexNetClassifyImpl* impl = self->impl;
   impl->stats.latency_total_us += us;
@@ -253,6 +280,20 @@ void gst_alexnet_classify_objects_ip(GstAlexNetClassify* self, GstVideoFrame* fr
     impl->stats.objects_classified += objects.size();
     for (size_t i = 0; i < objects.size(); ++i)
       alexnet::gst::attach_object_result(frame->buffer, objects[i], tops.at(i), engine.model_name);
+    if (s.overlay) {
+      /* each object's labels inside its top-left corner, and its box (2 px) */
+      alexnet::gst::MutableFrame mf = mutable_frame_of(frame, st.format, st.range);
+      for (size_t i = 0; i < objects.size(); ++i) {
+        const alexnet::Rect& b = objects[i].box;
+        const alexnet::gst::Rect box{b.x, b.y, b.width, b.height};
+        alexnet::gst::MutableFrame inside = alexnet::gst::sub_frame(mf, box);
+        const std::vector<std::string> lines = overlay_lines(tops[i], s.threshold);
+        if (inside.width > 0 && !lines.empty())
+          alexnet::gst::draw_text(inside, lines, alexnet::gst::OverlayPosition::TopLeft,
+                                  s.font_scale);
+        alexnet::gst::draw_box(mf, box, 2); /* last: the text never hides the outline */
+      }
+    }
   }
   if (s.post_messages)
     gst_element_post_message(
@@ -269,23 +310,9 @@ void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* fram
                               GST_VIDEO_FRAME_HEIGHT(frame), top, self->impl->stream.last_model);
 
   if (s.overlay) {
-    std::vector<std::string> lines;
-    for (const alexnet::Prediction& p : top) {
-      if (p.probability < s.threshold) continue;
-      char score[32];
-      std::snprintf(score, sizeof score, " %.2f", static_cast<double>(p.probability));
-      lines.push_back(p.label + score);
-    }
+    const std::vector<std::string> lines = overlay_lines(top, s.threshold);
     if (!lines.empty()) {
-      alexnet::gst::MutableFrame mf;
-      mf.format = format;
-      mf.width = GST_VIDEO_FRAME_WIDTH(frame);
-      mf.height = GST_VIDEO_FRAME_HEIGHT(frame);
-      for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(frame) && i < 3; i++) {
-        mf.planes[i] = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame, i));
-        mf.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE(frame, i);
-      }
-      mf.range = range;
+      alexnet::gst::MutableFrame mf = mutable_frame_of(frame, format, range);
       alexnet::gst::draw_text(mf, lines, static_cast<alexnet::gst::OverlayPosition>(s.position),
                               s.font_scale);
     }

@@ -45,6 +45,17 @@
  * events. The LATENCY query reports the mean classification time (of a batch) plus, with
  * #batch-size > 1, the time a batch may wait to fill (at most #batch-timeout).
  *
+ * With #inference-region roi-list, each object an upstream detector attached as a
+ * #GstVideoRegionOfInterestMeta is classified instead of the whole frame (clamped to the frame,
+ * filtered by #object-class and #min-object-size): its result goes on its ROI meta as a
+ * "classification" param, into one #GstAlexNetMeta per object (has_roi, roi_id and the box),
+ * and into the message's `objects` array:
+ * |[
+ * gst-launch-1.0 v4l2src ! videoconvert ! facedetect display=false ! videoconvert ! \
+ *     alexnetclassify model=m.safetensors inference-region=roi-list object-class=face ! \
+ *     fakesink
+ * ]|
+ *
  * With #parallel model and two devices, the two devices work on every frame together, each
  * holding half of every layer (the paper's two-GPU split; the same results as one device):
  * |[

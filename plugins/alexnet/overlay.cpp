@@ -145,7 +145,85 @@ void packed_layout(PixelFormat f, int& bpp, int& alpha) {
   }
 }
 
+bool is_yuv(PixelFormat f) {
+  return f == PixelFormat::I420 || f == PixelFormat::NV12;
+}
+
+// Clips `r` to the frame; for I420/NV12 grows it to even coordinates (chroma pairs).
+Rect clip(const MutableFrame& f, Rect r) {
+  int64_t x0 = std::max(r.x, 0), y0 = std::max(r.y, 0);
+  int64_t x1 = std::min<int64_t>(int64_t{r.x} + r.w, f.width);
+  int64_t y1 = std::min<int64_t>(int64_t{r.y} + r.h, f.height);
+  if (x1 <= x0 || y1 <= y0) return Rect{};
+  if (is_yuv(f.format)) {
+    x0 -= x0 % 2, y0 -= y0 % 2;
+    x1 = std::min<int64_t>(x1 + x1 % 2, f.width), y1 = std::min<int64_t>(y1 + y1 % 2, f.height);
+  }
+  return {static_cast<int>(x0), static_cast<int>(y0), static_cast<int>(x1 - x0),
+          static_cast<int>(y1 - y0)};
+}
+
+// Fills a clipped rectangle with white (luma/packed) and neutral chroma.
+void fill_white(MutableFrame& f, const Rect& b) {
+  if (b.empty()) return;
+  const bool yuv = is_yuv(f.format);
+  const uint8_t white = yuv && f.range == ColorRange::Limited ? 235 : 255;
+  int bpp = 1, alpha = -1;
+  packed_layout(f.format, bpp, alpha);
+  for (int y = b.y; y < b.y + b.h; y++) {
+    uint8_t* p = f.planes[0] + static_cast<std::ptrdiff_t>(y) * f.strides[0] +
+                 static_cast<std::ptrdiff_t>(b.x) * bpp;
+    std::memset(p, white, static_cast<size_t>(b.w) * static_cast<size_t>(bpp));
+  }
+  if (!yuv) return;
+  const int cx0 = b.x / 2, cx1 = (b.x + b.w + 1) / 2, cy0 = b.y / 2, cy1 = (b.y + b.h + 1) / 2;
+  for (int cy = cy0; cy < cy1; cy++) {
+    if (f.format == PixelFormat::I420) {
+      for (size_t plane = 1; plane <= 2; plane++)
+        std::memset(f.planes[plane] + static_cast<std::ptrdiff_t>(cy) * f.strides[plane] + cx0, 128,
+                    static_cast<size_t>(cx1 - cx0));
+    } else {
+      std::memset(f.planes[1] + static_cast<std::ptrdiff_t>(cy) * f.strides[1] + 2 * cx0, 128,
+                  static_cast<size_t>(2 * (cx1 - cx0)));
+    }
+  }
+}
+
 }  // namespace
+
+Rect draw_box(MutableFrame& frame, Rect box, int thickness) {
+  if (!planes_ok(frame) || thickness < 1) return Rect{};
+  const Rect b = clip(frame, box);
+  if (b.empty()) return b;
+  const int t = std::min({thickness, b.w, b.h});
+  fill_white(frame, clip(frame, {b.x, b.y, b.w, t}));            // top
+  fill_white(frame, clip(frame, {b.x, b.y + b.h - t, b.w, t}));  // bottom
+  fill_white(frame, clip(frame, {b.x, b.y, t, b.h}));            // left
+  fill_white(frame, clip(frame, {b.x + b.w - t, b.y, t, b.h}));  // right
+  return b;
+}
+
+MutableFrame sub_frame(const MutableFrame& frame, Rect box) {
+  MutableFrame v = frame;
+  const Rect b = planes_ok(frame) ? clip(frame, box) : Rect{};
+  if (b.empty()) {
+    v.width = v.height = 0;
+    return v;
+  }
+  int bpp = 1, alpha = -1;
+  packed_layout(frame.format, bpp, alpha);
+  v.width = b.w, v.height = b.h;
+  v.planes[0] = frame.planes[0] + static_cast<std::ptrdiff_t>(b.y) * frame.strides[0] +
+                static_cast<std::ptrdiff_t>(b.x) * bpp;
+  if (frame.format == PixelFormat::I420) {
+    for (size_t p = 1; p <= 2; p++)
+      v.planes[p] =
+          frame.planes[p] + static_cast<std::ptrdiff_t>(b.y / 2) * frame.strides[p] + b.x / 2;
+  } else if (frame.format == PixelFormat::NV12) {
+    v.planes[1] = frame.planes[1] + static_cast<std::ptrdiff_t>(b.y / 2) * frame.strides[1] + b.x;
+  }
+  return v;
+}
 
 Rect text_box(int frame_width, int frame_height, const std::vector<std::string>& lines,
               OverlayPosition position, double font_scale) {

@@ -39,4 +39,12 @@ Rect text_box(int frame_width, int frame_height, const std::vector<std::string>&
 Rect draw_text(MutableFrame& frame, const std::vector<std::string>& lines, OverlayPosition position,
                double font_scale);
 
+// Draws a white outline `thickness` pixels wide just inside `box` (clipped to the frame; for
+// I420/NV12 widened to even coordinates, with neutral chroma). Returns the clipped box.
+Rect draw_box(MutableFrame& frame, Rect box, int thickness);
+
+// `frame` restricted to `box` (clipped; for I420/NV12 its origin moved to even coordinates),
+// so that draw_text can place text in the box's corners. Empty (width 0) if nothing is left.
+MutableFrame sub_frame(const MutableFrame& frame, Rect box);
+
 }  // namespace alexnet::gst

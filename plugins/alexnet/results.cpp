@@ -52,9 +52,9 @@ void attach_result(GstBuffer* buffer, int width, int height, const TopK& top,
     scores.push_back(p.probability);
   }
   labels.push_back(nullptr);
-  GstAlexNetMeta* m = gst_buffer_add_alexnet_meta(buffer, static_cast<guint>(top.size()),
-                                                  ids.data(), labels.data(), scores.data(),
-                                                  model_name.c_str());
+  GstAlexNetMeta* m =
+      gst_buffer_add_alexnet_meta(buffer, static_cast<guint>(top.size()), ids.data(), labels.data(),
+                                  scores.data(), model_name.c_str());
   if (m) {
     m->width = static_cast<guint>(width); /* the whole frame; has_roi stays FALSE */
     m->height = static_cast<guint>(height);

@@ -87,8 +87,10 @@ gst_alexnet_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer,
   out->has_roi = m->has_roi;
   if (scale && data != NULL) {
     GstVideoMetaTransform *t = (GstVideoMetaTransform *) data;
-    gint iw = GST_VIDEO_INFO_WIDTH (t->in_info), ih = GST_VIDEO_INFO_HEIGHT (t->in_info);
-    gint ow = GST_VIDEO_INFO_WIDTH (t->out_info), oh = GST_VIDEO_INFO_HEIGHT (t->out_info);
+    gint iw = GST_VIDEO_INFO_WIDTH (t->in_info),
+         ih = GST_VIDEO_INFO_HEIGHT (t->in_info);
+    gint ow = GST_VIDEO_INFO_WIDTH (t->out_info),
+         oh = GST_VIDEO_INFO_HEIGHT (t->out_info);
     if (iw > 0 && ih > 0) {
       out->x = (guint) gst_util_uint64_scale_int (m->x, ow, iw);
       out->width = (guint) gst_util_uint64_scale_int (m->width, ow, iw);
@@ -157,13 +159,12 @@ gst_buffer_add_alexnet_meta (GstBuffer *buffer, guint n, const gint *ids,
 }
 
 GstAlexNetMeta *
-gst_buffer_add_alexnet_object_meta (GstBuffer *buffer, guint n,
-    const gint *ids, const gchar *const *labels, const gfloat *scores,
-    const gchar *model, gint roi_id, guint x, guint y, guint width,
-    guint height)
+gst_buffer_add_alexnet_object_meta (GstBuffer *buffer, guint n, const gint *ids,
+    const gchar *const *labels, const gfloat *scores, const gchar *model,
+    gint roi_id, guint x, guint y, guint width, guint height)
 {
-  GstAlexNetMeta *m =
-      gst_buffer_add_alexnet_meta (buffer, n, ids, labels, scores, model);
+  GstAlexNetMeta *m
+      = gst_buffer_add_alexnet_meta (buffer, n, ids, labels, scores, model);
   if (m == NULL)
     return NULL;
   m->roi_id = roi_id;

@@ -20,10 +20,11 @@
  *   GstAlexNetMeta *m;
  *   while ((m = gst_buffer_iterate_alexnet_meta (buffer, &state)))
  *     if (m->has_roi)
- *       g_print ("object %d at %u,%u: %s\n", m->roi_id, m->x, m->y, m->labels[0]);
+ *       g_print ("object %d at %u,%u: %s\n", m->roi_id, m->x, m->y,
+ * m->labels[0]);
  *
- * ABI: roi_id … has_roi were appended after release 0.1.0; readers built against the
- * older header read the fields before them unchanged.
+ * ABI: roi_id … has_roi were appended after release 0.1.0; readers built
+ * against the older header read the fields before them unchanged.
  */
 #pragma once
 
@@ -42,9 +43,9 @@ struct _GstAlexNetMeta {
   gfloat *scores; /* n probabilities in [0, 1] */
   gchar *model;   /* the weights file's name (basename) */
 
-  /* Appended after 0.1.0 (objects). For a full-frame result has_roi is FALSE and
-   * the box is the whole frame's size at 0, 0 (or 0 x 0 if unknown). */
-  gint roi_id;   /* the object's GstVideoRegionOfInterestMeta id */
+  /* Appended after 0.1.0 (objects). For a full-frame result has_roi is FALSE
+   * and the box is the whole frame's size at 0, 0 (or 0 x 0 if unknown). */
+  gint roi_id;               /* the object's GstVideoRegionOfInterestMeta id */
   guint x, y, width, height; /* its box in the frame, in pixels */
   gboolean has_roi;
 };
@@ -71,7 +72,7 @@ GstAlexNetMeta *gst_buffer_add_alexnet_object_meta (GstBuffer *buffer, guint n,
 GstAlexNetMeta *gst_buffer_get_alexnet_meta (GstBuffer *buffer);
 
 /* Each of the buffer's metas in turn (*state = NULL to start), then NULL. */
-GstAlexNetMeta *gst_buffer_iterate_alexnet_meta (GstBuffer *buffer,
-    gpointer *state);
+GstAlexNetMeta *gst_buffer_iterate_alexnet_meta (
+    GstBuffer *buffer, gpointer *state);
 
 G_END_DECLS

@@ -177,6 +177,33 @@ TEST(Objects, ClassAndSizeFiltersAndIntervals) {
   EXPECT_EQ(hx.stat("objects-skipped"), 2u);  // object 4, in both frames
 }
 
+// overlay=true in roi-list: each object's box outlined in white, its labels inside it, and the
+// pixels outside every box untouched.
+TEST(Objects, OverlayOutlinesEachObject) {
+  Harness hx({{"inference-region", "roi-list"}, {"overlay", "true"}});
+  const std::string caps = caps_str("RGB", 64, 48);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  GstBuffer* in = frame_with_objects(info, 3, 0, {{"face", 1, 10, 8, 30, 24}});
+  const std::vector<uint8_t> before = bytes_of(in);
+  ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
+  GstBuffer* out = gst_harness_pull(hx.h);
+  ASSERT_NE(out, nullptr);
+  const std::vector<uint8_t> after = bytes_of(out);
+  gst_buffer_unref(out);
+  const int stride = GST_VIDEO_INFO_PLANE_STRIDE(&info, 0);
+  auto px = [&](const std::vector<uint8_t>& v, int x, int y) {
+    return v[static_cast<size_t>(y) * stride + static_cast<size_t>(x) * 3];
+  };
+  EXPECT_EQ(px(after, 10, 8), 255) << "top-left corner of the box";
+  EXPECT_EQ(px(after, 39, 31), 255) << "bottom-right corner of the box";
+  EXPECT_EQ(px(after, 25, 31), 255) << "bottom edge";
+  for (int y = 0; y < 48; ++y)
+    for (int x = 0; x < 64; ++x)
+      if (x < 10 || x >= 40 || y < 8 || y >= 32)
+        ASSERT_EQ(px(after, x, y), px(before, x, y)) << "outside the box at " << x << "," << y;
+}
+
 TEST(Objects, AFrameWithoutObjectsStillGetsItsMessage) {
   Harness hx({{"inference-region", "roi-list"}, {"post-messages", "true"}});
   const std::string caps = caps_str("I420", 40, 30);

@@ -363,3 +363,69 @@ TEST(Overlay, NothingToDraw) {
 }
 
 }  // namespace
+
+// Every byte of every plane outside the box's bytes (stride padding included) is as before.
+void expect_unchanged_outside(const TestFrame& t, const Rect& b) {
+  for (int p = 0; p < t.nplanes; p++) {
+    int c0 = 0, c1 = 0, r0 = 0, r1 = 0;
+    t.box_bytes(b, p, c0, c1, r0, r1);
+    for (int row = 0; row < t.rows[p]; row++)
+      for (int col = 0; col < t.stride[p]; col++) {
+        const bool inside = row >= r0 && row < r1 && col >= c0 && col < c1;
+        const size_t i = static_cast<size_t>(row) * t.stride[p] + col;
+        if (!inside)
+          ASSERT_EQ(t.data[p][i], t.before[p][i])
+              << "plane " << p << " row " << row << " byte " << col << " outside the box";
+      }
+  }
+}
+
+// draw_box: a white outline `thickness` wide inside the (clipped, for YUV even-aligned) box,
+// neutral chroma under it, and nothing else changed, stride padding included; the interior
+// keeps its pixels.
+TEST(Overlay, BoxOutlineOnEveryFormat) {
+  for (PixelFormat f : {PixelFormat::RGB, PixelFormat::BGRA, PixelFormat::xRGB, PixelFormat::GRAY8,
+                        PixelFormat::I420, PixelFormat::NV12}) {
+    for (const Rect& want : {Rect{5, 7, 21, 15}, Rect{-4, 30, 20, 50}, Rect{0, 0, 3, 3}}) {
+      TestFrame t(f, 61, 41, 11);
+      MutableFrame m = t.view();
+      const Rect b = draw_box(m, want, 2);
+      SCOPED_TRACE("format " + std::to_string(static_cast<int>(f)) + " box " +
+                   std::to_string(want.x) + "," + std::to_string(want.y));
+      ASSERT_FALSE(b.empty());
+      EXPECT_LE(b.x + b.w, 61);
+      EXPECT_LE(b.y + b.h, 41);
+      if (is_yuv(f)) EXPECT_EQ(b.x % 2 + b.y % 2, 0);
+      expect_unchanged_outside(t, b);
+      const bool limited = is_yuv(f);
+      const uint8_t white = limited ? 235 : 255;
+      const int bpp = bytes_per_pixel(f), a = alpha_index(f);
+      const int luma = a == 0 ? 1 : 0;
+      EXPECT_EQ(t.at(0, b.y, b.x * bpp + luma), white) << "top-left corner";
+      EXPECT_EQ(t.at(0, b.y + b.h - 1, (b.x + b.w - 1) * bpp + luma), white) << "bottom-right";
+      if (b.w > 4 && b.h > 4) {
+        const int cx = b.x + b.w / 2, cy = b.y + b.h / 2;
+        for (int c = 0; c < bpp; c++)
+          EXPECT_EQ(t.at(0, cy, cx * bpp + c),
+                    t.before[0][static_cast<size_t>(cy) * t.stride[0] + cx * bpp + c])
+              << "interior changed";
+      }
+    }
+  }
+  TestFrame t(PixelFormat::RGB, 10, 10, 3);
+  MutableFrame m = t.view();
+  EXPECT_TRUE(draw_box(m, Rect{20, 20, 5, 5}, 2).empty()) << "wholly outside";
+  EXPECT_EQ(sub_frame(m, Rect{20, 20, 5, 5}).width, 0);
+}
+
+// sub_frame: draw_text in a sub-frame lands in that box's corner of the full frame.
+TEST(Overlay, TextInASubFrameStaysInItsBox) {
+  TestFrame t(PixelFormat::NV12, 200, 120, 5);
+  MutableFrame m = t.view();
+  const Rect box{51, 31, 100, 60};
+  MutableFrame inside = sub_frame(m, box);
+  ASSERT_EQ(inside.width, 102);  // even edges: x 50 .. 152 (was 51 .. 151)
+  const Rect drawn = draw_text(inside, {"label 0.5"}, OverlayPosition::TopLeft, 1.0);
+  ASSERT_FALSE(drawn.empty());
+  t.check_box(Rect{50 + drawn.x, 30 + drawn.y, drawn.w, drawn.h});
+}
