@@ -158,6 +158,7 @@ void gst_alexnet_classify_swap_model(GstAlexNetClassify* self) {
   impl->model.current = std::move(next);
   impl->stream.have_last = false;
   impl->stream.dispatched_any = false;
+  impl->stream.objects.clear(); /* kept object results are the old model's */
 }
 
 /* Whether this frame runs the network: the first frame, every inference-interval'th, and
@@ -242,6 +243,63 @@ void gst_alexnet_classify_keep_result(GstAlexNetClassify* self, const alexnet::T
   gst_alexnet_classify_count_classified(self, us);
 }
 
+/* Fills tops[i] for every object: kept from reclassify-interval's cache, or classified (the
+ * crops in batches of up to batch-size). Returns each result's model name. */
+static std::vector<std::string> classify_objects(GstAlexNetClassify* self, GstVideoFrame* frame,
+                                                 const Settings& s, const Engine& engine,
+                                                 const std::vector<alexnet::gst::Object>& objects,
+                                                 guint64 frame_no,
+                                                 std::vector<alexnet::TopK>* tops) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  alexnet::gst::StreamState& st = impl->stream;
+  const guint n_frames = s.reclassify_interval;
+  const bool use_cache = n_frames > 1;
+  const std::vector<bool> tracked = alexnet::gst::tracked_objects(objects);
+  std::vector<std::string> models(objects.size(), engine.model_name);
+  std::vector<size_t> todo; /* objects that go through the network */
+  std::vector<alexnet::Frame> crops;
+  for (size_t i = 0; i < objects.size(); ++i) {
+    const alexnet::Rect& b = objects[i].box;
+    const gint64 area = gint64{b.width} * b.height;
+    if (use_cache && tracked[i]) {
+      if (const auto* kept = st.objects.reuse(objects[i].meta->id, area, frame_no, n_frames)) {
+        (*tops)[i] = kept->top;
+        models[i] = kept->model_name;
+        impl->stats.objects_cached++;
+        continue;
+      }
+    }
+    todo.push_back(i);
+    crops.push_back(frame_of(frame, st.format, st.matrix, st.range));
+    crops.back().roi = b;
+  }
+  const size_t batch = std::max<size_t>(1, s.batch_size);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t j = 0; j < crops.size(); j += batch) {
+    const size_t n = std::min(batch, crops.size() - j);
+    std::vector<alexnet::TopK> part = engine.classifier->classify(
+        std::span<const alexnet::Frame>(crops.data() + j, n), static_cast<int>(s.top_k), 0);
+    for (size_t k = 0; k < n; ++k) (*tops)[todo[j + k]] = std::move(part.at(k));
+  }
+  if (!todo.empty()) {
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    gst_alexnet_classify_count_classified(self, static_cast<guint64>(us));
+    impl->stats.objects_classified += todo.size();
+  }
+  if (use_cache) {
+    for (size_t i : todo)
+      if (tracked[i]) {
+        const alexnet::Rect& b = objects[i].box;
+        st.objects.store(objects[i].meta->id, {(*tops)[i], engine.model_name},
+                         gint64{b.width} * b.height, frame_no);
+      }
+    st.objects.forget_stale(frame_no, n_frames);
+  }
+  return models;
+}
+
 void gst_alexnet_classify_objects_ip(GstAlexNetClassify* self, GstVideoFrame* frame,
                                      const Settings& s, const Engine& engine) {
   GstAlexNetClassifyImpl* impl = self->impl;
@@ -254,34 +312,18 @@ void gst_alexnet_classify_objects_ip(GstAlexNetClassify* self, GstVideoFrame* fr
                                     GST_VIDEO_FRAME_HEIGHT(frame), s.filter, &skipped);
   impl->stats.objects_skipped += skipped;
   /* inference-interval and QoS as for whole frames; a frame they skip carries no results */
+  const guint64 frame_no = impl->stream.frame_index;
   const bool run = gst_alexnet_classify_decide(self, frame->buffer, s, running_time,
                                                impl->stream.frame_index > 0);
-  std::vector<alexnet::TopK> tops;
+  std::vector<alexnet::TopK> tops(objects.size());
   if (run) {
-    const alexnet::gst::StreamState& st = impl->stream;
-    std::vector<alexnet::Frame> crops;
-    for (const alexnet::gst::Object& o : objects) {
-      crops.push_back(frame_of(frame, st.format, st.matrix, st.range));
-      crops.back().roi = o.box;
-    }
-    /* the objects of the frame in batches of up to batch-size */
-    const size_t batch = std::max<size_t>(1, s.batch_size);
-    const auto t0 = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < crops.size(); i += batch) {
-      const size_t n = std::min(batch, crops.size() - i);
-      std::vector<alexnet::TopK> part = engine.classifier->classify(
-          std::span<const alexnet::Frame>(crops.data() + i, n), static_cast<int>(s.top_k), 0);
-      for (alexnet::TopK& t : part) tops.push_back(std::move(t));
-    }
-    const auto us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
-            .count();
-    gst_alexnet_classify_count_classified(self, static_cast<guint64>(us));
-    impl->stats.objects_classified += objects.size();
+    const std::vector<std::string> models =
+        classify_objects(self, frame, s, engine, objects, frame_no, &tops);
     for (size_t i = 0; i < objects.size(); ++i)
-      alexnet::gst::attach_object_result(frame->buffer, objects[i], tops.at(i), engine.model_name);
+      alexnet::gst::attach_object_result(frame->buffer, objects[i], tops[i], models[i]);
     if (s.overlay) {
       /* each object's labels inside its top-left corner, and its box (2 px) */
+      const alexnet::gst::StreamState& st = impl->stream;
       alexnet::gst::MutableFrame mf = mutable_frame_of(frame, st.format, st.range);
       for (size_t i = 0; i < objects.size(); ++i) {
         const alexnet::Rect& b = objects[i].box;

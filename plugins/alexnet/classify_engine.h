@@ -46,6 +46,7 @@ struct Settings {
   GstAlexNetInferenceRegion region = GST_ALEXNET_INFERENCE_REGION_FULL_FRAME;
   std::string object_class;    /* as set; parsed into filter.classes */
   std::string min_object_size; /* as set ("WxH"); parsed into filter.min_* */
+  guint reclassify_interval = 1;
   ObjectFilter filter;
 };
 
@@ -141,6 +142,7 @@ struct StreamState {
   bool dispatched_any = false; /* concurrent path: a frame went to the current model */
   guint64 frame_index = 0;
   bool latency_announced = false;
+  ObjectCache objects; /* roi-list: results kept for reclassify-interval */
 };
 
 /* Counters since the last start; atomics, read by properties and queries on any thread. */
@@ -151,6 +153,7 @@ struct Stats {
   std::atomic<guint64> qos_skipped{0};
   std::atomic<guint64> objects_classified{0};
   std::atomic<guint64> objects_skipped{0}; /* empty, outside or smaller than min-object-size */
+  std::atomic<guint64> objects_cached{0};  /* kept their result (reclassify-interval) */
 };
 
 /* The concurrent path (batch-size > 1 or several workers; batcher.cpp). */

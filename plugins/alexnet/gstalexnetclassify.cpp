@@ -112,6 +112,8 @@ enum {
   PROP_MIN_OBJECT_SIZE,
   PROP_OBJECTS_CLASSIFIED,
   PROP_OBJECTS_SKIPPED,
+  PROP_RECLASSIFY_INTERVAL,
+  PROP_OBJECTS_CACHED,
 };
 
 #define DEFAULT_MODEL NULL
@@ -139,6 +141,8 @@ enum {
 #define DEFAULT_INFERENCE_REGION GST_ALEXNET_INFERENCE_REGION_FULL_FRAME
 #define DEFAULT_OBJECT_CLASS ""
 #define DEFAULT_MIN_OBJECT_SIZE "0x0"
+#define DEFAULT_RECLASSIFY_INTERVAL 1
+#define MAX_RECLASSIFY_INTERVAL 100000
 
 static_assert(static_cast<int>(alexnet::gst::OverlayPosition::TopLeft) ==
                       GST_ALEXNET_OVERLAY_TOP_LEFT &&
@@ -390,6 +394,19 @@ static void gst_alexnet_classify_class_init(GstAlexNetClassifyClass* klass) {
                           "roi-list: skip (and count) objects smaller than WxH pixels",
                           DEFAULT_MIN_OBJECT_SIZE, rw_playing));
   g_object_class_install_property(
+      gobject_class, PROP_RECLASSIFY_INTERVAL,
+      g_param_spec_uint("reclassify-interval", "Reclassify interval",
+                        "roi-list: an object whose ROI id (> 0, once in the frame) was classified "
+                        "fewer than N frames ago keeps that result, unless its box grew by 20% "
+                        "or more (1 = classify every object on every frame)",
+                        1, MAX_RECLASSIFY_INTERVAL, DEFAULT_RECLASSIFY_INTERVAL, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_OBJECTS_CACHED,
+      g_param_spec_uint64("objects-cached", "Objects cached",
+                          "roi-list: objects that kept an earlier result (reclassify-interval) "
+                          "since the last start",
+                          0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
       gobject_class, PROP_OBJECTS_CLASSIFIED,
       g_param_spec_uint64("objects-classified", "Objects classified",
                           "roi-list: objects that went through the network since the last start", 0,
@@ -449,6 +466,7 @@ static void gst_alexnet_classify_init(GstAlexNetClassify* self) {
   s.region = DEFAULT_INFERENCE_REGION;
   s.object_class = DEFAULT_OBJECT_CLASS;
   s.min_object_size = DEFAULT_MIN_OBJECT_SIZE;
+  s.reclassify_interval = DEFAULT_RECLASSIFY_INTERVAL;
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
 }
 
@@ -570,6 +588,9 @@ static bool set_plain_setting(Settings& s, guint prop_id, const GValue* value) {
     case PROP_INFERENCE_REGION:
       s.region = static_cast<GstAlexNetInferenceRegion>(g_value_get_enum(value));
       return true;
+    case PROP_RECLASSIFY_INTERVAL:
+      s.reclassify_interval = g_value_get_uint(value);
+      return true;
     default:
       return false;
   }
@@ -674,6 +695,12 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
     case PROP_OBJECTS_SKIPPED:
       g_value_set_uint64(value, stats.objects_skipped.load());
       break;
+    case PROP_RECLASSIFY_INTERVAL:
+      g_value_set_uint(value, s.reclassify_interval);
+      break;
+    case PROP_OBJECTS_CACHED:
+      g_value_set_uint64(value, stats.objects_cached.load());
+      break;
     case PROP_MEAN_LATENCY: {
       guint64 n = stats.classified.load();
       g_value_set_double(value, n ? static_cast<double>(stats.latency_total_us.load()) / n : 0.0);
@@ -728,6 +755,8 @@ static gboolean gst_alexnet_classify_start(GstBaseTransform* trans) {
   impl->stats.qos_skipped = 0;
   impl->stats.objects_classified = 0;
   impl->stats.objects_skipped = 0;
+  impl->stats.objects_cached = 0;
+  impl->stream.objects.clear();
   GST_OBJECT_LOCK(self);
   impl->qos = alexnet::gst::QosState();
   const guint batch_size = impl->settings.batch_size;

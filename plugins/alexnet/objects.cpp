@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 
 #include "gstalexnetmeta.h"
 #include "results.h"
@@ -69,6 +70,44 @@ std::vector<Object> collect_objects(GstBuffer* buffer, int width, int height,
     objects.push_back(o);
   }
   return objects;
+}
+
+const ObjectCache::Result* ObjectCache::reuse(int id, gint64 area, guint64 frame, guint interval) {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return nullptr;
+  Entry& e = it->second;
+  e.last_seen = frame;
+  const bool fresh = frame - e.classified_at < interval;
+  const bool grew = area * 5 >= e.area * 6; /* area >= 1.2 x the classified area */
+  return fresh && !grew ? &e.result : nullptr;
+}
+
+void ObjectCache::store(int id, Result result, gint64 area, guint64 frame) {
+  if (entries_.size() >= kMaxIds && !entries_.count(id)) {
+    auto oldest = entries_.begin();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it)
+      if (it->second.last_seen < oldest->second.last_seen) oldest = it;
+    entries_.erase(oldest);
+  }
+  Entry& e = entries_[id];
+  e.result = std::move(result);
+  e.area = area;
+  e.classified_at = frame;
+  e.last_seen = frame;
+}
+
+void ObjectCache::forget_stale(guint64 frame, guint interval) {
+  const guint64 keep = 2 * static_cast<guint64>(interval);
+  for (auto it = entries_.begin(); it != entries_.end();)
+    it = frame - it->second.last_seen > keep ? entries_.erase(it) : std::next(it);
+}
+
+std::vector<bool> tracked_objects(const std::vector<Object>& objects) {
+  std::unordered_map<int, int> count;
+  for (const Object& o : objects) ++count[o.meta->id];
+  std::vector<bool> tracked;
+  for (const Object& o : objects) tracked.push_back(o.meta->id > 0 && count[o.meta->id] == 1);
+  return tracked;
 }
 
 void attach_object_result(GstBuffer* buffer, const Object& object, const alexnet::TopK& top,

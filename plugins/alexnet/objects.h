@@ -8,6 +8,7 @@
 #include <gst/video/video.h>
 
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "alexnet/classifier.h"
@@ -38,6 +39,40 @@ struct Object {
  * min-object-size, are skipped and counted in *skipped. */
 std::vector<Object> collect_objects(GstBuffer* buffer, int width, int height,
                                     const ObjectFilter& filter, guint64* skipped);
+
+/* reclassify-interval N: the results of tracked objects (ROI id > 0, once per frame), kept for
+ * N frames (DL Streamer's meaning) unless the box's area grows by 20% or more (DeepStream's
+ * rule). Bounded: ids not seen for 2N frames are forgotten, and at most kMaxIds are held (the
+ * longest unseen go first). Frame numbers are the element's frame count. */
+class ObjectCache {
+ public:
+  static constexpr size_t kMaxIds = 4096;
+  struct Result {
+    alexnet::TopK top;
+    std::string model_name;
+  };
+  /* The result kept for `id` if it was classified fewer than `interval` frames before `frame`
+   * and its area then was more than area / 1.2; null otherwise. Marks the id seen. */
+  const Result* reuse(int id, gint64 area, guint64 frame, guint interval);
+  /* Keeps a new result of `id`, classified at `frame` with that box area. */
+  void store(int id, Result result, gint64 area, guint64 frame);
+  /* Forgets ids not seen for 2 * interval frames up to `frame`. */
+  void forget_stale(guint64 frame, guint interval);
+  size_t size() const { return entries_.size(); }
+  void clear() { entries_.clear(); }
+
+ private:
+  struct Entry {
+    Result result;
+    gint64 area = 0;
+    guint64 classified_at = 0;
+    guint64 last_seen = 0;
+  };
+  std::unordered_map<int, Entry> entries_;
+};
+
+/* The ids of `objects` that are tracked: > 0 and not repeated within the frame. */
+std::vector<bool> tracked_objects(const std::vector<Object>& objects);
 
 /* The object's results: a "classification" param on its ROI meta and a GstAlexNetMeta with
  * its id and box, on the (writable) buffer. */

@@ -4,6 +4,7 @@
 // object and the message's `objects` array, each against the library's own classification of
 // the same crop.
 #include "element_harness.h"
+#include "objects.h"
 
 namespace element_test {
 namespace {
@@ -202,6 +203,67 @@ TEST(Objects, OverlayOutlinesEachObject) {
     for (int x = 0; x < 64; ++x)
       if (x < 10 || x >= 40 || y < 8 || y >= 32)
         ASSERT_EQ(px(after, x, y), px(before, x, y)) << "outside the box at " << x << "," << y;
+}
+
+// reclassify-interval 3: a tracked object keeps its result for 3 frames, is reclassified when
+// its box grows by 20% or more; untracked ones (id 0, or an id twice in a frame) always are.
+TEST(Objects, ReclassifyIntervalKeepsTrackedResults) {
+  Harness hx(
+      {{"inference-region", "roi-list"}, {"reclassify-interval", "3"}, {"overlay", "false"}});
+  const std::string caps = caps_str("RGB", 64, 48);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  struct Step {
+    guint size;         // the tracked object's box side
+    int classified_at;  // the frame whose crop its result must be
+  };
+  const Step steps[] = {{20, 0}, {20, 0}, {20, 0}, {20, 3}, {22, 4}, {22, 4}, {21, 4}};
+  std::vector<std::vector<uint8_t>> frames;
+  for (int i = 0; i < static_cast<int>(std::size(steps)); ++i) {
+    SCOPED_TRACE("frame " + std::to_string(i));
+    const guint side = steps[i].size;
+    GstBuffer* in = frame_with_objects(info, 100 + static_cast<uint32_t>(i),
+                                       static_cast<GstClockTime>(i) * GST_MSECOND,
+                                       {{"face", 5, 4, 4, side, side},
+                                        {"face", 0, 30, 4, 20, 20},   // untracked
+                                        {"face", 7, 30, 24, 16, 16},  // id twice: untracked
+                                        {"face", 7, 10, 28, 16, 16}});
+    frames.push_back(bytes_of(in));
+    ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
+    GstBuffer* out = gst_harness_pull(hx.h);
+    ASSERT_NE(out, nullptr);
+    const int at = steps[i].classified_at;
+    const alexnet::Rect box5{4, 4, static_cast<int>(steps[at].size),
+                             static_cast<int>(steps[at].size)};
+    expect_result(gst_video_region_of_interest_meta_get_param(roi_of(out, 5), "classification"),
+                  crop_reference(info, frames[static_cast<size_t>(at)], box5));
+    expect_result(gst_video_region_of_interest_meta_get_param(roi_of(out, 0), "classification"),
+                  crop_reference(info, frames.back(), {30, 4, 20, 20}));
+    gst_buffer_unref(out);
+  }
+  EXPECT_EQ(hx.stat("objects-cached"), 4u);                // frames 1, 2, 5, 6
+  EXPECT_EQ(hx.stat("objects-classified"), 3u + 7u * 3u);  // id 5 at 0, 3, 4; 3 untracked x 7
+}
+
+// The cache behind reclassify-interval is bounded (the longest unseen id goes first) and
+// forgets ids not seen for 2N frames.
+TEST(Objects, ObjectCacheIsBoundedAndForgets) {
+  using alexnet::gst::ObjectCache;
+  ObjectCache c;
+  const int n = static_cast<int>(ObjectCache::kMaxIds);
+  for (int id = 1; id <= n + 10; ++id) c.store(id, {}, 100, static_cast<guint64>(id));
+  EXPECT_EQ(c.size(), ObjectCache::kMaxIds);
+  EXPECT_EQ(c.reuse(1, 100, n + 10, 1000000), nullptr) << "the oldest ids were evicted";
+  EXPECT_NE(c.reuse(n + 10, 100, n + 11, 5), nullptr);
+  EXPECT_EQ(c.reuse(n + 10, 120, n + 11, 5), nullptr) << "area 1.2x: reclassify";
+  EXPECT_NE(c.reuse(n + 10, 119, n + 11, 5), nullptr);
+  EXPECT_EQ(c.reuse(n + 10, 100, n + 15, 5), nullptr) << "5 frames later with N = 5";
+  c.forget_stale(n + 15, 2);  // keeps ids seen at frame n + 11 or later
+  EXPECT_EQ(c.size(), 1u);
+  ObjectCache::Result r;
+  r.model_name = "m";
+  c.store(-3, r, 10, 0);  // the cache itself does not judge ids; tracked_objects does
+  EXPECT_EQ(c.size(), 2u);
 }
 
 TEST(Objects, AFrameWithoutObjectsStillGetsItsMessage) {
