@@ -16,7 +16,8 @@
 #
 # Environment: see common.sh (DEVICE, THREADS, TOP_K, INTERVAL, BATCH_SIZE, LABELS,
 # ELEMENT_OPTS), plus REALTIME=1 to run at the file's frame rate (default: as fast as
-# possible).
+# possible) and BEFORE_ELEMENT, elements put before alexnetclassify (e.g. a detector:
+# detect-classify.sh sets "facedetect display=false ! videoconvert").
 set -euo pipefail
 USAGE="usage: $(basename "$0") MODEL.safetensors VIDEO_FILE"
 # shellcheck source=pipelines/common.sh
@@ -33,6 +34,10 @@ sync=false
 element_args "$model"
 ELEMENT+=(post-messages=true)
 file_source "$input"
+if [[ -n ${BEFORE_ELEMENT:-} ]]; then
+  read -r -a before <<<"$BEFORE_ELEMENT"
+  SOURCE+=(! "${before[@]}")
+fi
 count_file=$(mktemp)
 trap 'rm -f "$count_file"' EXIT
 
