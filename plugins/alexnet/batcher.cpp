@@ -123,6 +123,7 @@ GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* 
   GstBaseTransform* trans = GST_BASE_TRANSFORM(self);
   GstAlexNetClassifyImpl* impl = self->impl;
   Batcher& b = impl->batcher;
+  const Clock::time_point entered = Clock::now();
   GstFlowReturn ret = b.pushed_ret.exchange(GST_FLOW_OK);
   if (ret != GST_FLOW_OK) {
     /* downstream refused a frame the pusher sent: tell upstream now */
@@ -138,6 +139,7 @@ GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* 
   try {
     const Settings s = gst_alexnet_classify_settings(self);
     auto job = std::make_unique<Job>();
+    job->entered = entered;
     job->buffer = gst_buffer_make_writable(buffer);
     job->info = GST_VIDEO_FILTER(trans)->in_info;
     job->map = std::make_unique<MappedFrame>(&job->info, job->buffer);
@@ -200,6 +202,7 @@ static GstFlowReturn gst_alexnet_classify_finish_front(GstAlexNetClassify* self,
     }
     gst_alexnet_classify_annotate(self, &job->map->frame, job->format, job->range, job->classify,
                                   job->pts, job->running_time);
+    gst_alexnet_classify_frame_left(self, job->entered);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: %s", e.what()), (NULL));
     return GST_FLOW_ERROR;

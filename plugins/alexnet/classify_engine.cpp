@@ -366,6 +366,50 @@ void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* fram
         alexnet::gst::result_message(GST_OBJECT(self), pts, running_time, classified, top));
 }
 
+void gst_alexnet_classify_frame_left(GstAlexNetClassify* self,
+                                     alexnet::gst::Clock::time_point entered) {
+  alexnet::gst::StatsWindow& w = self->impl->stream.window;
+  const auto now = alexnet::gst::Clock::now();
+  const double us = std::chrono::duration<double, std::micro>(now - entered).count();
+  w.frames_total++;
+  w.frames++;
+  w.latency_sum_us += us;
+  if (w.latencies_us.size() < alexnet::gst::StatsWindow::kMaxSamples) w.latencies_us.push_back(us);
+  const guint interval_ms = gst_alexnet_classify_settings(self).stats_interval;
+  if (interval_ms > 0 && now - w.since >= std::chrono::milliseconds(interval_ms))
+    gst_alexnet_classify_post_stats(self);
+}
+
+void gst_alexnet_classify_post_stats(GstAlexNetClassify* self) {
+  GstAlexNetClassifyImpl* impl = self->impl;
+  alexnet::gst::StatsWindow& w = impl->stream.window;
+  const auto now = alexnet::gst::Clock::now();
+  const double seconds = std::chrono::duration<double>(now - w.since).count();
+  double p95 = 0;
+  if (!w.latencies_us.empty()) {
+    /* the smallest sample at or above 95% of them */
+    const size_t k = (w.latencies_us.size() * 95 + 99) / 100 - 1;
+    std::nth_element(w.latencies_us.begin(), w.latencies_us.begin() + static_cast<long>(k),
+                     w.latencies_us.end());
+    p95 = w.latencies_us[k];
+  }
+  const alexnet::gst::Stats& st = impl->stats;
+  GstStructure* s = gst_structure_new(
+      "alexnet-stats", "frames", G_TYPE_UINT64, w.frames_total, "frames-classified", G_TYPE_UINT64,
+      st.classified.load(), "frames-skipped", G_TYPE_UINT64, st.skipped.load(),
+      "objects-classified", G_TYPE_UINT64, st.objects_classified.load(), "objects-cached",
+      G_TYPE_UINT64, st.objects_cached.load(), "objects-skipped", G_TYPE_UINT64,
+      st.objects_skipped.load(), "fps", G_TYPE_DOUBLE,
+      seconds > 0 ? static_cast<double>(w.frames) / seconds : 0.0, "mean-latency-us", G_TYPE_DOUBLE,
+      w.frames ? w.latency_sum_us / static_cast<double>(w.frames) : 0.0, "p95-latency-us",
+      G_TYPE_DOUBLE, p95, nullptr);
+  w.since = now;
+  w.frames = 0;
+  w.latency_sum_us = 0;
+  w.latencies_us.clear();
+  gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+}
+
 GstClockTime running_time_of(GstBaseTransform* trans, GstClockTime pts) {
   if (trans->segment.format != GST_FORMAT_TIME || !GST_CLOCK_TIME_IS_VALID(pts))
     return GST_CLOCK_TIME_NONE;

@@ -47,6 +47,7 @@ struct Settings {
   std::string object_class;    /* as set; parsed into filter.classes */
   std::string min_object_size; /* as set ("WxH"); parsed into filter.min_* */
   guint reclassify_interval = 1;
+  guint stats_interval = 0; /* ms between "alexnet-stats" messages; 0 = only at EOS */
   ObjectFilter filter;
 };
 
@@ -93,6 +94,7 @@ struct Job {
   bool classify = false;
   GstClockTime pts = GST_CLOCK_TIME_NONE;
   GstClockTime running_time = GST_CLOCK_TIME_NONE;
+  Clock::time_point entered; /* when the element took the buffer (latency in alexnet-stats) */
   std::shared_future<BatchResult> result; /* valid once its batch is dispatched */
   size_t index = 0;                       /* in its batch */
 
@@ -130,6 +132,18 @@ struct ModelSlot {
   std::thread loader;
 };
 
+/* What "alexnet-stats" reports over the time since the previous message (or the start): frames
+ * that left, and each one's time in the element (entering to leaving, batching included).
+ * Under the stream lock. */
+struct StatsWindow {
+  static constexpr size_t kMaxSamples = 100000; /* for the p95; the mean counts every frame */
+  Clock::time_point since = Clock::now();
+  guint64 frames_total = 0; /* since start */
+  guint64 frames = 0;       /* in this window */
+  double latency_sum_us = 0;
+  std::vector<double> latencies_us;
+};
+
 /* What the element knows of the stream: under the sink pad's stream lock (the streaming
  * thread, or the pusher holding that lock). */
 struct StreamState {
@@ -143,6 +157,7 @@ struct StreamState {
   guint64 frame_index = 0;
   bool latency_announced = false;
   ObjectCache objects; /* roi-list: results kept for reclassify-interval */
+  StatsWindow window;  /* alexnet-stats */
 };
 
 /* Counters since the last start; atomics, read by properties and queries on any thread. */
@@ -225,6 +240,12 @@ void gst_alexnet_classify_count_classified(GstAlexNetClassify* self, guint64 us)
 void gst_alexnet_classify_objects_ip(GstAlexNetClassify* self, GstVideoFrame* frame,
                                      const alexnet::gst::Settings& s,
                                      const alexnet::gst::Engine& engine);
+/* A frame leaves the element (stream lock): counts it and its latency since `entered`, and
+ * posts "alexnet-stats" when stats-interval has passed. */
+void gst_alexnet_classify_frame_left(GstAlexNetClassify* self,
+                                     alexnet::gst::Clock::time_point entered);
+/* Posts "alexnet-stats" for the window so far and starts a new one (stream lock). */
+void gst_alexnet_classify_post_stats(GstAlexNetClassify* self);
 /* Metadata, overlay and message of one frame with the stream's latest result. */
 void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,
                                    alexnet::PixelFormat format, alexnet::ColorRange range,

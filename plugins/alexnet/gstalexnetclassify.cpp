@@ -114,6 +114,7 @@ enum {
   PROP_OBJECTS_SKIPPED,
   PROP_RECLASSIFY_INTERVAL,
   PROP_OBJECTS_CACHED,
+  PROP_STATS_INTERVAL,
 };
 
 #define DEFAULT_MODEL NULL
@@ -143,6 +144,8 @@ enum {
 #define DEFAULT_MIN_OBJECT_SIZE "0x0"
 #define DEFAULT_RECLASSIFY_INTERVAL 1
 #define MAX_RECLASSIFY_INTERVAL 100000
+#define DEFAULT_STATS_INTERVAL 0
+#define MAX_STATS_INTERVAL 3600000
 
 static_assert(static_cast<int>(alexnet::gst::OverlayPosition::TopLeft) ==
                       GST_ALEXNET_OVERLAY_TOP_LEFT &&
@@ -401,6 +404,13 @@ static void gst_alexnet_classify_class_init(GstAlexNetClassifyClass* klass) {
                         "or more (1 = classify every object on every frame)",
                         1, MAX_RECLASSIFY_INTERVAL, DEFAULT_RECLASSIFY_INTERVAL, rw_playing));
   g_object_class_install_property(
+      gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint("stats-interval", "Stats interval",
+                        "Post an element message \"alexnet-stats\" (frames, classified, "
+                        "skipped and object counts; fps, mean and p95 time in the element) every "
+                        "N ms while frames flow, and always at EOS (0 = only at EOS)",
+                        0, MAX_STATS_INTERVAL, DEFAULT_STATS_INTERVAL, rw_playing));
+  g_object_class_install_property(
       gobject_class, PROP_OBJECTS_CACHED,
       g_param_spec_uint64("objects-cached", "Objects cached",
                           "roi-list: objects that kept an earlier result (reclassify-interval) "
@@ -467,6 +477,7 @@ static void gst_alexnet_classify_init(GstAlexNetClassify* self) {
   s.object_class = DEFAULT_OBJECT_CLASS;
   s.min_object_size = DEFAULT_MIN_OBJECT_SIZE;
   s.reclassify_interval = DEFAULT_RECLASSIFY_INTERVAL;
+  s.stats_interval = DEFAULT_STATS_INTERVAL;
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
 }
 
@@ -591,6 +602,9 @@ static bool set_plain_setting(Settings& s, guint prop_id, const GValue* value) {
     case PROP_RECLASSIFY_INTERVAL:
       s.reclassify_interval = g_value_get_uint(value);
       return true;
+    case PROP_STATS_INTERVAL:
+      s.stats_interval = g_value_get_uint(value);
+      return true;
     default:
       return false;
   }
@@ -701,6 +715,9 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
     case PROP_OBJECTS_CACHED:
       g_value_set_uint64(value, stats.objects_cached.load());
       break;
+    case PROP_STATS_INTERVAL:
+      g_value_set_uint(value, s.stats_interval);
+      break;
     case PROP_MEAN_LATENCY: {
       guint64 n = stats.classified.load();
       g_value_set_double(value, n ? static_cast<double>(stats.latency_total_us.load()) / n : 0.0);
@@ -757,6 +774,7 @@ static gboolean gst_alexnet_classify_start(GstBaseTransform* trans) {
   impl->stats.objects_skipped = 0;
   impl->stats.objects_cached = 0;
   impl->stream.objects.clear();
+  impl->stream.window = alexnet::gst::StatsWindow();
   GST_OBJECT_LOCK(self);
   impl->qos = alexnet::gst::QosState();
   const guint batch_size = impl->settings.batch_size;
@@ -830,6 +848,7 @@ static gboolean gst_alexnet_classify_sink_event(GstBaseTransform* trans, GstEven
     GST_DEBUG_OBJECT(self, "drained before %s: %s", GST_EVENT_TYPE_NAME(event),
                      gst_flow_get_name(ret));
   }
+  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) gst_alexnet_classify_post_stats(self);
   return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
 }
 
@@ -886,6 +905,7 @@ static GstFlowReturn gst_alexnet_classify_transform_frame_ip(GstVideoFilter* fil
   GstBaseTransform* trans = GST_BASE_TRANSFORM(filter);
   GstAlexNetClassifyImpl* impl = self->impl;
 
+  const alexnet::gst::Clock::time_point entered = alexnet::gst::Clock::now();
   try {
     const Settings s = gst_alexnet_classify_settings(self);
     gst_alexnet_classify_swap_model(self);
@@ -896,6 +916,7 @@ static GstFlowReturn gst_alexnet_classify_transform_frame_ip(GstVideoFilter* fil
     const Engine& engine = *impl->model.current;
     if (s.region == GST_ALEXNET_INFERENCE_REGION_ROI_LIST) {
       gst_alexnet_classify_objects_ip(self, frame, s, engine);
+      gst_alexnet_classify_frame_left(self, entered);
       return GST_FLOW_OK;
     }
     alexnet::gst::StreamState& stream = impl->stream;
@@ -915,6 +936,7 @@ static GstFlowReturn gst_alexnet_classify_transform_frame_ip(GstVideoFilter* fil
                                        static_cast<guint64>(us));
     }
     gst_alexnet_classify_annotate(self, frame, stream.format, stream.range, run, pts, running_time);
+    gst_alexnet_classify_frame_left(self, entered);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: %s", e.what()), (NULL));
     return GST_FLOW_ERROR;

@@ -3,6 +3,8 @@
 // class and size filters, inference-interval, results on each ROI meta, one GstAlexNetMeta per
 // object and the message's `objects` array, each against the library's own classification of
 // the same crop.
+#include <algorithm>
+
 #include "element_harness.h"
 #include "objects.h"
 
@@ -307,6 +309,88 @@ TEST(Objects, BadSettingsAreRefusedWithAClearMessage) {
   gst_element_set_bus(el, nullptr);
   gst_object_unref(el);
   gst_object_unref(bus);
+}
+
+}  // namespace element_test
+
+namespace element_test {
+namespace {
+
+// The next "alexnet-stats" message on the bus (others are dropped), or null.
+GstStructure* next_stats(Harness& hx) {
+  while (GstMessage* m = hx.pop(GST_MESSAGE_ELEMENT)) {
+    const GstStructure* s = gst_message_get_structure(m);
+    GstStructure* copy =
+        gst_structure_has_name(s, "alexnet-stats") ? gst_structure_copy(s) : nullptr;
+    gst_message_unref(m);
+    if (copy) return copy;
+  }
+  return nullptr;
+}
+
+guint64 u64(const GstStructure* s, const char* field) {
+  guint64 v = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(s, field, &v)) << field;
+  return v;
+}
+
+double dbl(const GstStructure* s, const char* field) {
+  double v = -1;
+  EXPECT_TRUE(gst_structure_get_double(s, field, &v)) << field;
+  return v;
+}
+
+}  // namespace
+
+// At EOS every element posts "alexnet-stats": counts since start, fps and the time frames
+// spent in the element over the time since the previous message; on both paths.
+TEST(Stats, PostedAtEosWithTheCounts) {
+  for (const char* batch : {"1", "3"}) {
+    SCOPED_TRACE(std::string("batch-size ") + batch);
+    Harness hx({{"inference-interval", "2"}, {"batch-size", batch}, {"batch-timeout", "5"}});
+    const std::string caps = caps_str("RGB", 32, 32);
+    hx.caps(caps);
+    GstVideoInfo info = info_of(caps);
+    push_frames(hx, info, 1, 6);
+    ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));
+    for (int i = 0; i < 6; ++i) gst_buffer_unref(gst_harness_pull(hx.h));
+    GstStructure* s = next_stats(hx);
+    ASSERT_NE(s, nullptr) << "no alexnet-stats at EOS";
+    EXPECT_EQ(u64(s, "frames"), 6u);
+    EXPECT_EQ(u64(s, "frames-classified"), 3u);
+    EXPECT_EQ(u64(s, "frames-skipped"), 3u);
+    EXPECT_EQ(u64(s, "objects-classified"), 0u);
+    EXPECT_GT(dbl(s, "fps"), 0.0);
+    const double mean = dbl(s, "mean-latency-us"), p95 = dbl(s, "p95-latency-us");
+    EXPECT_GT(mean, 0.0);
+    EXPECT_GT(p95, 0.0);
+    gst_structure_free(s);
+  }
+}
+
+// With stats-interval, messages also come while frames flow; each covers the frames since the
+// previous one, and the counts only grow.
+TEST(Stats, PeriodicWithStatsInterval) {
+  Harness hx({{"stats-interval", "40"}, {"overlay", "false"}});
+  const std::string caps = caps_str("RGB", 32, 32);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, static_cast<uint32_t>(i),
+                                                 static_cast<GstClockTime>(i) * GST_MSECOND)),
+              GST_FLOW_OK);
+    gst_buffer_unref(gst_harness_pull(hx.h));
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));
+  std::vector<guint64> frames;
+  while (GstStructure* s = next_stats(hx)) {
+    frames.push_back(u64(s, "frames"));
+    gst_structure_free(s);
+  }
+  ASSERT_GE(frames.size(), 3u) << "8 frames 25 ms apart with a 40 ms interval, then EOS";
+  EXPECT_TRUE(std::is_sorted(frames.begin(), frames.end()));
+  EXPECT_EQ(frames.back(), 8u);
 }
 
 }  // namespace element_test
