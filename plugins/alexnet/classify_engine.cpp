@@ -11,6 +11,7 @@
 #include "alexnet/weights.h"
 #include "overlay.h"
 #include "results.h"
+#include "shared_instance.h"
 
 #define GST_CAT_DEFAULT gst_alexnet_debug
 
@@ -79,7 +80,17 @@ gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
     return FALSE;
   }
   try {
-    auto engine = make_engine(s);
+    std::shared_ptr<Engine> engine;
+    if (s.model_instance_id.empty()) {
+      engine = make_engine(s);
+    } else {
+      slot.shared = alexnet::gst::acquire_shared_instance(
+          s.model_instance_id, s, GST_OBJECT_NAME(self), [&s] { return make_engine(s); });
+      slot.shared->add_sharer(self);
+      engine = slot.shared->engine();
+      GST_INFO_OBJECT(self, "model-instance-id \"%s\": %d element(s) share it",
+                      s.model_instance_id.c_str(), slot.shared->sharers());
+    }
     GST_INFO_OBJECT(self, "model %s (%d classes, input %d) on %s", s.model.c_str(),
                     engine->classifier->model().config.classes,
                     engine->classifier->model().config.input_size,
@@ -90,6 +101,9 @@ gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
     std::lock_guard<std::mutex> guard(slot.lock);
     slot.pending.reset();
     slot.loaded = true;
+  } catch (const alexnet::gst::SharedSettingsMismatch& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Settings differ: %s", e.what()), (NULL));
+    return FALSE;
   } catch (const DeviceSetupError& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
                       ("Could not run model \"%s\" on %s", s.model.c_str(), e.what()), (NULL));
@@ -119,6 +133,10 @@ void gst_alexnet_classify_reload_async(GstAlexNetClassify* self) {
       auto engine = make_engine(s);
       GST_INFO_OBJECT(self, "loaded %s on %s; swapping it in", s.model.c_str(),
                       engine->classifier->describe().c_str());
+      if (sl.shared) {
+        sl.shared->swap_in(std::move(engine), s); /* every sharer, this one included */
+        return;
+      }
       std::lock_guard<std::mutex> g(sl.lock);
       sl.pending = std::move(engine);
     } catch (const std::exception& e) {
@@ -155,6 +173,14 @@ void gst_alexnet_classify_swap_model(GstAlexNetClassify* self) {
   }
   if (!next) return;
   GST_INFO_OBJECT(self, "swapping in model %s", next->model_name.c_str());
+  if (impl->model.shared)
+    gst_element_post_message(
+        GST_ELEMENT(self),
+        gst_message_new_element(
+            GST_OBJECT(self),
+            gst_structure_new("alexnet-model-swapped", "model", G_TYPE_STRING,
+                              next->model_name.c_str(), "instance-id", G_TYPE_STRING,
+                              impl->model.shared->id().c_str(), nullptr)));
   impl->model.current = std::move(next);
   impl->stream.have_last = false;
   impl->stream.dispatched_any = false;
@@ -403,6 +429,9 @@ void gst_alexnet_classify_post_stats(GstAlexNetClassify* self) {
       seconds > 0 ? static_cast<double>(w.frames) / seconds : 0.0, "mean-latency-us", G_TYPE_DOUBLE,
       w.frames ? w.latency_sum_us / static_cast<double>(w.frames) : 0.0, "p95-latency-us",
       G_TYPE_DOUBLE, p95, nullptr);
+  if (impl->model.shared) /* for a shared instance: how many elements share it */
+    gst_structure_set(s, "streams", G_TYPE_UINT, static_cast<guint>(impl->model.shared->sharers()),
+                      nullptr);
   w.since = now;
   w.frames = 0;
   w.latency_sum_us = 0;

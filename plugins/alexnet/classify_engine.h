@@ -47,7 +47,8 @@ struct Settings {
   std::string object_class;    /* as set; parsed into filter.classes */
   std::string min_object_size; /* as set ("WxH"); parsed into filter.min_* */
   guint reclassify_interval = 1;
-  guint stats_interval = 0; /* ms between "alexnet-stats" messages; 0 = only at EOS */
+  guint stats_interval = 0;      /* ms between "alexnet-stats" messages; 0 = only at EOS */
+  std::string model_instance_id; /* "" = a private model */
   ObjectFilter filter;
 };
 
@@ -130,6 +131,10 @@ struct ModelSlot {
 
   std::mutex loader_lock; /* serialises loader threads */
   std::thread loader;
+
+  /* model-instance-id: the shared instance `current` comes from (null when private). Set on
+   * NULL->READY, cleared on READY->NULL. */
+  std::shared_ptr<class SharedInstance> shared;
 };
 
 /* What "alexnet-stats" reports over the time since the previous message (or the start): frames

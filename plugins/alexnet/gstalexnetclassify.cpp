@@ -81,6 +81,7 @@
 #include "batcher.h"
 #include "classify_engine.h"
 #include "overlay.h"
+#include "shared_instance.h"
 
 #define GST_CAT_DEFAULT gst_alexnet_debug
 
@@ -115,6 +116,7 @@ enum {
   PROP_RECLASSIFY_INTERVAL,
   PROP_OBJECTS_CACHED,
   PROP_STATS_INTERVAL,
+  PROP_MODEL_INSTANCE_ID,
 };
 
 #define DEFAULT_MODEL NULL
@@ -145,6 +147,7 @@ enum {
 #define DEFAULT_RECLASSIFY_INTERVAL 1
 #define MAX_RECLASSIFY_INTERVAL 100000
 #define DEFAULT_STATS_INTERVAL 0
+#define DEFAULT_MODEL_INSTANCE_ID ""
 #define MAX_STATS_INTERVAL 3600000
 
 static_assert(static_cast<int>(alexnet::gst::OverlayPosition::TopLeft) ==
@@ -404,6 +407,14 @@ static void gst_alexnet_classify_class_init(GstAlexNetClassifyClass* klass) {
                         "or more (1 = classify every object on every frame)",
                         1, MAX_RECLASSIFY_INTERVAL, DEFAULT_RECLASSIFY_INTERVAL, rw_playing));
   g_object_class_install_property(
+      gobject_class, PROP_MODEL_INSTANCE_ID,
+      g_param_spec_string(
+          "model-instance-id", "Model instance id",
+          "Elements of the process with the same id share one loaded model and its devices "
+          "(they must agree on model, labels-file, device, threads, precision, parallel, "
+          "batch-size and batch-timeout; a model set on one reaches all). Empty = private",
+          DEFAULT_MODEL_INSTANCE_ID, rw_ready));
+  g_object_class_install_property(
       gobject_class, PROP_STATS_INTERVAL,
       g_param_spec_uint("stats-interval", "Stats interval",
                         "Post an element message \"alexnet-stats\" (frames, classified, "
@@ -478,6 +489,7 @@ static void gst_alexnet_classify_init(GstAlexNetClassify* self) {
   s.min_object_size = DEFAULT_MIN_OBJECT_SIZE;
   s.reclassify_interval = DEFAULT_RECLASSIFY_INTERVAL;
   s.stats_interval = DEFAULT_STATS_INTERVAL;
+  s.model_instance_id = DEFAULT_MODEL_INSTANCE_ID;
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
 }
 
@@ -625,6 +637,13 @@ static void gst_alexnet_classify_set_property(GObject* object, guint prop_id, co
     case PROP_MIN_OBJECT_SIZE:
       set_object_filter(self, prop_id, value);
       break;
+    case PROP_MODEL_INSTANCE_ID: {
+      const gchar* str = g_value_get_string(value);
+      GST_OBJECT_LOCK(self);
+      self->impl->settings.model_instance_id = str ? str : "";
+      GST_OBJECT_UNLOCK(self);
+      break;
+    }
     default: {
       GST_OBJECT_LOCK(self);
       const bool known = set_plain_setting(self->impl->settings, prop_id, value);
@@ -718,6 +737,9 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
     case PROP_STATS_INTERVAL:
       g_value_set_uint(value, s.stats_interval);
       break;
+    case PROP_MODEL_INSTANCE_ID:
+      g_value_set_string(value, s.model_instance_id.c_str());
+      break;
     case PROP_MEAN_LATENCY: {
       guint64 n = stats.classified.load();
       g_value_set_double(value, n ? static_cast<double>(stats.latency_total_us.load()) / n : 0.0);
@@ -747,9 +769,11 @@ static GstStateChangeReturn gst_alexnet_classify_change_state(GstElement* elemen
       slot.loaded = false;
     }
     gst_alexnet_classify_join_loader(self);
+    if (slot.shared) slot.shared->remove_sharer(self);
     std::lock_guard<std::mutex> guard(slot.lock);
     slot.pending.reset();
     slot.current.reset();
+    slot.shared.reset(); /* the last sharer frees the instance */
   }
   return ret;
 }

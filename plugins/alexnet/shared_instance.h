@@ -1,0 +1,64 @@
+/* model-instance-id (internal): one loaded model, with its device workers, shared by every
+ * alexnetclassify in the process that names the same id. The first element to reach READY
+ * loads it; the others must agree on the settings that shape it (model, labels-file, device,
+ * threads, precision, parallel, batch-size, batch-timeout); it is freed when the last one goes
+ * to NULL. A model swap on any sharer reaches all of them (shared_instance.cpp). */
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "classify_engine.h"
+
+namespace alexnet::gst {
+
+/* Sharers disagree on a setting: the message names the id, the property, both values and
+ * both elements. */
+struct SharedSettingsMismatch : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class SharedInstance {
+ public:
+  SharedInstance(std::string id, Settings settings, std::string creator)
+      : id_(std::move(id)), settings_(std::move(settings)), creator_(std::move(creator)) {}
+
+  const std::string& id() const { return id_; }
+  std::shared_ptr<Engine> engine();
+  /* Elements that hold the instance (each added at READY, removed at NULL). */
+  void add_sharer(GstAlexNetClassify* element);
+  void remove_sharer(GstAlexNetClassify* element);
+  int sharers();
+  /* A swapped-in engine (a model set on one sharer, loaded in the background): becomes the
+   * instance's, is left pending on every sharer (swapped in at its next frame) and their
+   * `model`/`labels-file` are updated, with a notify. */
+  void swap_in(std::shared_ptr<Engine> engine, const Settings& from);
+
+  /* The first setting of `s` (element `element`) that differs from the creator's, described
+   * for a message; "" if they agree. */
+  std::string difference(const Settings& s, const std::string& element) const;
+
+ private:
+  friend std::shared_ptr<SharedInstance> acquire_shared_instance(
+      const std::string&, const Settings&, const std::string&,
+      const std::function<std::shared_ptr<Engine>()>&);
+  std::string id_;
+  Settings settings_; /* of the element that created it; model/labels follow swaps */
+  std::string creator_;
+  std::mutex lock_; /* engine_, sharers_, settings_ after creation */
+  std::shared_ptr<Engine> engine_;
+  std::vector<GstAlexNetClassify*> sharers_;
+};
+
+/* The instance named `id`: the one an element already holds (its settings must agree with
+ * `s`, else SharedSettingsMismatch), or a new one whose engine `make` loads (its errors are
+ * thrown as they are). `element` is the caller's name, for messages. */
+std::shared_ptr<SharedInstance> acquire_shared_instance(
+    const std::string& id, const Settings& s, const std::string& element,
+    const std::function<std::shared_ptr<Engine>()>& make);
+
+}  // namespace alexnet::gst
