@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "alexnet/error.h"
+#include "shared_instance.h"
 
 #define GST_CAT_DEFAULT gst_alexnet_debug
 
@@ -103,9 +104,12 @@ void gst_alexnet_classify_dispatch(GstAlexNetClassify* self, guint top_k) {
   std::vector<alexnet::Frame> frames;
   for (Job* job : b.open)
     frames.push_back(frame_of(&job->map->frame, job->format, job->matrix, job->range));
-  /* the model current now, even if it was swapped in after some of these frames arrived */
+  /* the model current now, even if it was swapped in after some of these frames arrived; a
+   * shared instance batches them with the other streams' frames */
   std::shared_future<BatchResult> result =
-      run_batch(self, impl->model.current, std::move(frames), static_cast<int>(top_k));
+      impl->model.shared
+          ? impl->model.shared->batcher().submit(std::move(frames), static_cast<int>(top_k))
+          : run_batch(self, impl->model.current, std::move(frames), static_cast<int>(top_k));
   for (size_t i = 0; i < b.open.size(); i++) {
     b.open[i]->result = result;
     b.open[i]->index = i;
@@ -167,7 +171,9 @@ GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* 
       b.open.push_back(job.get());
     }
     b.queue.push_back(std::move(job));
-    if (!b.open.empty() && (b.open.size() >= s.batch_size || Clock::now() >= deadline))
+    /* a shared instance fills its batches across the streams: each frame goes at once */
+    const size_t batch = impl->model.shared ? 1 : s.batch_size;
+    if (!b.open.empty() && (b.open.size() >= batch || Clock::now() >= deadline))
       gst_alexnet_classify_dispatch(self, s.top_k);
     else if (deadline != b.deadline)
       set_deadline(b, deadline); /* a batch opened: the pusher sends it at its deadline */

@@ -431,6 +431,7 @@ void gst_alexnet_classify_post_stats(GstAlexNetClassify* self) {
       G_TYPE_DOUBLE, p95, nullptr);
   if (impl->model.shared) /* for a shared instance: how many elements share it */
     gst_structure_set(s, "streams", G_TYPE_UINT, static_cast<guint>(impl->model.shared->sharers()),
+                      "mean-batch", G_TYPE_DOUBLE, impl->model.shared->batcher().mean_batch(),
                       nullptr);
   w.since = now;
   w.frames = 0;

@@ -808,7 +808,8 @@ static gboolean gst_alexnet_classify_start(GstBaseTransform* trans) {
   b.next_worker = 0;
   b.pushed_ret = GST_FLOW_OK;
   const int workers = impl->model.current ? impl->model.current->classifier->workers() : 1;
-  b.active = batch_size > 1 || workers > 1;
+  /* a shared instance batches across streams: its frames take the concurrent path */
+  b.active = batch_size > 1 || workers > 1 || impl->model.shared != nullptr;
   if (roi_list && workers > 1) {
     /* the concurrent path holds whole frames; objects on it are not built yet */
     GST_ELEMENT_ERROR(self, CORE, NOT_IMPLEMENTED,

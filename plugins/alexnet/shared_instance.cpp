@@ -1,7 +1,10 @@
 /* model-instance-id: the process-wide registry of shared models (shared_instance.h). */
 #include "shared_instance.h"
 
+#include <algorithm>
 #include <map>
+
+#include "alexnet/error.h"
 
 #define GST_CAT_DEFAULT gst_alexnet_debug
 
@@ -34,6 +37,118 @@ std::string parallel_name(GstAlexNetParallel p) {
 }
 
 }  // namespace
+
+SharedBatcher::SharedBatcher(std::function<std::shared_ptr<Engine>()> engine, size_t batch_size,
+                             std::chrono::milliseconds timeout)
+    : engine_(std::move(engine)),
+      batch_size_(std::max<size_t>(1, batch_size)),
+      timeout_(timeout),
+      thread_([this] { run(); }) {}
+
+SharedBatcher::~SharedBatcher() {
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+  for (std::future<void>& f : running_) f.wait();
+}
+
+std::shared_future<BatchResult> SharedBatcher::submit(std::vector<alexnet::Frame> frames,
+                                                      int top_k) {
+  Submission sub;
+  sub.frames = std::move(frames);
+  sub.top_k = top_k;
+  sub.at = Clock::now();
+  std::shared_future<BatchResult> result = sub.promise.get_future().share();
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    queued_frames_ += sub.frames.size();
+    queue_.push_back(std::move(sub));
+  }
+  wake_.notify_one();
+  return result;
+}
+
+double SharedBatcher::mean_batch() const {
+  const guint64 b = batches_.load();
+  return b ? static_cast<double>(images_.load()) / static_cast<double>(b) : 0.0;
+}
+
+void SharedBatcher::run() {
+  std::unique_lock<std::mutex> lock(lock_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return; /* stopping, nothing left */
+    /* fill: batch-size frames, or the oldest submission's deadline (not when stopping) */
+    const Clock::time_point deadline = queue_.front().at + timeout_;
+    wake_.wait_until(lock, deadline, [this] { return stop_ || queued_frames_ >= batch_size_; });
+    std::vector<Submission> batch;
+    size_t n = 0;
+    while (!queue_.empty() && (batch.empty() || n + queue_.front().frames.size() <= batch_size_)) {
+      n += queue_.front().frames.size();
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    queued_frames_ -= n;
+    std::erase_if(running_, [](std::future<void>& f) {
+      return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    });
+    lock.unlock();
+    launch(std::move(batch));
+    lock.lock();
+  }
+}
+
+void SharedBatcher::launch(std::vector<Submission> batch) {
+  auto subs = std::make_shared<std::vector<Submission>>(std::move(batch));
+  try {
+    std::shared_ptr<Engine> engine = engine_();
+    if (!engine) throw alexnet::Error("the shared model is not loaded");
+    const int worker =
+        static_cast<int>(next_worker_++ % static_cast<unsigned>(engine->classifier->workers()));
+    std::future<void> f = std::async(std::launch::async, [this, engine, subs, worker] {
+      try {
+        std::vector<alexnet::Frame> frames;
+        int k = 1;
+        for (const Submission& s : *subs) {
+          frames.insert(frames.end(), s.frames.begin(), s.frames.end());
+          k = std::max(k, s.top_k);
+        }
+        const auto t0 = Clock::now();
+        std::vector<alexnet::TopK> tops = engine->classifier->classify(frames, k, worker);
+        const auto us = static_cast<guint64>(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+        images_ += frames.size();
+        batches_++;
+        size_t row = 0;
+        for (Submission& s : *subs) {
+          BatchResult r;
+          r.model_name = engine->model_name;
+          r.us = us;
+          for (size_t i = 0; i < s.frames.size(); ++i, ++row) {
+            alexnet::TopK t = tops.at(row);
+            if (t.size() > static_cast<size_t>(s.top_k)) t.resize(static_cast<size_t>(s.top_k));
+            r.tops.push_back(std::move(t));
+          }
+          s.promise.set_value(std::move(r));
+        }
+      } catch (...) {
+        for (Submission& s : *subs) {
+          try {
+            s.promise.set_exception(std::current_exception());
+          } catch (const std::future_error&) { /* already set */
+          }
+        }
+      }
+    });
+    std::lock_guard<std::mutex> guard(lock_);
+    running_.push_back(std::move(f));
+  } catch (...) {
+    for (Submission& s : *subs) s.promise.set_exception(std::current_exception());
+  }
+}
 
 std::shared_ptr<Engine> SharedInstance::engine() {
   std::lock_guard<std::mutex> guard(lock_);
@@ -123,6 +238,9 @@ std::shared_ptr<SharedInstance> acquire_shared_instance(
   }
   auto instance = std::make_shared<SharedInstance>(id, s, element);
   instance->engine_ = make();
+  SharedInstance* raw = instance.get(); /* the batcher dies first (declared last) */
+  instance->batcher_ = std::make_unique<SharedBatcher>(
+      [raw] { return raw->engine(); }, s.batch_size, std::chrono::milliseconds(s.batch_timeout));
   slot = instance;
   return instance;
 }

@@ -5,11 +5,16 @@
  * to NULL. A model swap on any sharer reaches all of them (shared_instance.cpp). */
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "classify_engine.h"
@@ -20,6 +25,45 @@ namespace alexnet::gst {
  * both elements. */
 struct SharedSettingsMismatch : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+
+/* Batches across streams: the frames the sharers submit are classified together, up to
+ * batch-size frames, or whatever arrived by batch-timeout after the oldest one; a submission is
+ * never split. Batches go to the workers in turn (concurrently), with the instance's current
+ * engine; each submission's future gets its own rows, cut to its own top-k. */
+class SharedBatcher {
+ public:
+  SharedBatcher(std::function<std::shared_ptr<Engine>()> engine, size_t batch_size,
+                std::chrono::milliseconds timeout);
+  ~SharedBatcher(); /* classifies what is queued, then stops */
+  SharedBatcher(const SharedBatcher&) = delete;
+  SharedBatcher& operator=(const SharedBatcher&) = delete;
+
+  std::shared_future<BatchResult> submit(std::vector<alexnet::Frame> frames, int top_k);
+  double mean_batch() const; /* images per batch so far; 0 before the first */
+
+ private:
+  struct Submission {
+    std::vector<alexnet::Frame> frames;
+    int top_k = 0;
+    std::promise<BatchResult> promise;
+    Clock::time_point at;
+  };
+  void run();
+  void launch(std::vector<Submission> batch);
+
+  std::function<std::shared_ptr<Engine>()> engine_;
+  const size_t batch_size_;
+  const std::chrono::milliseconds timeout_;
+  std::mutex lock_; /* queue_, queued_frames_, stop_, running_ */
+  std::condition_variable wake_;
+  std::deque<Submission> queue_;
+  size_t queued_frames_ = 0;
+  bool stop_ = false;
+  std::vector<std::future<void>> running_; /* batches on the workers */
+  unsigned next_worker_ = 0;
+  std::atomic<guint64> images_{0}, batches_{0};
+  std::thread thread_; /* last: started when everything above exists */
 };
 
 class SharedInstance {
@@ -33,6 +77,8 @@ class SharedInstance {
   void add_sharer(GstAlexNetClassify* element);
   void remove_sharer(GstAlexNetClassify* element);
   int sharers();
+  /* The cross-stream batcher (made with the instance). */
+  SharedBatcher& batcher() { return *batcher_; }
   /* A swapped-in engine (a model set on one sharer, loaded in the background): becomes the
    * instance's, is left pending on every sharer (swapped in at its next frame) and their
    * `model`/`labels-file` are updated, with a notify. */
@@ -52,6 +98,7 @@ class SharedInstance {
   std::mutex lock_; /* engine_, sharers_, settings_ after creation */
   std::shared_ptr<Engine> engine_;
   std::vector<GstAlexNetClassify*> sharers_;
+  std::unique_ptr<SharedBatcher> batcher_; /* declared last: stopped first */
 };
 
 /* The instance named `id`: the one an element already holds (its settings must agree with

@@ -65,6 +65,41 @@ TEST(Shared, ThreeStreamsOneInstanceEachKeepsItsOrder) {
   }
 }
 
+// Frames of different streams are classified together: three streams, one frame each, go out
+// as one batch of 3 (batch-size 3; the timeout is long so that only a full batch sends them).
+TEST(Shared, FramesOfDifferentStreamsBatchTogether) {
+  Harness s1({{"model-instance-id", "batched"},
+              {"batch-size", "3"},
+              {"batch-timeout", "5000"},
+              {"overlay", "false"}});
+  Harness s2({{"model-instance-id", "batched"},
+              {"batch-size", "3"},
+              {"batch-timeout", "5000"},
+              {"overlay", "false"}});
+  Harness s3({{"model-instance-id", "batched"},
+              {"batch-size", "3"},
+              {"batch-timeout", "5000"},
+              {"overlay", "false"}});
+  Harness* streams[] = {&s1, &s2, &s3};
+  const std::string caps = caps_str("NV12", 40, 30);
+  for (Harness* h : streams) h->caps(caps);
+  GstVideoInfo info = info_of(caps);
+  std::vector<alexnet::TopK> refs[3];
+  for (int k = 0; k < 3; ++k) refs[k] = push_frames(*streams[k], info, 500 + 10 * k, 1);
+  for (int k = 0; k < 3; ++k) {
+    GstBuffer* out = pull_frame(*streams[k], refs[k], 0);  // each stream its own result
+    ASSERT_NE(out, nullptr) << "stream " << k;
+    gst_buffer_unref(out);
+  }
+  ASSERT_TRUE(gst_harness_push_event(s1.h, gst_event_new_eos()));
+  GstStructure* stats = next_named(s1, "alexnet-stats");
+  ASSERT_NE(stats, nullptr);
+  double mean_batch = 0;
+  EXPECT_TRUE(gst_structure_get_double(stats, "mean-batch", &mean_batch));
+  EXPECT_DOUBLE_EQ(mean_batch, 3.0) << "the three streams' frames were not batched together";
+  gst_structure_free(stats);
+}
+
 TEST(Shared, MismatchedSettingsNameBothElements) {
   GstElement* a = gst_element_factory_make("alexnetclassify", "cam_a");
   GstElement* b = gst_element_factory_make("alexnetclassify", "cam_b");
