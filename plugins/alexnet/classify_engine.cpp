@@ -84,10 +84,17 @@ gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
     if (s.model_instance_id.empty()) {
       engine = make_engine(s);
     } else {
-      slot.shared = alexnet::gst::acquire_shared_instance(
+      auto shared = alexnet::gst::acquire_shared_instance(
           s.model_instance_id, s, GST_OBJECT_NAME(self), [&s] { return make_engine(s); });
-      slot.shared->add_sharer(self);
-      engine = slot.shared->engine();
+      {
+        /* loaded before joining: a swap from now on leaves its engine pending here */
+        std::lock_guard<std::mutex> guard(slot.lock);
+        slot.pending.reset();
+        slot.loaded = true;
+        slot.shared = shared;
+      }
+      shared->add_sharer(self);
+      engine = shared->engine();
       GST_INFO_OBJECT(self, "model-instance-id \"%s\": %d element(s) share it",
                       s.model_instance_id.c_str(), slot.shared->sharers());
     }
@@ -97,9 +104,10 @@ gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
                     engine->classifier->describe().c_str());
     GST_ELEMENT_INFO(self, RESOURCE, SETTINGS, (NULL),
                      ("device %s", engine->classifier->describe().c_str()));
+    const bool shared = slot.shared != nullptr;
     slot.current = std::move(engine);
     std::lock_guard<std::mutex> guard(slot.lock);
-    slot.pending.reset();
+    if (!shared) slot.pending.reset(); /* shared: a swap may have left one since add_sharer */
     slot.loaded = true;
   } catch (const alexnet::gst::SharedSettingsMismatch& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Settings differ: %s", e.what()), (NULL));
@@ -126,15 +134,22 @@ void gst_alexnet_classify_reload_async(GstAlexNetClassify* self) {
   ModelSlot& slot = self->impl->model;
   std::lock_guard<std::mutex> guard(slot.loader_lock);
   if (slot.loader.joinable()) slot.loader.join();
+  std::shared_ptr<alexnet::gst::SharedInstance> shared;
+  {
+    /* READY->NULL may have come between the caller's check and here */
+    std::lock_guard<std::mutex> g(slot.lock);
+    if (!slot.loaded) return;
+    shared = slot.shared;
+  }
   const Settings s = gst_alexnet_classify_settings(self);
-  slot.loader = std::thread([self, s] {
+  slot.loader = std::thread([self, s, shared] {
     ModelSlot& sl = self->impl->model;
     try {
       auto engine = make_engine(s);
       GST_INFO_OBJECT(self, "loaded %s on %s; swapping it in", s.model.c_str(),
                       engine->classifier->describe().c_str());
-      if (sl.shared) {
-        sl.shared->swap_in(std::move(engine), s); /* every sharer, this one included */
+      if (shared) {
+        shared->swap_in(std::move(engine), s, self); /* every sharer, this one included */
         return;
       }
       std::lock_guard<std::mutex> g(sl.lock);
@@ -313,6 +328,8 @@ static std::vector<std::string> classify_objects(GstAlexNetClassify* self, GstVi
             .count();
     gst_alexnet_classify_count_classified(self, static_cast<guint64>(us));
     impl->stats.objects_classified += todo.size();
+  } else {
+    impl->stats.classified++; /* it ran, with nothing for the network: no latency sample */
   }
   if (use_cache) {
     for (size_t i : todo)
@@ -339,8 +356,9 @@ void gst_alexnet_classify_objects_ip(GstAlexNetClassify* self, GstVideoFrame* fr
   impl->stats.objects_skipped += skipped;
   /* inference-interval and QoS as for whole frames; a frame they skip carries no results */
   const guint64 frame_no = impl->stream.frame_index;
-  const bool run = gst_alexnet_classify_decide(self, frame->buffer, s, running_time,
-                                               impl->stream.frame_index > 0);
+  const bool run =
+      gst_alexnet_classify_decide(self, frame->buffer, s, running_time, impl->stream.have_last);
+  if (run) impl->stream.have_last = true; /* cleared by a model swap: the next frame runs */
   std::vector<alexnet::TopK> tops(objects.size());
   if (run) {
     const std::vector<std::string> models =

@@ -497,6 +497,7 @@ static void gst_alexnet_classify_finalize(GObject* object) {
   GstAlexNetClassify* self = GST_ALEXNET_CLASSIFY(object);
   gst_alexnet_classify_join_loader(self);
   gst_alexnet_classify_stop_pusher(self->impl);
+  if (self->impl->model.shared) self->impl->model.shared->remove_sharer(self); /* left at READY */
   delete self->impl;
   self->impl = nullptr;
   G_OBJECT_CLASS(parent_class)->finalize(object);
@@ -862,6 +863,7 @@ static gboolean gst_alexnet_classify_sink_event(GstBaseTransform* trans, GstEven
   if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) {
     gst_alexnet_classify_discard(impl);
     impl->batcher.pushed_ret = GST_FLOW_OK;
+    impl->stream.objects.clear(); /* after a seek a tracker may reuse ids */
     GST_OBJECT_LOCK(trans);
     impl->qos.earliest_time = GST_CLOCK_TIME_NONE;
     GST_OBJECT_UNLOCK(trans);

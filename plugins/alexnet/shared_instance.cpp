@@ -194,7 +194,8 @@ std::string SharedInstance::difference(const Settings& s, const std::string& ele
   return "";
 }
 
-void SharedInstance::swap_in(std::shared_ptr<Engine> engine, const Settings& from) {
+void SharedInstance::swap_in(std::shared_ptr<Engine> engine, const Settings& from,
+                             GstAlexNetClassify* initiator) {
   std::vector<GstAlexNetClassify*> targets;
   {
     std::lock_guard<std::mutex> guard(lock_);
@@ -206,17 +207,22 @@ void SharedInstance::swap_in(std::shared_ptr<Engine> engine, const Settings& fro
       targets.push_back(GST_ALEXNET_CLASSIFY(gst_object_ref(e)));
   }
   for (GstAlexNetClassify* e : targets) {
-    GST_OBJECT_LOCK(e);
-    const bool changed =
-        e->impl->settings.model != from.model || e->impl->settings.labels_file != from.labels_file;
-    e->impl->settings.model = from.model;
-    e->impl->settings.labels_file = from.labels_file;
-    GST_OBJECT_UNLOCK(e);
-    {
-      std::lock_guard<std::mutex> guard(e->impl->model.lock);
-      e->impl->model.pending = engine;
+    bool model_changed = false, labels_changed = false;
+    if (e != initiator) {
+      GST_OBJECT_LOCK(e);
+      model_changed = e->impl->settings.model != from.model;
+      labels_changed = e->impl->settings.labels_file != from.labels_file;
+      e->impl->settings.model = from.model;
+      e->impl->settings.labels_file = from.labels_file;
+      GST_OBJECT_UNLOCK(e);
     }
-    if (changed) g_object_notify(G_OBJECT(e), "model");
+    {
+      /* not on a sharer on its way to NULL: it would keep the engine after leaving */
+      std::lock_guard<std::mutex> guard(e->impl->model.lock);
+      if (e->impl->model.loaded) e->impl->model.pending = engine;
+    }
+    if (model_changed) g_object_notify(G_OBJECT(e), "model");
+    if (labels_changed) g_object_notify(G_OBJECT(e), "labels-file");
     gst_object_unref(e);
   }
 }

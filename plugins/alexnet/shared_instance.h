@@ -79,10 +79,11 @@ class SharedInstance {
   int sharers();
   /* The cross-stream batcher (made with the instance). */
   SharedBatcher& batcher() { return *batcher_; }
-  /* A swapped-in engine (a model set on one sharer, loaded in the background): becomes the
-   * instance's, is left pending on every sharer (swapped in at its next frame) and their
-   * `model`/`labels-file` are updated, with a notify. */
-  void swap_in(std::shared_ptr<Engine> engine, const Settings& from);
+  /* A swapped-in engine (a model set on `initiator`, loaded in the background): becomes the
+   * instance's and is left pending on every sharer still at READY or above (swapped in at its
+   * next frame); the other sharers' `model`/`labels-file` are updated, each with a notify (the
+   * initiator's are its own, and may have changed again meanwhile). */
+  void swap_in(std::shared_ptr<Engine> engine, const Settings& from, GstAlexNetClassify* initiator);
 
   /* The first setting of `s` (element `element`) that differs from the creator's, described
    * for a message; "" if they agree. */

@@ -10,7 +10,10 @@
  *       g_print ("%s %.3f\n", m->labels[i], m->scores[i]);
  *
  * The top-k are sorted best first. The meta is copied with the buffer
- * (transform: copy; a scale scales an object's box).
+ * (transform: copy). It is registered without tags, so videoscale and
+ * videoconvert keep it as it is: an object's box stays in the coordinates of
+ * the frame alexnetclassify saw (the object's GstVideoRegionOfInterestMeta,
+ * which carries the same result as its "classification" param, is scaled).
  *
  * Objects (alexnetclassify inference-region=roi-list): one meta per classified
  * object, with has_roi TRUE, the object's ROI id and its box in the frame

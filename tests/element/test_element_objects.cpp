@@ -203,8 +203,9 @@ TEST(Objects, OverlayOutlinesEachObject) {
   EXPECT_EQ(px(after, 25, 31), 255) << "bottom edge";
   for (int y = 0; y < 48; ++y)
     for (int x = 0; x < 64; ++x)
-      if (x < 10 || x >= 40 || y < 8 || y >= 32)
+      if (x < 10 || x >= 40 || y < 8 || y >= 32) {
         ASSERT_EQ(px(after, x, y), px(before, x, y)) << "outside the box at " << x << "," << y;
+      }
 }
 
 // reclassify-interval 3: a tracked object keeps its result for 3 frames, is reclassified when
@@ -245,6 +246,32 @@ TEST(Objects, ReclassifyIntervalKeepsTrackedResults) {
   }
   EXPECT_EQ(hx.stat("objects-cached"), 4u);                // frames 1, 2, 5, 6
   EXPECT_EQ(hx.stat("objects-classified"), 3u + 7u * 3u);  // id 5 at 0, 3, 4; 3 untracked x 7
+}
+
+// A flush (a seek) forgets the kept results: trackers may reuse ids after it.
+TEST(Objects, FlushForgetsKeptResults) {
+  Harness hx(
+      {{"inference-region", "roi-list"}, {"reclassify-interval", "10"}, {"overlay", "false"}});
+  const std::string caps = caps_str("RGB", 48, 48);
+  hx.caps(caps);
+  GstVideoInfo info = info_of(caps);
+  auto push = [&](uint32_t seed) {
+    ASSERT_EQ(
+        gst_harness_push(hx.h, frame_with_objects(info, seed, 0, {{"face", 5, 4, 4, 20, 20}})),
+        GST_FLOW_OK);
+    gst_buffer_unref(gst_harness_pull(hx.h));
+  };
+  push(1);
+  push(2);
+  EXPECT_EQ(hx.stat("objects-cached"), 1u);
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_start()));
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_stop(TRUE)));
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_segment(&seg)));
+  push(3);
+  EXPECT_EQ(hx.stat("objects-cached"), 1u) << "a result kept from before the flush was reused";
+  EXPECT_EQ(hx.stat("objects-classified"), 2u);
 }
 
 // The cache behind reclassify-interval is bounded (the longest unseen id goes first) and
