@@ -135,6 +135,23 @@ def main():
     headless_top1 = {field(l, "pts"): field(l, "label_id") for l in lines}
     check("headless.sh: summary on stderr", f"{FRAMES} frames in " in err, err[-500:])
 
+    # multi-stream.sh: three streams through one shared model, batched together; each stream
+    # gets every frame in order, with headless.sh's results.
+    rc, out, err = run([script("multi-stream.sh"), model, video, video, video], {"TOP_K": "3"})
+    per_stream = {}
+    for l in out.splitlines():
+        m = re.match(r"stream=(\d+) (.*)$", l)
+        if m:
+            per_stream.setdefault(m.group(1), []).append(m.group(2))
+    check("multi-stream.sh: three streams, one line per frame each",
+          rc == 0 and sorted(per_stream) == ["0", "1", "2"] and
+          all(len(v) == FRAMES for v in per_stream.values()),
+          f"rc={rc} {[(k, len(v)) for k, v in per_stream.items()]} {err[-800:]}")
+    check("multi-stream.sh: each stream in order with headless.sh's results",
+          all([field(l, "pts") for l in v] == pts and
+              all(field(l, "label_id") == headless_top1[field(l, "pts")] for l in v)
+              for v in per_stream.values()), str({k: v[:2] for k, v in per_stream.items()}))
+
     # Two CPU workers: same results, same order.
     rc, lines2, err = headless(extra_env={"DEVICE": "cpu,cpu", "TOP_K": "3"})
     check("headless.sh DEVICE=cpu,cpu: same results in the same order",
@@ -243,7 +260,8 @@ def main():
         f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
     for name, args in (("headless.sh", [video]), ("file-to-file.sh", [video, os.path.join(tmp, "x.webm")]),
                        ("file-to-screen.sh", [video]), ("two-gpus.sh", [video]),
-                       ("webcam.sh", [])):
+                       ("webcam.sh", []), ("multi-stream.sh", [video, video]),
+                       ("detect-classify.sh", [video])):
         rc, out, err = run([script(name), missing, *args])
         check(f"{name}: missing model → exit 1 naming the file", rc == 1 and missing in err and
               "not found" in err, f"rc={rc} {err}")
