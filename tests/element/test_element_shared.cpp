@@ -100,6 +100,32 @@ TEST(Shared, FramesOfDifferentStreamsBatchTogether) {
   gst_structure_free(stats);
 }
 
+// One stream flushing (a seek) while its frame waits in a shared batch does not stall the
+// others: they keep getting their frames, with their own results.
+TEST(Shared, OneStreamsFlushDoesNotStallTheOthers) {
+  const std::initializer_list<std::pair<const char*, std::string>> props = {
+      {"model-instance-id", "flushing"},
+      {"batch-size", "3"},
+      {"batch-timeout", "50"},
+      {"overlay", "false"}};
+  Harness s1(props), s2(props), s3(props);
+  const std::string caps = caps_str("RGB", 32, 32);
+  for (Harness* h : {&s1, &s2, &s3}) h->caps(caps);
+  GstVideoInfo info = info_of(caps);
+  push_frames(s1, info, 1, 1);  // waits in the instance's batcher
+  ASSERT_TRUE(gst_harness_push_event(s1.h, gst_event_new_flush_start()));
+  ASSERT_TRUE(gst_harness_push_event(s1.h, gst_event_new_flush_stop(TRUE)));
+  for (int round = 0; round < 3; ++round) {
+    for (Harness* h : {&s2, &s3}) {
+      const std::vector<alexnet::TopK> refs = push_frames(*h, info, 40 + round, 1);
+      GstBuffer* out = pull_frame(*h, refs, 0);
+      ASSERT_NE(out, nullptr) << "round " << round;
+      gst_buffer_unref(out);
+    }
+  }
+  EXPECT_EQ(gst_harness_buffers_in_queue(s1.h), 0u) << "the flushed frame came out";
+}
+
 TEST(Shared, MismatchedSettingsNameBothElements) {
   GstElement* a = gst_element_factory_make("alexnetclassify", "cam_a");
   GstElement* b = gst_element_factory_make("alexnetclassify", "cam_b");
