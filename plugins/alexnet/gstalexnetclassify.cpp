@@ -655,6 +655,34 @@ static void gst_alexnet_classify_set_property(GObject* object, guint prop_id, co
   }
 }
 
+/* The read-only statistics properties; false for any other id. */
+static bool get_stat_property(const alexnet::gst::Stats& stats, guint prop_id, GValue* value) {
+  switch (prop_id) {
+    case PROP_FRAMES_CLASSIFIED:
+      g_value_set_uint64(value, stats.classified.load());
+      return true;
+    case PROP_FRAMES_SKIPPED:
+      g_value_set_uint64(value, stats.skipped.load());
+      return true;
+    case PROP_OBJECTS_CLASSIFIED:
+      g_value_set_uint64(value, stats.objects_classified.load());
+      return true;
+    case PROP_OBJECTS_SKIPPED:
+      g_value_set_uint64(value, stats.objects_skipped.load());
+      return true;
+    case PROP_OBJECTS_CACHED:
+      g_value_set_uint64(value, stats.objects_cached.load());
+      return true;
+    case PROP_MEAN_LATENCY: {
+      guint64 n = stats.classified.load();
+      g_value_set_double(value, n ? static_cast<double>(stats.latency_total_us.load()) / n : 0.0);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GValue* value,
                                               GParamSpec* pspec) {
   GstAlexNetClassify* self = GST_ALEXNET_CLASSIFY(object);
@@ -708,12 +736,6 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
     case PROP_POST_MESSAGES:
       g_value_set_boolean(value, s.post_messages);
       break;
-    case PROP_FRAMES_CLASSIFIED:
-      g_value_set_uint64(value, stats.classified.load());
-      break;
-    case PROP_FRAMES_SKIPPED:
-      g_value_set_uint64(value, stats.skipped.load());
-      break;
     case PROP_INFERENCE_REGION:
       g_value_set_enum(value, s.region);
       break;
@@ -723,17 +745,8 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
     case PROP_MIN_OBJECT_SIZE:
       g_value_set_string(value, s.min_object_size.c_str());
       break;
-    case PROP_OBJECTS_CLASSIFIED:
-      g_value_set_uint64(value, stats.objects_classified.load());
-      break;
-    case PROP_OBJECTS_SKIPPED:
-      g_value_set_uint64(value, stats.objects_skipped.load());
-      break;
     case PROP_RECLASSIFY_INTERVAL:
       g_value_set_uint(value, s.reclassify_interval);
-      break;
-    case PROP_OBJECTS_CACHED:
-      g_value_set_uint64(value, stats.objects_cached.load());
       break;
     case PROP_STATS_INTERVAL:
       g_value_set_uint(value, s.stats_interval);
@@ -741,13 +754,9 @@ static void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GV
     case PROP_MODEL_INSTANCE_ID:
       g_value_set_string(value, s.model_instance_id.c_str());
       break;
-    case PROP_MEAN_LATENCY: {
-      guint64 n = stats.classified.load();
-      g_value_set_double(value, n ? static_cast<double>(stats.latency_total_us.load()) / n : 0.0);
-      break;
-    }
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      if (!get_stat_property(stats, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
   }
 }

@@ -113,20 +113,15 @@ std::vector<bool> tracked_objects(const std::vector<Object>& objects) {
 void attach_object_result(GstBuffer* buffer, const Object& object, const alexnet::TopK& top,
                           const std::string& model_name) {
   gst_video_region_of_interest_meta_add_param(object.meta, result_structure("classification", top));
-  std::vector<gint> ids;
-  std::vector<const gchar*> labels;
-  std::vector<gfloat> scores;
-  for (const Prediction& p : top) {
-    ids.push_back(p.index);
-    labels.push_back(p.label.c_str());
-    scores.push_back(p.probability);
-  }
-  labels.push_back(nullptr);
+  GstAlexNetMeta* m = add_alexnet_meta(buffer, top, model_name);
+  if (!m) return;
   const alexnet::Rect& b = object.box;
-  gst_buffer_add_alexnet_object_meta(
-      buffer, static_cast<guint>(top.size()), ids.data(), labels.data(), scores.data(),
-      model_name.c_str(), object.meta->id, static_cast<guint>(b.x), static_cast<guint>(b.y),
-      static_cast<guint>(b.width), static_cast<guint>(b.height));
+  m->roi_id = object.meta->id;
+  m->x = static_cast<guint>(b.x);
+  m->y = static_cast<guint>(b.y);
+  m->width = static_cast<guint>(b.width);
+  m->height = static_cast<guint>(b.height);
+  m->has_roi = TRUE;
 }
 
 GstMessage* objects_message(GstObject* src, GstClockTime pts, GstClockTime running_time,

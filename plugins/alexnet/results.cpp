@@ -37,12 +37,8 @@ GstStructure* result_structure(const char* name, const TopK& top) {
   return s;
 }
 
-void attach_result(GstBuffer* buffer, int width, int height, const TopK& top,
-                   const std::string& model_name) {
-  GstVideoRegionOfInterestMeta* roi = gst_buffer_add_video_region_of_interest_meta(
-      buffer, "classification", 0, 0, static_cast<guint>(width), static_cast<guint>(height));
-  if (roi)
-    gst_video_region_of_interest_meta_add_param(roi, result_structure("classification", top));
+GstAlexNetMeta* add_alexnet_meta(GstBuffer* buffer, const TopK& top,
+                                 const std::string& model_name) {
   std::vector<gint> ids;
   std::vector<const gchar*> labels;
   std::vector<gfloat> scores;
@@ -52,9 +48,17 @@ void attach_result(GstBuffer* buffer, int width, int height, const TopK& top,
     scores.push_back(p.probability);
   }
   labels.push_back(nullptr);
-  GstAlexNetMeta* m =
-      gst_buffer_add_alexnet_meta(buffer, static_cast<guint>(top.size()), ids.data(), labels.data(),
-                                  scores.data(), model_name.c_str());
+  return gst_buffer_add_alexnet_meta(buffer, static_cast<guint>(top.size()), ids.data(),
+                                     labels.data(), scores.data(), model_name.c_str());
+}
+
+void attach_result(GstBuffer* buffer, int width, int height, const TopK& top,
+                   const std::string& model_name) {
+  GstVideoRegionOfInterestMeta* roi = gst_buffer_add_video_region_of_interest_meta(
+      buffer, "classification", 0, 0, static_cast<guint>(width), static_cast<guint>(height));
+  if (roi)
+    gst_video_region_of_interest_meta_add_param(roi, result_structure("classification", top));
+  GstAlexNetMeta* m = add_alexnet_meta(buffer, top, model_name);
   if (m) {
     m->width = static_cast<guint>(width); /* the whole frame; has_roi stays FALSE */
     m->height = static_cast<guint>(height);

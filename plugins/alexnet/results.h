@@ -10,6 +10,7 @@
 #include <string>
 
 #include "alexnet/classifier.h"
+#include "gstalexnetmeta.h"
 
 namespace alexnet::gst {
 
@@ -21,6 +22,9 @@ GstStructure* result_structure(const char* name, const TopK& top);
 // GstAlexNetMeta (model = `model_name`) to a writable buffer.
 void attach_result(GstBuffer* buffer, int width, int height, const TopK& top,
                    const std::string& model_name);
+
+// gst_buffer_add_alexnet_meta with the arrays of `top` (the meta, or null if refused).
+GstAlexNetMeta* add_alexnet_meta(GstBuffer* buffer, const TopK& top, const std::string& model_name);
 
 // The element message "alexnet-classification": pts, running-time (GST_CLOCK_TIME_NONE when
 // unknown), classified (false when the result was carried over), and the result fields.
