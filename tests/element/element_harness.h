@@ -291,6 +291,24 @@ inline std::unique_ptr<Pushed> push_frame(Harness& hx, const GstVideoInfo& info,
   return p;
 }
 
+// After a model set while streaming (loaded in the background): pushes frames until one comes
+// out classified by b.safetensors, up to 500 tries 10 ms apart, and checks that frame against
+// the library's classification with that model. False if the swap never came.
+inline bool wait_for_model_b(Harness& hx, const GstVideoInfo& info, uint32_t seed) {
+  for (int i = 0; i < 500; ++i) {
+    auto p =
+        push_frame(hx, info, seed, static_cast<GstClockTime>(i + 1) * GST_MSECOND, 5, files().b);
+    GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(p->out);
+    EXPECT_NE(m, nullptr);
+    if (m && std::string(m->model) == "b.safetensors") {
+      expect_meta(p->out, p->ref, "b.safetensors");
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 // Pushes n frames (seeds seed0, seed0+1, …; pts i ms) and returns each one's reference top-k.
 inline std::vector<alexnet::TopK> push_frames(Harness& hx, const GstVideoInfo& info, uint32_t seed0,
                                               int n, int k = 5) {

@@ -162,19 +162,7 @@ TEST(Shared, ASwapOnOneSharerReachesAll) {
   push_frame(s2, info, 2, 0);
   g_object_set(s1.el, "model", files().b.c_str(), nullptr);
   // s2 never had its model set: the swap reaches it, with its property updated
-  bool swapped = false;
-  for (int i = 0; i < 500 && !swapped; ++i) {
-    auto p = push_frame(s2, info, 3, static_cast<GstClockTime>(i + 1) * GST_MSECOND, 5, files().b);
-    GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(p->out);
-    ASSERT_NE(m, nullptr);
-    if (std::string(m->model) == "b.safetensors") {
-      swapped = true;
-      expect_meta(p->out, p->ref, "b.safetensors");
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  ASSERT_TRUE(swapped);
+  ASSERT_TRUE(wait_for_model_b(s2, info, 3));
   gchar* model = nullptr;
   g_object_get(s2.el, "model", &model, nullptr);
   EXPECT_EQ(std::string(model), files().b);

@@ -241,19 +241,7 @@ TEST(Element, ModelSwapWhileStreaming) {
   expect_meta(a->out, a->ref, "a.safetensors");
 
   g_object_set(hx.el, "model", files().b.c_str(), nullptr);
-  bool swapped = false;
-  for (int i = 0; i < 500 && !swapped; ++i) {
-    auto p = push_frame(hx, info, 2, 0, 5, files().b);
-    GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(p->out);
-    ASSERT_NE(m, nullptr);
-    if (std::string(m->model) == "b.safetensors") {
-      swapped = true;
-      expect_meta(p->out, p->ref, "b.safetensors");
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  EXPECT_TRUE(swapped);
+  EXPECT_TRUE(wait_for_model_b(hx, info, 2));
 
   // a bad file keeps the running model and posts a warning naming it
   g_object_set(hx.el, "model", files().corrupt.c_str(), nullptr);
