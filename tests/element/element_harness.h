@@ -207,6 +207,11 @@ struct Harness {
     gst_object_unref(bus);
   }
   void caps(const std::string& c) { gst_harness_set_src_caps_str(h, c.c_str()); }
+  // Sets the source caps and returns their video info.
+  GstVideoInfo video(const std::string& c) {
+    caps(c);
+    return info_of(c);
+  }
   GstMessage* pop(GstMessageType type, GstClockTime timeout = 0) {
     return gst_bus_timed_pop_filtered(bus, timeout, type);
   }

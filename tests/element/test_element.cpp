@@ -48,9 +48,8 @@ TEST(Element, ColorimetryReachesTheFrameDescriptor) {
   for (const char* colorimetry : {"bt709", "bt601", "1:4:0:0" /* full range BT.601 */}) {
     SCOPED_TRACE(colorimetry);
     Harness hx({{"overlay", "false"}});
-    const std::string caps = caps_str("I420", 40, 30, std::string(",colorimetry=") + colorimetry);
-    hx.caps(caps);
-    GstVideoInfo info = info_of(caps);
+    GstVideoInfo info =
+        hx.video(caps_str("I420", 40, 30, std::string(",colorimetry=") + colorimetry));
     auto p = push_frame(hx, info, 3, 0);
     expect_result(roi_param(p->out), p->ref);
   }
@@ -58,9 +57,7 @@ TEST(Element, ColorimetryReachesTheFrameDescriptor) {
 
 TEST(Element, PostsMessagesEqualToTheLibrary) {
   Harness hx({{"overlay", "false"}, {"post-messages", "true"}, {"top-k", "3"}});
-  const std::string caps = caps_str("BGRx", 48, 36);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("BGRx", 48, 36));
   for (int i = 0; i < 3; ++i) {
     const GstClockTime pts = static_cast<GstClockTime>(i) * GST_SECOND / 30;
     auto p = push_frame(hx, info, 100 + static_cast<uint32_t>(i), pts, 3);
@@ -81,9 +78,7 @@ TEST(Element, PostsMessagesEqualToTheLibrary) {
 
 TEST(Element, LabelsFileOverridesTheModelsLabels) {
   Harness hx({{"overlay", "false"}, {"labels-file", files().labels_ok}});
-  const std::string caps = caps_str("RGB", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 32, 32));
   GstBuffer* in = make_buffer(info, 5, 0);
   auto bytes = bytes_of(in);
   alexnet::Frame f = frame_of(info, bytes.data());
@@ -100,9 +95,7 @@ TEST(Element, OverlayChangesPixelsInItsBoxOnly) {
     for (const char* pos : {"top-left", "bottom-right"}) {
       SCOPED_TRACE(std::string(fmt) + " " + pos);
       Harness hx({{"overlay", "true"}, {"overlay-position", pos}, {"top-k", "2"}});
-      const std::string caps = caps_str(fmt, 161, 121);
-      hx.caps(caps);
-      GstVideoInfo info = info_of(caps);
+      GstVideoInfo info = hx.video(caps_str(fmt, 161, 121));
       auto p = push_frame(hx, info, 11, 0, 2);
       std::vector<uint8_t> out = bytes_of(p->out);
       ASSERT_EQ(out.size(), p->in.size());
@@ -178,9 +171,7 @@ TEST(Element, InferenceIntervalCarriesTheLastResult) {
 void qos_test(const char* batch) {
   SCOPED_TRACE(std::string("batch-size ") + batch);
   Harness hx({{"post-messages", "true"}, {"batch-size", batch}, {"batch-timeout", "5"}});
-  const std::string caps = caps_str("RGB", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 32, 32));
   auto first = push_frame(hx, info, 1, 0);
   // downstream: everything before 1 s is late
   ASSERT_TRUE(gst_harness_push_upstream_event(
@@ -229,9 +220,7 @@ TEST(Element, AnswersTheLatencyQueryWithItsProcessingTime) {
 
 TEST(Element, TwoCpuWorkersKeepTheOrder) {
   Harness hx({{"device", "cpu,cpu"}, {"threads", "2"}, {"overlay", "false"}});
-  const std::string caps = caps_str("NV12", 50, 40);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("NV12", 50, 40));
   const std::vector<alexnet::TopK> refs = push_frames(hx, info, 300, 8);
   ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));  // the last ones leave
   for (int i = 0; i < 8; ++i) {
@@ -256,9 +245,7 @@ TEST(Element, ModelParallelOnTwoCpusMatchesTheLibrary) {
                 {"threads", "2"},
                 {"batch-size", batch},
                 {"overlay", "false"}});
-    const std::string caps = caps_str("RGBx", 40, 30);
-    hx.caps(caps);
-    GstVideoInfo info = info_of(caps);
+    GstVideoInfo info = hx.video(caps_str("RGBx", 40, 30));
     std::vector<alexnet::TopK> refs;
     for (int i = 0; i < 6; ++i) {
       GstBuffer* in = make_buffer(info, 500 + static_cast<uint32_t>(i),
@@ -303,9 +290,7 @@ TEST(Element, GpuDevicesKeepTheOrderAndMatchTheLibrary) {
                 {"precision", r.precision},
                 {"parallel", r.parallel},
                 {"overlay", "false"}});
-    const std::string caps = caps_str("I420", 64, 48);
-    hx.caps(caps);
-    GstVideoInfo info = info_of(caps);
+    GstVideoInfo info = hx.video(caps_str("I420", 64, 48));
     std::vector<alexnet::TopK> refs;
     for (int i = 0; i < 12; ++i) {
       GstBuffer* in = make_buffer(info, 900 + static_cast<uint32_t>(i),
@@ -350,9 +335,7 @@ TEST(Concurrent, BatchesKeepOrderAndMatchTheLibrary) {
                 {"overlay", "false"},
                 {"post-messages", "true"},
                 {"top-k", "3"}});
-    const std::string caps = caps_str("I420", 41, 33);
-    hx.caps(caps);
-    GstVideoInfo info = info_of(caps);
+    GstVideoInfo info = hx.video(caps_str("I420", 41, 33));
     const std::vector<alexnet::TopK> refs = push_frames(hx, info, 400, 10, 3);
     ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));  // the partial batch goes
     for (int i = 0; i < 10; ++i) {
@@ -414,9 +397,7 @@ TEST(Concurrent, PartialBatchWaitsForTimeoutOrEos) {
 TEST(Concurrent, FramesLeaveWhenDoneWithoutFurtherInput) {
   Harness hx(
       {{"batch-size", "4"}, {"batch-timeout", "30"}, {"device", "cpu,cpu"}, {"threads", "2"}});
-  const std::string caps = caps_str("RGB", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 32, 32));
   for (int i = 0; i < 6; ++i)  // one full batch, one partial
     ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, static_cast<uint32_t>(i),
                                                  static_cast<GstClockTime>(i) * GST_MSECOND)),
@@ -439,9 +420,7 @@ TEST(Concurrent, LatencyIncludesTheBatchFillTime) {
 
 TEST(Concurrent, FlushDropsHeldFrames) {
   Harness hx({{"batch-size", "4"}, {"batch-timeout", "10000"}});
-  const std::string caps = caps_str("RGBx", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGBx", 32, 32));
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, static_cast<uint32_t>(i), 0)), GST_FLOW_OK);
   ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_start()));
@@ -471,9 +450,7 @@ TEST(Concurrent, CapsChangeWithHeldFrames) {
     int w, h;
   };
   for (Step st : {Step{"RGB", 32, 24}, Step{"NV12", 66, 46}, Step{"GRAY8", 21, 19}}) {
-    const std::string caps = caps_str(st.fmt, st.w, st.h);
-    hx.caps(caps);
-    GstVideoInfo info = info_of(caps);
+    GstVideoInfo info = hx.video(caps_str(st.fmt, st.w, st.h));
     for (int i = 0; i < 2; ++i) {
       GstBuffer* in = make_buffer(info, static_cast<uint32_t>(st.w + i), 0);
       auto bytes = bytes_of(in);
@@ -499,9 +476,7 @@ TEST(Concurrent, ModelSwapAndIntervalWithBatches) {
               {"inference-interval", "2"},
               {"overlay", "false"},
               {"post-messages", "true"}});
-  const std::string caps = caps_str("BGR", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("BGR", 32, 32));
   g_object_set(hx.el, "model", files().b.c_str(), nullptr);
   bool swapped = false;
   int classified = 0, carried_frames = 0;
@@ -551,9 +526,7 @@ TEST(Concurrent, ModelSwapAndIntervalWithBatches) {
 // batch mixes two models. (Before, the swap dispatched the open frames with the old model.)
 TEST(Concurrent, ModelSwapDoesNotDispatchTheOpenBatch) {
   Harness hx({{"batch-size", "4"}, {"batch-timeout", "10000"}, {"overlay", "false"}});
-  const std::string caps = caps_str("BGR", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("BGR", 32, 32));
   bool swapped = false;
   for (int round = 0; round < 50 && !swapped; ++round) {
     std::vector<std::vector<uint8_t>> ins;
@@ -593,9 +566,7 @@ TEST(Concurrent, ModelSwapDoesNotDispatchTheOpenBatch) {
 // arrival plus batch-timeout), and not before.
 TEST(Concurrent, PartialBatchLeavesAtItsDeadline) {
   Harness hx({{"batch-size", "4"}, {"batch-timeout", "150"}, {"overlay", "false"}});
-  const std::string caps = caps_str("RGB", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 32, 32));
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, 1, 0)), GST_FLOW_OK);
   GstBuffer* out = gst_harness_pull(hx.h);  // waits up to 60 s

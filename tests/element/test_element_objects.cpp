@@ -52,9 +52,7 @@ alexnet::TopK crop_reference(const GstVideoInfo& info, const std::vector<uint8_t
 
 TEST(Objects, EachObjectIsClassifiedLikeTheLibraryClassifiesItsCrop) {
   Harness hx({{"inference-region", "roi-list"}, {"post-messages", "true"}, {"overlay", "false"}});
-  const std::string caps = caps_str("NV12", 64, 48);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("NV12", 64, 48));
   GstBuffer* in = frame_with_objects(info, 7, 0,
                                      {{"face", 1, 4, 4, 20, 16},
                                       {"car", 2, 31, 9, 30, 30},
@@ -132,9 +130,7 @@ TEST(Objects, ClassAndSizeFiltersAndIntervals) {
               {"batch-size", "2"},  // objects of a frame in batches of 2
               {"post-messages", "true"},
               {"overlay", "false"}});
-  const std::string caps = caps_str("RGB", 64, 48);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 64, 48));
   const std::vector<Box> boxes = {{"face", 1, 0, 0, 16, 12},
                                   {"car", 2, 0, 0, 40, 40},
                                   {"person", 3, 20, 20, 30, 20},
@@ -184,9 +180,7 @@ TEST(Objects, ClassAndSizeFiltersAndIntervals) {
 // pixels outside every box untouched.
 TEST(Objects, OverlayOutlinesEachObject) {
   Harness hx({{"inference-region", "roi-list"}, {"overlay", "true"}});
-  const std::string caps = caps_str("RGB", 64, 48);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 64, 48));
   GstBuffer* in = frame_with_objects(info, 3, 0, {{"face", 1, 10, 8, 30, 24}});
   const std::vector<uint8_t> before = bytes_of(in);
   ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
@@ -213,9 +207,7 @@ TEST(Objects, OverlayOutlinesEachObject) {
 TEST(Objects, ReclassifyIntervalKeepsTrackedResults) {
   Harness hx(
       {{"inference-region", "roi-list"}, {"reclassify-interval", "3"}, {"overlay", "false"}});
-  const std::string caps = caps_str("RGB", 64, 48);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 64, 48));
   struct Step {
     guint size;         // the tracked object's box side
     int classified_at;  // the frame whose crop its result must be
@@ -252,9 +244,7 @@ TEST(Objects, ReclassifyIntervalKeepsTrackedResults) {
 TEST(Objects, FlushForgetsKeptResults) {
   Harness hx(
       {{"inference-region", "roi-list"}, {"reclassify-interval", "10"}, {"overlay", "false"}});
-  const std::string caps = caps_str("RGB", 48, 48);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 48, 48));
   auto push = [&](uint32_t seed) {
     ASSERT_EQ(
         gst_harness_push(hx.h, frame_with_objects(info, seed, 0, {{"face", 5, 4, 4, 20, 20}})),
@@ -297,9 +287,7 @@ TEST(Objects, ObjectCacheIsBoundedAndForgets) {
 
 TEST(Objects, AFrameWithoutObjectsStillGetsItsMessage) {
   Harness hx({{"inference-region", "roi-list"}, {"post-messages", "true"}});
-  const std::string caps = caps_str("I420", 40, 30);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("I420", 40, 30));
   ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, 1, 0)), GST_FLOW_OK);
   GstBuffer* out = gst_harness_pull(hx.h);
   ASSERT_NE(out, nullptr);
@@ -375,9 +363,7 @@ TEST(Stats, PostedAtEosWithTheCounts) {
   for (const char* batch : {"1", "3"}) {
     SCOPED_TRACE(std::string("batch-size ") + batch);
     Harness hx({{"inference-interval", "2"}, {"batch-size", batch}, {"batch-timeout", "5"}});
-    const std::string caps = caps_str("RGB", 32, 32);
-    hx.caps(caps);
-    GstVideoInfo info = info_of(caps);
+    GstVideoInfo info = hx.video(caps_str("RGB", 32, 32));
     push_frames(hx, info, 1, 6);
     ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));
     for (int i = 0; i < 6; ++i) gst_buffer_unref(gst_harness_pull(hx.h));
@@ -399,9 +385,7 @@ TEST(Stats, PostedAtEosWithTheCounts) {
 // previous one, and the counts only grow.
 TEST(Stats, PeriodicWithStatsInterval) {
   Harness hx({{"stats-interval", "40"}, {"overlay", "false"}});
-  const std::string caps = caps_str("RGB", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 32, 32));
   for (int i = 0; i < 8; ++i) {
     ASSERT_EQ(gst_harness_push(hx.h, make_buffer(info, static_cast<uint32_t>(i),
                                                  static_cast<GstClockTime>(i) * GST_MSECOND)),

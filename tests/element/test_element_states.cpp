@@ -47,9 +47,7 @@ TEST(Element, RefusesInvalidPropertyValuesWithAWarning) {
 void property_thread_test(const char* batch) {
   SCOPED_TRACE(std::string("batch-size ") + batch);
   Harness hx({{"batch-size", batch}, {"batch-timeout", "5"}});
-  const std::string caps = caps_str("I420", 64, 48);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("I420", 64, 48));
   std::atomic<bool> stop{false};
   std::thread t([&] {
     int i = 0;
@@ -199,9 +197,7 @@ TEST(Element, CapsChangeMidStream) {
   for (Step s :
        {Step{"RGB", 32, 24}, Step{"I420", 65, 47}, Step{"GRAY8", 20, 20}, Step{"BGRx", 33, 31}}) {
     SCOPED_TRACE(s.fmt);
-    const std::string caps = caps_str(s.fmt, s.w, s.h);
-    hx.caps(caps);
-    GstVideoInfo info = info_of(caps);
+    GstVideoInfo info = hx.video(caps_str(s.fmt, s.w, s.h));
     for (int i = 0; i < 2; ++i) {
       auto p = push_frame(hx, info, static_cast<uint32_t>(i + s.w), 0);
       expect_meta(p->out, p->ref, "a.safetensors");
@@ -212,9 +208,7 @@ TEST(Element, CapsChangeMidStream) {
 
 TEST(Element, FlushMidStreamAndEos) {
   Harness hx;
-  const std::string caps = caps_str("RGBA", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGBA", 32, 32));
   auto a = push_frame(hx, info, 1, 0);
   ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_start()));
   ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_stop(TRUE)));
@@ -234,9 +228,7 @@ TEST(Element, FlushMidStreamAndEos) {
 
 TEST(Element, ModelSwapWhileStreaming) {
   Harness hx({{"overlay", "false"}});
-  const std::string caps = caps_str("RGB", 32, 32);
-  hx.caps(caps);
-  GstVideoInfo info = info_of(caps);
+  GstVideoInfo info = hx.video(caps_str("RGB", 32, 32));
   auto a = push_frame(hx, info, 1, 0);
   expect_meta(a->out, a->ref, "a.safetensors");
 
