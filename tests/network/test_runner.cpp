@@ -6,6 +6,7 @@
 
 #include "../reference/test_util.h"
 #include "alexnet/error.h"
+#include "alexnet/network.h"
 #include "alexnet/runner.h"
 
 using namespace alexnet;
@@ -88,4 +89,49 @@ TEST(Runner, ThreeRunnersTrainAlike) {
     EXPECT_NE(std::string(e.what()).find("conv1.weight has shape (1)"), std::string::npos)
         << e.what();
   }
+}
+
+// The embedding (fc7 after its ReLU) that forward_embedding hands out: the input of the last
+// weighted layer in a plain forward of the same batch (dropout off), (N, embedding_width), on
+// the reference backend, the cpu backend and the model-parallel split; and the logits that come
+// with it equal forward()'s.
+TEST(Runner, EmbeddingIsTheLastWeightedLayersInput) {
+  NetConfig cfg = NetConfig::by_name("small-28", 10);
+  cfg.dropout = 0;
+  const Model m = random_model(cfg, 5);
+  const Tensor x = random_input(cfg, 3, 41);
+  const int width = embedding_width(cfg);
+  const std::vector<LayerSpec> layers = build_layers(cfg);
+  ASSERT_EQ(layers[embedding_layer(layers)].name, "fc8");
+
+  // The oracle: the reference Network's training forward keeps every activation.
+  Network ref(cfg, make_reference_backend());
+  ref.load(m);
+  const Tensor ref_logits = ref.forward(x, /*training=*/true);
+  const Tensor want = ref.backend().to_host(ref.activations()[embedding_layer(layers)]);
+  ASSERT_EQ(want.numel(), 3 * width);
+
+  std::vector<std::pair<std::string, std::unique_ptr<Runner>>> rs;
+  rs.emplace_back("reference", std::make_unique<Network>(cfg, make_reference_backend()));
+  rs.emplace_back("cpu", runner(cfg, "cpu", Parallel::Data));
+  rs.emplace_back("cpu,cpu model", runner(cfg, "cpu,cpu", Parallel::Model));
+  for (auto& [name, r] : rs) {
+    r->load(m);
+    Tensor e;
+    const Tensor logits = r->forward_embedding(x, &e);
+    ASSERT_EQ(e.shape(), (Shape{3, width})) << name;
+    EXPECT_LE(rel_diff(e, want.reshaped({3, width})), 1e-5) << name;
+    EXPECT_LE(rel_diff(logits, ref_logits), 1e-5) << name;
+    EXPECT_LE(rel_diff(logits, r->forward(x)), 1e-6) << name;  // same as the plain forward
+    float lo = 0, hi = 0;
+    for (int64_t i = 0; i < e.numel(); ++i) {
+      lo = std::min(lo, e.data()[i]);
+      hi = std::max(hi, e.data()[i]);
+    }
+    EXPECT_EQ(lo, 0.f) << name << ": after fc7's ReLU nothing is negative";
+    EXPECT_GT(hi, 0.f) << name;
+  }
+  // A data-parallel runner (training only) says it has none.
+  Tensor e;
+  EXPECT_THROW(runner(cfg, "cpu,cpu", Parallel::Data)->forward_embedding(x, &e), Error);
 }

@@ -43,6 +43,17 @@ class Classifier {
   int workers() const;
   std::string describe() const;  // "cpu (2 threads)", "cpu,cpu (1+1 threads)" …
 
+  // What classify_frames computes for N frames: the top-k, the class probabilities
+  // (N, classes), and with `embedding` the network's embedding (N, embedding_width: fc7 after
+  // its ReLU), all on the host.
+  struct Classification {
+    std::vector<TopK> tops;
+    Tensor probabilities;
+    Tensor embedding;  // empty unless asked for
+  };
+  Classification classify_frames(std::span<const Frame> frames, int top_k, int worker,
+                                 bool embedding);
+
   // Preprocesses and classifies frames on one worker (thread-safe across distinct workers;
   // calls on the same worker are serialised). The element gives each worker its frames.
   std::vector<TopK> classify(std::span<const Frame> frames, int top_k, int worker = 0);

@@ -106,6 +106,13 @@ struct LayerSpec {
 // The executed plan: ReLUs after conv/fc are fused into them (fused_relu = true).
 std::vector<LayerSpec> build_layers(const NetConfig& cfg);
 
+// The layer whose input is the network's embedding: the last layer with weights (fc8), so the
+// embedding is fc7's output after its ReLU (dropout is the identity at inference): 4096 wide
+// for the paper's and torchvision's configs, the features the paper's figure 4 compares.
+size_t embedding_layer(const std::vector<LayerSpec>& layers);
+// Its width: the last weighted layer's input features (`in_channels`).
+int embedding_width(const NetConfig& cfg);
+
 // Parameter names in file order: conv1.weight, conv1.bias, …, fc8.bias, with their shapes.
 struct ParamInfo {
   std::string name;

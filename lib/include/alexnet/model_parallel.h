@@ -69,6 +69,7 @@ class ModelParallel final : public Runner {
 
   // As Network::forward / forward_backward / sgd_step.
   Tensor forward(const Tensor& x, bool training = false) override;
+  Tensor forward_embedding(const Tensor& x, Tensor* embedding) override;
   float forward_backward(const Tensor& x, std::span<const int> labels,
                          Tensor* logits_out = nullptr) override;
   void sgd_step(float lr, float momentum, float weight_decay) override;
@@ -82,6 +83,7 @@ class ModelParallel final : public Runner {
 
  private:
   struct Impl;
+  Tensor forward_impl(const Tensor& x, bool training, Tensor* embedding);
   std::unique_ptr<Impl> impl_;
   void init(const NetConfig& cfg, std::unique_ptr<Backend> half0, std::unique_ptr<Backend> half1);
 };

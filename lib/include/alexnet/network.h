@@ -51,7 +51,10 @@ class Network final : public Runner {
   Tensor forward(const Tensor& x, bool training = false) override;
   // Inference on frames: preprocessed on the device when the backend can
   // (Backend::preprocess), else on the host; logits (N, classes) as a host tensor.
-  Tensor forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess) override;
+  Tensor forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess,
+                        Tensor* embedding = nullptr) override;
+  // Runs without the backend's inference replay (CUDA graphs), which keeps no activations.
+  Tensor forward_embedding(const Tensor& x, Tensor* embedding) override;
 
   // One training step's gradients: forward(training) + softmax cross-entropy + backward.
   // Returns the mean loss; fills Param::grad. `logits_out` (optional) receives the logits.
@@ -91,7 +94,8 @@ class Network final : public Runner {
 
   OpParams op_params(size_t layer);
   const Tensor& run_forward(const Tensor& x_device, bool training);
-  Tensor run_inference();  // on input_, through Backend::run_inference
+  Tensor run_inference();                   // on input_, through Backend::run_inference
+  Tensor run_embedding(Tensor* embedding);  // on input_, every op called
 };
 
 }  // namespace alexnet

@@ -52,9 +52,13 @@ class Runner {
 
   // x: (N, C, H, W) host batch; returns the logits (N, classes) on the host.
   virtual Tensor forward(const Tensor& x, bool training = false) = 0;
+  // Inference that also returns the embedding (config.h: embedding_layer; (N, width) on the
+  // host) in *embedding. Network and ModelParallel have it; others throw alexnet::Error.
+  virtual Tensor forward_embedding(const Tensor& x, Tensor* embedding);
   // Frames → logits: preprocessed on the host (preprocess_batch), or on the device where the
-  // runner can (a GPU Network).
-  virtual Tensor forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess);
+  // runner can (a GPU Network). With `embedding`, as forward_embedding.
+  virtual Tensor forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess,
+                                Tensor* embedding = nullptr);
   // One training forward and backward: the batch's mean cross-entropy; the gradients stay in
   // the runner for sgd_step. logits_out (optional) gets (N, classes).
   virtual float forward_backward(const Tensor& x, std::span<const int> labels,

@@ -141,6 +141,17 @@ Shape LayerSpec::output_shape(const Shape& in) const {
   return {n, c, out_size, out_size};
 }
 
+size_t embedding_layer(const std::vector<LayerSpec>& layers) {
+  for (size_t i = layers.size(); i-- > 0;)
+    if (layers[i].has_params()) return i;
+  throw Error("the network has no layer with weights");
+}
+
+int embedding_width(const NetConfig& cfg) {
+  const std::vector<LayerSpec> layers = build_layers(cfg);
+  return layers[embedding_layer(layers)].in_channels;
+}
+
 std::vector<LayerSpec> build_layers(const NetConfig& cfg) {
   std::vector<LayerSpec> layers;
   Shape shape{1, cfg.in_channels, cfg.input_size, cfg.input_size};

@@ -160,17 +160,25 @@ std::vector<TopK> Classifier::classify_tensor(const Tensor& input, int k) {
   return top_k_rows(probabilities(input), k, impl_->model.labels);
 }
 
-std::vector<TopK> Classifier::classify(std::span<const Frame> frames, int k, int worker) {
-  if (frames.empty()) return {};
+Classifier::Classification Classifier::classify_frames(std::span<const Frame> frames, int k,
+                                                       int worker, bool embedding) {
+  Classification out;
+  if (frames.empty()) return out;
   Impl::Worker& w = impl_->worker(worker);
   Tensor logits;
   {
     std::lock_guard lock(w.mutex);
     // A GPU worker preprocesses on its GPU (Backend::preprocess); others on the host.
-    logits = w.runner->forward_frames(frames, impl_->model.preprocess);
+    logits = w.runner->forward_frames(frames, impl_->model.preprocess,
+                                      embedding ? &out.embedding : nullptr);
   }
-  Tensor probs = softmax_rows(logits);
-  return top_k_rows(probs, k, impl_->model.labels);
+  out.probabilities = softmax_rows(logits);
+  out.tops = top_k_rows(out.probabilities, k, impl_->model.labels);
+  return out;
+}
+
+std::vector<TopK> Classifier::classify(std::span<const Frame> frames, int k, int worker) {
+  return classify_frames(frames, k, worker, false).tops;
 }
 
 std::vector<TopK> Classifier::classify_parallel(std::span<const Frame> frames, int k) {

@@ -532,10 +532,28 @@ bool ModelParallel::grads_finite() {
 }
 
 Tensor ModelParallel::forward(const Tensor& x, bool training) {
+  return forward_impl(x, training, nullptr);
+}
+
+Tensor ModelParallel::forward_embedding(const Tensor& x, Tensor* embedding) {
+  return forward_impl(x, false, embedding);
+}
+
+Tensor ModelParallel::forward_impl(const Tensor& x, bool training, Tensor* embedding) {
   Impl& m = *impl_;
   check_input(m.cfg, x);
   m.worker.both([&](size_t h) { m.be[h]->upload(x, m.input[h]); });
   m.run_forward(training);
+  if (embedding) {
+    // The last weighted layer reads every channel (the plan gathers them on both halves
+    // before it): half 0's copy of its input is the whole embedding.
+    const size_t layer = embedding_layer(m.layers);
+    for (size_t k = 0; k < m.steps.size(); ++k)
+      if (!m.steps[k].exchange && m.steps[k].layer == layer) {
+        const Tensor e = m.be[0]->to_host(m.acts[0][k]);
+        *embedding = e.reshaped({e.dim(0), e.numel() / e.dim(0)});
+      }
+  }
   // The logits' halves come to the host and are joined there: (N, classes).
   const int64_t n = x.dim(0), k = m.logits.channels;
   Tensor out({n, k});

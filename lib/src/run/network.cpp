@@ -124,6 +124,23 @@ Tensor Network::run_inference() {
   return out;
 }
 
+Tensor Network::run_embedding(Tensor* embedding) {
+  // Outside run_inference: a replayed graph keeps no activations. Counted like a training
+  // forward, since an op may size its buffers anew here (the inference key changes).
+  ++training_forwards_;
+  const Tensor logits = backend_->to_host(run_forward(input_, false));
+  const Tensor e = backend_->to_host(acts_[embedding_layer(layers_)]);  // (N, …) → (N, width)
+  *embedding = e.reshaped({e.dim(0), e.numel() / e.dim(0)});
+  acts_.clear();
+  return logits;
+}
+
+Tensor Network::forward_embedding(const Tensor& x, Tensor* embedding) {
+  check_input(cfg_, x);
+  backend_->upload(x, input_);
+  return run_embedding(embedding);
+}
+
 Tensor Network::forward(const Tensor& x, bool training) {
   check_input(cfg_, x);
   backend_->upload(x, input_);
@@ -132,7 +149,8 @@ Tensor Network::forward(const Tensor& x, bool training) {
   return backend_->to_host(run_forward(input_, training));
 }
 
-Tensor Network::forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess) {
+Tensor Network::forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess,
+                               Tensor* embedding) {
   if (frames.empty()) throw Error("forward_frames: no frames");
   // Objects' boxes become frames of their own here, so a backend's preprocessing (the GPU
   // kernel) sees plain frames; no pixels are copied.
@@ -142,6 +160,7 @@ Tensor Network::forward_frames(std::span<const Frame> frames, const PreprocessCo
   if (!backend_->preprocess(views, preprocess, cfg_.in_channels, cfg_.input_size, input_))
     backend_->upload(preprocess_batch(views, preprocess, cfg_.in_channels, cfg_.input_size),
                      input_);
+  if (embedding) return run_embedding(embedding);
   return backend_->to_host(run_inference());
 }
 

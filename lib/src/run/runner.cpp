@@ -18,10 +18,16 @@ Parallel parse_parallel(const std::string& text) {
   throw Error("parallel \"" + text + "\": unknown (expected data or model)");
 }
 
-Tensor Runner::forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess) {
+Tensor Runner::forward_embedding(const Tensor&, Tensor*) {
+  throw Error(describe() + ": this runner does not hand out the embedding");
+}
+
+Tensor Runner::forward_frames(std::span<const Frame> frames, const PreprocessConfig& preprocess,
+                              Tensor* embedding) {
   if (frames.empty()) throw Error("forward_frames: no frames");
   const NetConfig& cfg = config();
-  return forward(preprocess_batch(frames, preprocess, cfg.in_channels, cfg.input_size));
+  Tensor x = preprocess_batch(frames, preprocess, cfg.in_channels, cfg.input_size);
+  return embedding ? forward_embedding(x, embedding) : forward(x);
 }
 
 std::unique_ptr<Runner> make_runner(const NetConfig& cfg, const std::vector<Device>& devices,
