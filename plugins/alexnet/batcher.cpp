@@ -41,6 +41,7 @@ void gst_alexnet_classify_discard(GstAlexNetClassifyImpl* impl) {
   b.open.clear();
   set_deadline(b, Clock::time_point::max());
   b.queue.clear();
+  impl->stream.objects.clear(); /* its slots may belong to frames just dropped */
 }
 
 void gst_alexnet_classify_stop_pusher(GstAlexNetClassifyImpl* impl) {
@@ -70,7 +71,8 @@ void gst_alexnet_classify_start_pusher(GstAlexNetClassify* self) {
 /* Runs one batch on a worker's thread; its result (or error) is the returned future's. */
 static std::shared_future<BatchResult> run_batch(GstAlexNetClassify* self,
                                                  std::shared_ptr<Engine> engine,
-                                                 std::vector<alexnet::Frame> frames, int k) {
+                                                 std::vector<alexnet::Frame> frames, int k,
+                                                 bool embedding) {
   Batcher& b = self->impl->batcher;
   try {
     if (!engine) throw alexnet::Error("no model loaded");
@@ -78,15 +80,8 @@ static std::shared_future<BatchResult> run_batch(GstAlexNetClassify* self,
         static_cast<int>(b.next_worker++ % static_cast<unsigned>(engine->classifier->workers()));
     GST_LOG_OBJECT(self, "batch of %zu on worker %d", frames.size(), worker);
     return std::async(std::launch::async,
-                      [engine, frames = std::move(frames), k, worker] {
-                        auto t0 = Clock::now();
-                        BatchResult r;
-                        r.tops = engine->classifier->classify(frames, k, worker);
-                        r.model_name = engine->model_name;
-                        r.us = static_cast<guint64>(
-                            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0)
-                                .count());
-                        return r;
+                      [engine, frames = std::move(frames), k, worker, embedding] {
+                        return alexnet::gst::classify_batch(*engine, frames, k, worker, embedding);
                       })
         .share();
   } catch (...) {
@@ -97,30 +92,47 @@ static std::shared_future<BatchResult> run_batch(GstAlexNetClassify* self,
   }
 }
 
-void gst_alexnet_classify_dispatch(GstAlexNetClassify* self, guint top_k) {
+/* The pixels of one open image: its frame, or its object's box in it. */
+static alexnet::Frame image_of(const Batcher::OpenImage& image) {
+  Job* job = image.job;
+  alexnet::Frame f = frame_of(&job->map->frame, job->format, job->matrix, job->range);
+  if (job->roi_list) f.roi = job->objects.at(image.slot).box;
+  return f;
+}
+
+/* Sends the first n open images as one batch: to the next worker, or to the shared instance's
+ * cross-stream batcher, classified by the model current now (even if it was swapped in after
+ * some of them arrived). */
+static void dispatch_batch(GstAlexNetClassify* self, size_t n, const Settings& s) {
   GstAlexNetClassifyImpl* impl = self->impl;
   Batcher& b = impl->batcher;
-  if (b.open.empty()) return;
   std::vector<alexnet::Frame> frames;
-  for (Job* job : b.open)
-    frames.push_back(frame_of(&job->map->frame, job->format, job->matrix, job->range));
-  /* the model current now, even if it was swapped in after some of these frames arrived; a
-   * shared instance batches them with the other streams' frames */
+  for (size_t i = 0; i < n; ++i) frames.push_back(image_of(b.open[i]));
+  const bool embedding = s.output_tensor == GST_ALEXNET_OUTPUT_TENSOR_FC7;
+  const int k = static_cast<int>(s.top_k);
   std::shared_future<BatchResult> result =
-      impl->model.shared
-          ? impl->model.shared->batcher().submit(std::move(frames), static_cast<int>(top_k))
-          : run_batch(self, impl->model.current, std::move(frames), static_cast<int>(top_k));
-  for (size_t i = 0; i < b.open.size(); i++) {
-    b.open[i]->result = result;
-    b.open[i]->index = i;
+      impl->model.shared ? impl->model.shared->batcher().submit(std::move(frames), k, embedding)
+                         : run_batch(self, impl->model.current, std::move(frames), k, embedding);
+  for (size_t i = 0; i < n; i++) {
+    alexnet::gst::Slot& slot = *b.open[i].job->slots.at(b.open[i].slot);
+    slot.result = result;
+    slot.row = i;
   }
-  b.open.clear();
+  b.open.erase(b.open.begin(), b.open.begin() + static_cast<std::ptrdiff_t>(n));
   {
     std::lock_guard<std::mutex> guard(b.lock);
-    b.deadline = Clock::time_point::max();
+    if (b.open.empty()) b.deadline = Clock::time_point::max();
     b.dispatched.push_back(result);
   }
   b.wake.notify_one();
+}
+
+void gst_alexnet_classify_dispatch(GstAlexNetClassify* self, bool partial) {
+  Batcher& b = self->impl->batcher;
+  const Settings s = gst_alexnet_classify_settings(self);
+  const size_t batch = std::max<size_t>(1, s.batch_size);
+  while (b.open.size() >= batch || (partial && !b.open.empty()))
+    dispatch_batch(self, std::min(batch, b.open.size()), s);
 }
 
 GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* buffer) {
@@ -162,20 +174,28 @@ GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* 
     job->range = impl->stream.range;
     job->pts = GST_BUFFER_PTS(job->buffer);
     job->running_time = running_time_of(trans, job->pts);
+    const guint64 frame_no = impl->stream.frame_index;
     job->classify = gst_alexnet_classify_decide(self, job->buffer, s, job->running_time,
                                                 impl->stream.dispatched_any);
+    job->roi_list = s.region == GST_ALEXNET_INFERENCE_REGION_ROI_LIST;
+    if (job->roi_list) {
+      gst_alexnet_classify_take_objects(self, job.get(), s, frame_no);
+    } else if (job->classify) {
+      job->slots.push_back(std::make_shared<alexnet::gst::Slot>());
+      job->fresh.push_back(true);
+    }
     Clock::time_point deadline = b.deadline;
-    if (job->classify) {
-      impl->stream.dispatched_any = true;
+    if (job->classify) impl->stream.dispatched_any = true;
+    for (size_t i = 0; i < job->slots.size(); ++i) {
+      if (!job->fresh[i]) continue;
       if (b.open.empty()) deadline = Clock::now() + std::chrono::milliseconds(s.batch_timeout);
-      b.open.push_back(job.get());
+      b.open.push_back({job.get(), i});
     }
     b.queue.push_back(std::move(job));
-    /* a shared instance fills its batches across the streams: each frame goes at once */
-    const size_t batch = impl->model.shared ? 1 : s.batch_size;
-    if (!b.open.empty() && (b.open.size() >= batch || Clock::now() >= deadline))
-      gst_alexnet_classify_dispatch(self, s.top_k);
-    else if (deadline != b.deadline)
+    /* full batches leave now; a shared instance fills its batches across the streams, so
+     * every image goes at once (in batches of at most batch-size) */
+    gst_alexnet_classify_dispatch(self, impl->model.shared != nullptr || Clock::now() >= deadline);
+    if (!b.open.empty() && deadline != b.deadline)
       set_deadline(b, deadline); /* a batch opened: the pusher sends it at its deadline */
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: %s", e.what()), (NULL));
@@ -191,23 +211,25 @@ static GstFlowReturn gst_alexnet_classify_finish_front(GstAlexNetClassify* self,
   *outbuf = NULL;
   if (b.queue.empty()) return GST_FLOW_OK;
   Job* job = b.queue.front().get();
-  if (job->classify) {
-    if (!job->result.valid()) {
+  for (const std::shared_ptr<alexnet::gst::Slot>& slot : job->slots) {
+    if (!slot->result.valid()) {
+      /* an image still in the open batch (a kept object's slot was dispatched with its
+       * earlier frame, which has left) */
       if (!wait) return GST_FLOW_OK;
-      gst_alexnet_classify_dispatch(self, gst_alexnet_classify_settings(self).top_k);
+      gst_alexnet_classify_dispatch(self, true);
     }
-    if (!wait && job->result.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
-      return GST_FLOW_OK;
+    if (!wait && !slot->ready()) return GST_FLOW_OK;
   }
   std::unique_ptr<Job> owned = std::move(b.queue.front());
   b.queue.pop_front();
   try {
-    if (job->classify) {
-      const BatchResult& r = job->result.get();
-      gst_alexnet_classify_keep_result(self, r.tops.at(job->index), r.model_name, r.us);
+    if (job->roi_list) {
+      gst_alexnet_classify_annotate_objects(self, job);
+    } else {
+      if (job->classify) gst_alexnet_classify_keep_result(self, job->slots.at(0));
+      gst_alexnet_classify_annotate(self, &job->map->frame, job->format, job->range, job->classify,
+                                    job->pts, job->running_time);
     }
-    gst_alexnet_classify_annotate(self, &job->map->frame, job->format, job->range, job->classify,
-                                  job->pts, job->running_time);
     gst_alexnet_classify_frame_left(self, job->entered);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: %s", e.what()), (NULL));
@@ -326,7 +348,7 @@ void gst_alexnet_classify_pusher(GstAlexNetClassify* self) {
     if (work == PusherWork::DeadlinePassed) {
       /* no input came to send it: send the partial batch (unless the streaming thread did) */
       if (open_batch_timed_out(b))
-        gst_alexnet_classify_dispatch(self, gst_alexnet_classify_settings(self).top_k);
+        gst_alexnet_classify_dispatch(self, true);
       else if (b.open.empty())
         set_deadline(b, Clock::time_point::max());
       g_rec_mutex_unlock(stream_lock);

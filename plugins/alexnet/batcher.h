@@ -11,9 +11,10 @@
 GstFlowReturn gst_alexnet_classify_enqueue(GstAlexNetClassify* self, GstBuffer* buffer);
 /* The oldest held frame if it may leave now (else *outbuf is NULL): generate_output. */
 GstFlowReturn gst_alexnet_classify_next_output(GstAlexNetClassify* self, GstBuffer** outbuf);
-/* Sends the open (possibly partial) batch to the next worker, to be classified by the model
- * current now. */
-void gst_alexnet_classify_dispatch(GstAlexNetClassify* self, guint top_k);
+/* Sends the open images (frames, or objects with roi-list) in batches of batch-size to the
+ * workers in turn (or to the shared instance), classified by the model current now; with
+ * `partial`, the last batch too even if it is not full. */
+void gst_alexnet_classify_dispatch(GstAlexNetClassify* self, bool partial);
 /* Pushes every held frame, in order (before EOS, caps and other serialized events). */
 GstFlowReturn gst_alexnet_classify_drain(GstAlexNetClassify* self);
 /* Drops every held frame (after its worker is done with it). */

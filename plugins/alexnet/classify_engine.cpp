@@ -198,6 +198,7 @@ void gst_alexnet_classify_swap_model(GstAlexNetClassify* self) {
                               impl->model.shared->id().c_str(), nullptr)));
   impl->model.current = std::move(next);
   impl->stream.have_last = false;
+  impl->stream.last_slot.reset();
   impl->stream.dispatched_any = false;
   impl->stream.objects.clear(); /* kept object results are the old model's */
 }
@@ -275,116 +276,119 @@ void gst_alexnet_classify_count_classified(GstAlexNetClassify* self, guint64 us)
   }
 }
 
-void gst_alexnet_classify_keep_result(GstAlexNetClassify* self, const alexnet::TopK& top,
-                                      const std::string& model_name, guint64 us) {
-  GstAlexNetClassifyImpl* impl = self->impl;
-  impl->stream.last = top;
-  impl->stream.last_model = model_name;
-  impl->stream.have_last = true;
-  gst_alexnet_classify_count_classified(self, us);
+void gst_alexnet_classify_keep_result(GstAlexNetClassify* self,
+                                      std::shared_ptr<alexnet::gst::Slot> slot) {
+  alexnet::gst::StreamState& st = self->impl->stream;
+  const alexnet::gst::BatchResult& r = slot->result.get(); /* rethrows a batch's error */
+  st.last = r.tops.at(slot->row);
+  st.last_model = r.model_name;
+  st.have_last = true;
+  st.last_slot = std::move(slot);
+  gst_alexnet_classify_count_classified(self, r.us);
 }
 
-/* Fills tops[i] for every object: kept from reclassify-interval's cache, or classified (the
- * crops in batches of up to batch-size). Returns each result's model name. */
-static std::vector<std::string> classify_objects(GstAlexNetClassify* self, GstVideoFrame* frame,
-                                                 const Settings& s, const Engine& engine,
-                                                 const std::vector<alexnet::gst::Object>& objects,
-                                                 guint64 frame_no,
-                                                 std::vector<alexnet::TopK>* tops) {
+alexnet::gst::BatchResult alexnet::gst::classify_batch(const Engine& engine,
+                                                       std::span<const alexnet::Frame> frames,
+                                                       int top_k, int worker, bool embedding) {
+  const auto t0 = Clock::now();
+  alexnet::Classifier::Classification c =
+      engine.classifier->classify_frames(frames, top_k, worker, embedding);
+  BatchResult r;
+  r.tops = std::move(c.tops);
+  r.probabilities = std::move(c.probabilities);
+  r.embedding = std::move(c.embedding);
+  r.model_name = engine.model_name;
+  r.us = static_cast<guint64>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+  return r;
+}
+
+void gst_alexnet_classify_take_objects(GstAlexNetClassify* self, alexnet::gst::Job* job,
+                                       const Settings& s, guint64 frame_no) {
   GstAlexNetClassifyImpl* impl = self->impl;
-  alexnet::gst::StreamState& st = impl->stream;
+  guint64 skipped = 0;
+  job->objects =
+      alexnet::gst::collect_objects(job->buffer, GST_VIDEO_INFO_WIDTH(&job->info),
+                                    GST_VIDEO_INFO_HEIGHT(&job->info), s.filter, &skipped);
+  impl->stats.objects_skipped += skipped;
+  if (!job->classify) return; /* inference-interval, QoS: no new results on this frame */
+  alexnet::gst::ObjectCache& cache = impl->stream.objects;
   const guint n_frames = s.reclassify_interval;
   const bool use_cache = n_frames > 1;
-  const std::vector<bool> tracked = alexnet::gst::tracked_objects(objects);
-  std::vector<std::string> models(objects.size(), engine.model_name);
-  std::vector<size_t> todo; /* objects that go through the network */
-  std::vector<alexnet::Frame> crops;
-  for (size_t i = 0; i < objects.size(); ++i) {
-    const alexnet::Rect& b = objects[i].box;
+  const std::vector<bool> tracked = alexnet::gst::tracked_objects(job->objects);
+  for (size_t i = 0; i < job->objects.size(); ++i) {
+    const alexnet::Rect& b = job->objects[i].box;
     const gint64 area = gint64{b.width} * b.height;
+    const int id = job->objects[i].meta->id;
     if (use_cache && tracked[i]) {
-      if (const auto* kept = st.objects.reuse(objects[i].meta->id, area, frame_no, n_frames)) {
-        (*tops)[i] = kept->top;
-        models[i] = kept->model_name;
+      const alexnet::gst::ObjectCache::Result* kept = cache.reuse(id, area, frame_no, n_frames);
+      if (kept && *kept) {
+        job->slots.push_back(*kept);
+        job->fresh.push_back(false);
         impl->stats.objects_cached++;
         continue;
       }
     }
-    todo.push_back(i);
-    crops.push_back(frame_of(frame, st.format, st.matrix, st.range));
-    crops.back().roi = b;
+    auto slot = std::make_shared<alexnet::gst::Slot>();
+    job->slots.push_back(slot);
+    job->fresh.push_back(true);
+    if (use_cache && tracked[i]) cache.store(id, slot, area, frame_no);
   }
-  const size_t batch = std::max<size_t>(1, s.batch_size);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (size_t j = 0; j < crops.size(); j += batch) {
-    const size_t n = std::min(batch, crops.size() - j);
-    std::vector<alexnet::TopK> part = engine.classifier->classify(
-        std::span<const alexnet::Frame>(crops.data() + j, n), static_cast<int>(s.top_k), 0);
-    for (size_t k = 0; k < n; ++k) (*tops)[todo[j + k]] = std::move(part.at(k));
-  }
-  if (!todo.empty()) {
-    const auto us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
-            .count();
-    gst_alexnet_classify_count_classified(self, static_cast<guint64>(us));
-    impl->stats.objects_classified += todo.size();
-  } else {
-    impl->stats.classified++; /* it ran, with nothing for the network: no latency sample */
-  }
-  if (use_cache) {
-    for (size_t i : todo)
-      if (tracked[i]) {
-        const alexnet::Rect& b = objects[i].box;
-        st.objects.store(objects[i].meta->id, {(*tops)[i], engine.model_name},
-                         gint64{b.width} * b.height, frame_no);
-      }
-    st.objects.forget_stale(frame_no, n_frames);
-  }
-  return models;
+  if (use_cache) cache.forget_stale(frame_no, n_frames);
 }
 
-void gst_alexnet_classify_objects_ip(GstAlexNetClassify* self, GstVideoFrame* frame,
-                                     const Settings& s, const Engine& engine) {
+/* Draws each object's labels inside its top-left corner, and its box (2 px). */
+static void draw_objects(GstVideoFrame* frame, alexnet::PixelFormat format,
+                         alexnet::ColorRange range,
+                         const std::vector<alexnet::gst::Object>& objects,
+                         const std::vector<alexnet::TopK>& tops, const Settings& s) {
+  alexnet::gst::MutableFrame mf = mutable_frame_of(frame, format, range);
+  for (size_t i = 0; i < objects.size(); ++i) {
+    const alexnet::Rect& b = objects[i].box;
+    const alexnet::gst::Rect box{b.x, b.y, b.width, b.height};
+    alexnet::gst::MutableFrame inside = alexnet::gst::sub_frame(mf, box);
+    const std::vector<std::string> lines = overlay_lines(tops[i], s.threshold);
+    if (inside.width > 0 && !lines.empty())
+      alexnet::gst::draw_text(inside, lines, alexnet::gst::OverlayPosition::TopLeft, s.font_scale);
+    alexnet::gst::draw_box(mf, box, 2); /* last: the text never hides the outline */
+  }
+}
+
+void gst_alexnet_classify_annotate_objects(GstAlexNetClassify* self, alexnet::gst::Job* job) {
   GstAlexNetClassifyImpl* impl = self->impl;
-  GstBaseTransform* trans = GST_BASE_TRANSFORM(self);
-  const GstClockTime pts = GST_BUFFER_PTS(frame->buffer);
-  const GstClockTime running_time = running_time_of(trans, pts);
-  guint64 skipped = 0;
-  const std::vector<alexnet::gst::Object> objects =
-      alexnet::gst::collect_objects(frame->buffer, GST_VIDEO_FRAME_WIDTH(frame),
-                                    GST_VIDEO_FRAME_HEIGHT(frame), s.filter, &skipped);
-  impl->stats.objects_skipped += skipped;
-  /* inference-interval and QoS as for whole frames; a frame they skip carries no results */
-  const guint64 frame_no = impl->stream.frame_index;
-  const bool run =
-      gst_alexnet_classify_decide(self, frame->buffer, s, running_time, impl->stream.have_last);
-  if (run) impl->stream.have_last = true; /* cleared by a model swap: the next frame runs */
-  std::vector<alexnet::TopK> tops(objects.size());
-  if (run) {
-    const std::vector<std::string> models =
-        classify_objects(self, frame, s, engine, objects, frame_no, &tops);
-    for (size_t i = 0; i < objects.size(); ++i)
-      alexnet::gst::attach_object_result(frame->buffer, objects[i], tops[i], models[i]);
-    if (s.overlay) {
-      /* each object's labels inside its top-left corner, and its box (2 px) */
-      const alexnet::gst::StreamState& st = impl->stream;
-      alexnet::gst::MutableFrame mf = mutable_frame_of(frame, st.format, st.range);
-      for (size_t i = 0; i < objects.size(); ++i) {
-        const alexnet::Rect& b = objects[i].box;
-        const alexnet::gst::Rect box{b.x, b.y, b.width, b.height};
-        alexnet::gst::MutableFrame inside = alexnet::gst::sub_frame(mf, box);
-        const std::vector<std::string> lines = overlay_lines(tops[i], s.threshold);
-        if (inside.width > 0 && !lines.empty())
-          alexnet::gst::draw_text(inside, lines, alexnet::gst::OverlayPosition::TopLeft,
-                                  s.font_scale);
-        alexnet::gst::draw_box(mf, box, 2); /* last: the text never hides the outline */
+  const Settings s = gst_alexnet_classify_settings(self);
+  const std::vector<alexnet::gst::Object>& objects = job->objects;
+  std::vector<alexnet::TopK> tops(job->classify ? objects.size() : 0);
+  if (job->classify) {
+    /* a frame's time is that of the batches its fresh objects were in */
+    std::vector<const alexnet::gst::BatchResult*> batches;
+    guint64 us = 0, fresh = 0;
+    for (size_t i = 0; i < objects.size(); ++i) {
+      const alexnet::gst::Slot& slot = *job->slots[i];
+      const alexnet::gst::BatchResult& r = slot.result.get(); /* rethrows a batch's error */
+      tops[i] = r.tops.at(slot.row);
+      if (tops[i].size() > s.top_k) tops[i].resize(s.top_k);
+      alexnet::gst::attach_object_result(job->buffer, objects[i], tops[i], r.model_name);
+      alexnet::gst::attach_tensor(job->buffer, s.output_tensor, slot, objects[i].meta->id, true);
+      if (!job->fresh[i]) continue;
+      ++fresh;
+      if (std::find(batches.begin(), batches.end(), &r) == batches.end()) {
+        batches.push_back(&r);
+        us += r.us;
       }
     }
+    if (fresh > 0) {
+      gst_alexnet_classify_count_classified(self, us);
+      impl->stats.objects_classified += fresh;
+    } else {
+      impl->stats.classified++; /* it ran, with nothing for the network: no latency sample */
+    }
+    if (s.overlay) draw_objects(&job->map->frame, job->format, job->range, objects, tops, s);
   }
   if (s.post_messages)
-    gst_element_post_message(
-        GST_ELEMENT(self),
-        alexnet::gst::objects_message(GST_OBJECT(self), pts, running_time, run, objects, tops));
+    gst_element_post_message(GST_ELEMENT(self), alexnet::gst::objects_message(
+                                                    GST_OBJECT(self), job->pts, job->running_time,
+                                                    job->classify, objects, tops));
 }
 
 void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,
@@ -394,6 +398,9 @@ void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* fram
   const alexnet::TopK& top = self->impl->stream.last;
   alexnet::gst::attach_result(frame->buffer, GST_VIDEO_FRAME_WIDTH(frame),
                               GST_VIDEO_FRAME_HEIGHT(frame), top, self->impl->stream.last_model);
+  if (self->impl->stream.last_slot)
+    alexnet::gst::attach_tensor(frame->buffer, s.output_tensor, *self->impl->stream.last_slot, 0,
+                                false);
 
   if (s.overlay) {
     const std::vector<std::string> lines = overlay_lines(top, s.threshold);

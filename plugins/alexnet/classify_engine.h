@@ -12,11 +12,13 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "alexnet/classifier.h"
+#include "batch_result.h"
 #include "gstalexnetclassify.h"
 #include "objects.h"
 
@@ -49,6 +51,7 @@ struct Settings {
   guint reclassify_interval = 1;
   guint stats_interval = 0;      /* ms between "alexnet-stats" messages; 0 = only at EOS */
   std::string model_instance_id; /* "" = a private model */
+  GstAlexNetOutputTensor output_tensor = GST_ALEXNET_OUTPUT_TENSOR_NONE;
   ObjectFilter filter;
 };
 
@@ -76,35 +79,38 @@ struct MappedFrame {
   MappedFrame& operator=(const MappedFrame&) = delete;
 };
 
-/* The top-k of a batch of frames classified together, by which model, and how long it
- * took. */
-struct BatchResult {
-  std::vector<alexnet::TopK> tops;
-  std::string model_name;
-  guint64 us = 0;
-};
+/* Classifies a batch on one worker of `engine`: the top-k, the probabilities, the embedding
+ * when asked for, the time it took. */
+BatchResult classify_batch(const Engine& engine, std::span<const alexnet::Frame> frames, int top_k,
+                           int worker, bool embedding);
 
 /* One frame held by the concurrent path between submit_input_buffer and generate_output. */
 struct Job {
+  /* Full frame: one slot (when classified). roi-list: the frame's objects, one slot each:
+   * `fresh` ones go through the network with this frame, the others are the slots of an
+   * earlier frame's classification of the same id (reclassify-interval). */
   GstBuffer* buffer = nullptr; /* owned */
   GstVideoInfo info;
   std::unique_ptr<MappedFrame> map;
   alexnet::PixelFormat format = alexnet::PixelFormat::RGB;
   alexnet::ColorMatrix matrix = alexnet::ColorMatrix::BT601;
   alexnet::ColorRange range = alexnet::ColorRange::Limited;
-  bool classify = false;
+  bool classify = false; /* the frame runs the network (inference-interval, QoS) */
+  bool roi_list = false;
+  std::vector<Object> objects;
+  std::vector<std::shared_ptr<Slot>> slots;
+  std::vector<bool> fresh;
   GstClockTime pts = GST_CLOCK_TIME_NONE;
   GstClockTime running_time = GST_CLOCK_TIME_NONE;
   Clock::time_point entered; /* when the element took the buffer (latency in alexnet-stats) */
-  std::shared_future<BatchResult> result; /* valid once its batch is dispatched */
-  size_t index = 0;                       /* in its batch */
 
   Job() = default;
   Job(const Job&) = delete;
   Job& operator=(const Job&) = delete;
   ~Job() {
     /* a worker may still read the mapped pixels */
-    if (result.valid()) result.wait();
+    for (size_t i = 0; i < slots.size(); ++i)
+      if (fresh[i] && slots[i]->result.valid()) slots[i]->result.wait();
     map.reset();
     if (buffer) gst_buffer_unref(buffer);
   }
@@ -155,8 +161,9 @@ struct StreamState {
   alexnet::PixelFormat format = alexnet::PixelFormat::RGB;
   alexnet::ColorMatrix matrix = alexnet::ColorMatrix::BT601;
   alexnet::ColorRange range = alexnet::ColorRange::Limited;
-  alexnet::TopK last;     /* the latest result, carried by frames that skip inference */
-  std::string last_model; /* the model that produced `last` */
+  alexnet::TopK last;              /* the latest result, carried by frames that skip inference */
+  std::string last_model;          /* the model that produced `last` */
+  std::shared_ptr<Slot> last_slot; /* where `last` came from (its tensors: output-tensor) */
   bool have_last = false;
   bool dispatched_any = false; /* concurrent path: a frame went to the current model */
   guint64 frame_index = 0;
@@ -183,7 +190,11 @@ struct Batcher {
   /* Under the sink pad's stream lock: frames in arrival order, the ones waiting to fill a
    * batch, and which worker takes the next batch. */
   std::deque<std::unique_ptr<Job>> queue;
-  std::vector<Job*> open; /* frames to classify, not yet dispatched */
+  struct OpenImage {
+    Job* job;
+    size_t slot; /* the frame (0) or its object's index */
+  };
+  std::vector<OpenImage> open; /* images to classify, not yet dispatched */
   unsigned next_worker = 0;
 
   /* The pusher thread pushes finished frames as soon as their batch is done, and sends a
@@ -235,23 +246,26 @@ GstClockTime running_time_of(GstBaseTransform* trans, GstClockTime pts);
 bool gst_alexnet_classify_decide(GstAlexNetClassify* self, GstBuffer* buffer,
                                  const alexnet::gst::Settings& s, GstClockTime running_time,
                                  bool have_result);
-/* Records a frame's new result as the stream's latest (it ran the network). */
-void gst_alexnet_classify_keep_result(GstAlexNetClassify* self, const alexnet::TopK& top,
-                                      const std::string& model_name, guint64 us);
+/* Records a frame's new result (its slot's row) as the stream's latest (it ran the network). */
+void gst_alexnet_classify_keep_result(GstAlexNetClassify* self,
+                                      std::shared_ptr<alexnet::gst::Slot> slot);
 /* Counts a frame that ran the network, and how long it took. */
 void gst_alexnet_classify_count_classified(GstAlexNetClassify* self, guint64 us);
-/* inference-region=roi-list on the streaming thread: classifies the frame's objects (if the
- * frame is to run the network) and attaches their results, metas and message. */
-void gst_alexnet_classify_objects_ip(GstAlexNetClassify* self, GstVideoFrame* frame,
-                                     const alexnet::gst::Settings& s,
-                                     const alexnet::gst::Engine& engine);
+/* inference-region=roi-list, as a frame is taken in (stream lock): its objects, and for a
+ * frame that runs the network the slot of each (kept from reclassify-interval's cache, or
+ * fresh: to be classified). */
+void gst_alexnet_classify_take_objects(GstAlexNetClassify* self, alexnet::gst::Job* job,
+                                       const alexnet::gst::Settings& s, guint64 frame_no);
+/* inference-region=roi-list, as a frame leaves (its slots ready): the objects' results, metas,
+ * tensors, overlay and message; counts the frame. */
+void gst_alexnet_classify_annotate_objects(GstAlexNetClassify* self, alexnet::gst::Job* job);
 /* A frame leaves the element (stream lock): counts it and its latency since `entered`, and
  * posts "alexnet-stats" when stats-interval has passed. */
 void gst_alexnet_classify_frame_left(GstAlexNetClassify* self,
                                      alexnet::gst::Clock::time_point entered);
 /* Posts "alexnet-stats" for the window so far and starts a new one (stream lock). */
 void gst_alexnet_classify_post_stats(GstAlexNetClassify* self);
-/* Metadata, overlay and message of one frame with the stream's latest result. */
+/* Metadata, tensor, overlay and message of one frame with the stream's latest result. */
 void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,
                                    alexnet::PixelFormat format, alexnet::ColorRange range,
                                    bool classified, GstClockTime pts, GstClockTime running_time);

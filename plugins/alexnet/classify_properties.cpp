@@ -41,6 +41,7 @@ enum {
   PROP_OBJECTS_CACHED,
   PROP_STATS_INTERVAL,
   PROP_MODEL_INSTANCE_ID,
+  PROP_OUTPUT_TENSOR,
 };
 
 #define DEFAULT_MODEL NULL
@@ -72,6 +73,7 @@ enum {
 #define MAX_RECLASSIFY_INTERVAL 100000
 #define DEFAULT_STATS_INTERVAL 0
 #define DEFAULT_MODEL_INSTANCE_ID ""
+#define DEFAULT_OUTPUT_TENSOR GST_ALEXNET_OUTPUT_TENSOR_NONE
 #define MAX_STATS_INTERVAL 3600000
 
 static_assert(static_cast<int>(alexnet::gst::OverlayPosition::TopLeft) ==
@@ -125,6 +127,21 @@ GType gst_alexnet_parallel_get_type(void) {
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstAlexNetParallel", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_alexnet_output_tensor_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_ALEXNET_OUTPUT_TENSOR_NONE, "No tensor", "none"},
+      {GST_ALEXNET_OUTPUT_TENSOR_PROBABILITIES, "The probability of every class", "probabilities"},
+      {GST_ALEXNET_OUTPUT_TENSOR_FC7, "The embedding: fc7's activations after its ReLU", "fc7"},
+      {0, NULL, NULL},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstAlexNetOutputTensor", values);
     g_once_init_leave(&type, t);
   }
   return type;
@@ -266,7 +283,8 @@ void gst_alexnet_classify_install_properties(GObjectClass* gobject_class) {
       g_param_spec_enum("inference-region", "Inference region",
                         "What is classified: the whole frame, or each object "
                         "(GstVideoRegionOfInterestMeta) an upstream detector attached, with its "
-                        "results on its ROI meta (roi-list: batch-size 1 on one device so far)",
+                        "results on its ROI meta (objects are batched like frames: batch-size, "
+                        "batch-timeout, devices, shared instances)",
                         GST_TYPE_ALEXNET_INFERENCE_REGION, DEFAULT_INFERENCE_REGION, rw_ready));
   g_object_class_install_property(
       gobject_class, PROP_OBJECT_CLASS,
@@ -294,6 +312,13 @@ void gst_alexnet_classify_install_properties(GObjectClass* gobject_class) {
           "(they must agree on model, labels-file, device, threads, precision, parallel, "
           "batch-size and batch-timeout; a model set on one reaches all). Empty = private",
           DEFAULT_MODEL_INSTANCE_ID, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_OUTPUT_TENSOR,
+      g_param_spec_enum("output-tensor", "Output tensor",
+                        "Attach a GstAlexNetTensorMeta per frame (or per object with roi-list): "
+                        "the probability of every class, or the 4096-d embedding (fc7 after its "
+                        "ReLU, the paper's image features); none = no tensor",
+                        GST_TYPE_ALEXNET_OUTPUT_TENSOR, DEFAULT_OUTPUT_TENSOR, rw_playing));
   g_object_class_install_property(
       gobject_class, PROP_STATS_INTERVAL,
       g_param_spec_uint("stats-interval", "Stats interval",
@@ -342,6 +367,7 @@ void gst_alexnet_classify_default_settings(Settings& s) {
   s.reclassify_interval = DEFAULT_RECLASSIFY_INTERVAL;
   s.stats_interval = DEFAULT_STATS_INTERVAL;
   s.model_instance_id = DEFAULT_MODEL_INSTANCE_ID;
+  s.output_tensor = DEFAULT_OUTPUT_TENSOR;
 }
 
 /* model / labels-file: stored; while a model is loaded, the new file loads in the background
@@ -452,6 +478,9 @@ static bool set_plain_setting(Settings& s, guint prop_id, const GValue* value) {
       return true;
     case PROP_INFERENCE_REGION:
       s.region = static_cast<GstAlexNetInferenceRegion>(g_value_get_enum(value));
+      return true;
+    case PROP_OUTPUT_TENSOR:
+      s.output_tensor = static_cast<GstAlexNetOutputTensor>(g_value_get_enum(value));
       return true;
     case PROP_RECLASSIFY_INTERVAL:
       s.reclassify_interval = g_value_get_uint(value);
@@ -579,6 +608,9 @@ void gst_alexnet_classify_get_property(GObject* object, guint prop_id, GValue* v
       break;
     case PROP_INFERENCE_REGION:
       g_value_set_enum(value, s.region);
+      break;
+    case PROP_OUTPUT_TENSOR:
+      g_value_set_enum(value, s.output_tensor);
       break;
     case PROP_OBJECT_CLASS:
       g_value_set_string(value, s.object_class.c_str());

@@ -156,6 +156,7 @@ static void gst_alexnet_classify_class_init(GstAlexNetClassifyClass* klass) {
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_PRECISION, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_PARALLEL, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_INFERENCE_REGION, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_OUTPUT_TENSOR, static_cast<GstPluginAPIFlags>(0));
 }
 
 static void gst_alexnet_classify_init(GstAlexNetClassify* self) {
@@ -231,16 +232,9 @@ static gboolean gst_alexnet_classify_start(GstBaseTransform* trans) {
   b.next_worker = 0;
   b.pushed_ret = GST_FLOW_OK;
   const int workers = impl->model.current ? impl->model.current->classifier->workers() : 1;
-  /* a shared instance batches across streams: its frames take the concurrent path */
-  b.active = batch_size > 1 || workers > 1 || impl->model.shared != nullptr;
-  if (roi_list && workers > 1) {
-    /* the concurrent path holds whole frames; objects on it are not built yet */
-    GST_ELEMENT_ERROR(self, CORE, NOT_IMPLEMENTED,
-                      ("inference-region=roi-list runs on one device so far, not %d", workers),
-                      ("use one device (e.g. device=cpu or device=gpu:0) with roi-list"));
-    return FALSE;
-  }
-  if (roi_list) b.active = false; /* objects of a frame batch together on the streaming thread */
+  /* A shared instance batches across streams, and objects batch across frames: both take the
+   * concurrent path. */
+  b.active = batch_size > 1 || workers > 1 || impl->model.shared != nullptr || roi_list;
   GST_INFO_OBJECT(self, "%s: batch-size %u, %d worker(s)", b.active ? "concurrent" : "synchronous",
                   batch_size, workers);
   if (b.active) gst_alexnet_classify_start_pusher(self);
@@ -363,11 +357,6 @@ static GstFlowReturn gst_alexnet_classify_transform_frame_ip(GstVideoFilter* fil
       return GST_FLOW_ERROR;
     }
     const Engine& engine = *impl->model.current;
-    if (s.region == GST_ALEXNET_INFERENCE_REGION_ROI_LIST) {
-      gst_alexnet_classify_objects_ip(self, frame, s, engine);
-      gst_alexnet_classify_frame_left(self, entered);
-      return GST_FLOW_OK;
-    }
     alexnet::gst::StreamState& stream = impl->stream;
     const GstClockTime pts = GST_BUFFER_PTS(frame->buffer);
     const GstClockTime running_time = running_time_of(trans, pts);
@@ -375,14 +364,10 @@ static GstFlowReturn gst_alexnet_classify_transform_frame_ip(GstVideoFilter* fil
         gst_alexnet_classify_decide(self, frame->buffer, s, running_time, stream.have_last);
     if (run) {
       alexnet::Frame f = frame_of(frame, stream.format, stream.matrix, stream.range);
-      auto t0 = std::chrono::steady_clock::now();
-      std::vector<alexnet::TopK> res =
-          engine.classifier->classify({&f, 1}, static_cast<int>(s.top_k), 0);
-      auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::steady_clock::now() - t0)
-                    .count();
-      gst_alexnet_classify_keep_result(self, res.at(0), engine.model_name,
-                                       static_cast<guint64>(us));
+      gst_alexnet_classify_keep_result(self,
+                                       alexnet::gst::ready_slot(alexnet::gst::classify_batch(
+                                           engine, {&f, 1}, static_cast<int>(s.top_k), 0,
+                                           s.output_tensor == GST_ALEXNET_OUTPUT_TENSOR_FC7)));
     }
     gst_alexnet_classify_annotate(self, frame, stream.format, stream.range, run, pts, running_time);
     gst_alexnet_classify_frame_left(self, entered);

@@ -53,4 +53,14 @@ typedef enum {
 #define GST_TYPE_ALEXNET_INFERENCE_REGION (gst_alexnet_inference_region_get_type())
 GType gst_alexnet_inference_region_get_type(void);
 
+/* The tensor attached per frame or object as a GstAlexNetTensorMeta. */
+typedef enum {
+  GST_ALEXNET_OUTPUT_TENSOR_NONE,
+  GST_ALEXNET_OUTPUT_TENSOR_PROBABILITIES,
+  GST_ALEXNET_OUTPUT_TENSOR_FC7,
+} GstAlexNetOutputTensor;
+
+#define GST_TYPE_ALEXNET_OUTPUT_TENSOR (gst_alexnet_output_tensor_get_type())
+GType gst_alexnet_output_tensor_get_type(void);
+
 G_END_DECLS

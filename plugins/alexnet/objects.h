@@ -13,6 +13,7 @@
 
 #include "alexnet/classifier.h"
 #include "alexnet/preprocess.h"
+#include "batch_result.h"
 
 namespace alexnet::gst {
 
@@ -47,10 +48,8 @@ std::vector<Object> collect_objects(GstBuffer* buffer, int width, int height,
 class ObjectCache {
  public:
   static constexpr size_t kMaxIds = 4096;
-  struct Result {
-    alexnet::TopK top;
-    std::string model_name;
-  };
+  /* where the id's last classification is (its frame may not have left the element yet) */
+  using Result = std::shared_ptr<Slot>;
   /* The result kept for `id` if it was classified fewer than `interval` frames before `frame`
    * and its area then was more than area / 1.2; null otherwise. Marks the id seen. */
   const Result* reuse(int id, gint64 area, guint64 frame, guint interval);
@@ -75,7 +74,7 @@ class ObjectCache {
 std::vector<bool> tracked_objects(const std::vector<Object>& objects);
 
 /* The object's results: a "classification" param on its ROI meta and a GstAlexNetMeta with
- * its id and box, on the (writable) buffer. */
+ * its id and box, on the (writable) buffer. The GstAlexNetTensorMeta is results.h's. */
 void attach_object_result(GstBuffer* buffer, const Object& object, const alexnet::TopK& top,
                           const std::string& model_name);
 

@@ -1,6 +1,7 @@
 #include "results.h"
 
 #include "gstalexnetmeta.h"
+#include "gstalexnettensormeta.h"
 
 #include <vector>
 
@@ -35,6 +36,20 @@ GstStructure* result_structure(const char* name, const TopK& top) {
   gst_structure_take_value(s, "labels", &labels);
   gst_structure_take_value(s, "scores", &scores);
   return s;
+}
+
+void attach_tensor(GstBuffer* buffer, GstAlexNetOutputTensor kind, const Slot& slot, int roi_id,
+                   bool has_roi) {
+  if (kind == GST_ALEXNET_OUTPUT_TENSOR_NONE) return;
+  const BatchResult& r = slot.result.get();
+  const bool fc7 = kind == GST_ALEXNET_OUTPUT_TENSOR_FC7;
+  const Tensor& t = fc7 ? r.embedding : r.probabilities;
+  if (t.rank() != 2 || static_cast<int64_t>(slot.row) >= t.dim(0)) return;
+  const int64_t width = t.dim(1);
+  gst_buffer_add_alexnet_tensor_meta(
+      buffer, fc7 ? GST_ALEXNET_TENSOR_FC7 : GST_ALEXNET_TENSOR_PROBABILITIES, roi_id,
+      has_roi ? TRUE : FALSE, t.data() + static_cast<int64_t>(slot.row) * width,
+      static_cast<guint>(width));
 }
 
 GstAlexNetMeta* add_alexnet_meta(GstBuffer* buffer, const TopK& top,

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "alexnet/classifier.h"
+#include "batch_result.h"
+#include "gstalexnetclassify.h"
 #include "gstalexnetmeta.h"
 
 namespace alexnet::gst {
@@ -25,6 +27,12 @@ void attach_result(GstBuffer* buffer, int width, int height, const TopK& top,
 
 // gst_buffer_add_alexnet_meta with the arrays of `top` (the meta, or null if refused).
 GstAlexNetMeta* add_alexnet_meta(GstBuffer* buffer, const TopK& top, const std::string& model_name);
+
+// output-tensor: a GstAlexNetTensorMeta with the slot's row of the probabilities or the
+// embedding (the slot's result must be ready); nothing for none, or when the batch was run
+// without the embedding (output-tensor changed to fc7 while it was on its way).
+void attach_tensor(GstBuffer* buffer, GstAlexNetOutputTensor kind, const Slot& slot, int roi_id,
+                   bool has_roi);
 
 // The element message "alexnet-classification": pts, running-time (GST_CLOCK_TIME_NONE when
 // unknown), classified (false when the result was carried over), and the result fields.

@@ -36,6 +36,29 @@ std::string parallel_name(GstAlexNetParallel p) {
   return p == GST_ALEXNET_PARALLEL_MODEL ? "model" : "data";
 }
 
+/* Rows [begin, begin + n) of a batch's result, each top-k cut to `top_k`. */
+BatchResult rows_of(const BatchResult& all, size_t begin, size_t n, int top_k) {
+  BatchResult r;
+  r.model_name = all.model_name;
+  r.us = all.us;
+  for (size_t i = begin; i < begin + n; ++i) {
+    alexnet::TopK t = all.tops.at(i);
+    if (t.size() > static_cast<size_t>(top_k)) t.resize(static_cast<size_t>(top_k));
+    r.tops.push_back(std::move(t));
+  }
+  auto rows = [&](const alexnet::Tensor& t) {
+    if (t.rank() != 2) return alexnet::Tensor();
+    const int64_t w = t.dim(1);
+    alexnet::Tensor out({static_cast<int64_t>(n), w});
+    std::copy(t.data() + static_cast<int64_t>(begin) * w,
+              t.data() + static_cast<int64_t>(begin + n) * w, out.data());
+    return out;
+  };
+  r.probabilities = rows(all.probabilities);
+  r.embedding = rows(all.embedding);
+  return r;
+}
+
 }  // namespace
 
 SharedBatcher::SharedBatcher(std::function<std::shared_ptr<Engine>()> engine, size_t batch_size,
@@ -55,11 +78,12 @@ SharedBatcher::~SharedBatcher() {
   for (std::future<void>& f : running_) f.wait();
 }
 
-std::shared_future<BatchResult> SharedBatcher::submit(std::vector<alexnet::Frame> frames,
-                                                      int top_k) {
+std::shared_future<BatchResult> SharedBatcher::submit(std::vector<alexnet::Frame> frames, int top_k,
+                                                      bool embedding) {
   Submission sub;
   sub.frames = std::move(frames);
   sub.top_k = top_k;
+  sub.embedding = embedding;
   sub.at = Clock::now();
   std::shared_future<BatchResult> result = sub.promise.get_future().share();
   {
@@ -112,27 +136,19 @@ void SharedBatcher::launch(std::vector<Submission> batch) {
       try {
         std::vector<alexnet::Frame> frames;
         int k = 1;
+        bool embedding = false;
         for (const Submission& s : *subs) {
           frames.insert(frames.end(), s.frames.begin(), s.frames.end());
           k = std::max(k, s.top_k);
+          embedding = embedding || s.embedding;
         }
-        const auto t0 = Clock::now();
-        std::vector<alexnet::TopK> tops = engine->classifier->classify(frames, k, worker);
-        const auto us = static_cast<guint64>(
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+        const BatchResult all = classify_batch(*engine, frames, k, worker, embedding);
         images_ += frames.size();
         batches_++;
         size_t row = 0;
         for (Submission& s : *subs) {
-          BatchResult r;
-          r.model_name = engine->model_name;
-          r.us = us;
-          for (size_t i = 0; i < s.frames.size(); ++i, ++row) {
-            alexnet::TopK t = tops.at(row);
-            if (t.size() > static_cast<size_t>(s.top_k)) t.resize(static_cast<size_t>(s.top_k));
-            r.tops.push_back(std::move(t));
-          }
-          s.promise.set_value(std::move(r));
+          s.promise.set_value(rows_of(all, row, s.frames.size(), s.top_k));
+          row += s.frames.size();
         }
       } catch (...) {
         for (Submission& s : *subs) {

@@ -39,13 +39,17 @@ class SharedBatcher {
   SharedBatcher(const SharedBatcher&) = delete;
   SharedBatcher& operator=(const SharedBatcher&) = delete;
 
-  std::shared_future<BatchResult> submit(std::vector<alexnet::Frame> frames, int top_k);
+  /* embedding: the submission wants the embedding (output-tensor=fc7); a batch computes it
+   * when any of its submissions does. */
+  std::shared_future<BatchResult> submit(std::vector<alexnet::Frame> frames, int top_k,
+                                         bool embedding);
   double mean_batch() const; /* images per batch so far; 0 before the first */
 
  private:
   struct Submission {
     std::vector<alexnet::Frame> frames;
     int top_k = 0;
+    bool embedding = false;
     std::promise<BatchResult> promise;
     Clock::time_point at;
   };

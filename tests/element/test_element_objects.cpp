@@ -279,9 +279,8 @@ TEST(Objects, ObjectCacheIsBoundedAndForgets) {
   EXPECT_EQ(c.reuse(n + 10, 100, n + 15, 5), nullptr) << "5 frames later with N = 5";
   c.forget_stale(n + 15, 2);  // keeps ids seen at frame n + 11 or later
   EXPECT_EQ(c.size(), 1u);
-  ObjectCache::Result r;
-  r.model_name = "m";
-  c.store(-3, r, 10, 0);  // the cache itself does not judge ids; tracked_objects does
+  c.store(-3, std::make_shared<alexnet::gst::Slot>(), 10,
+          0);  // the cache itself does not judge ids; tracked_objects does
   EXPECT_EQ(c.size(), 2u);
 }
 
@@ -310,20 +309,50 @@ TEST(Objects, BadSettingsAreRefusedWithAClearMessage) {
   g_free(kept);
   const std::string warning = message_text(hx.pop(GST_MESSAGE_WARNING));
   EXPECT_NE(warning.find("min-object-size \"32 by 32\""), std::string::npos) << warning;
+}
 
-  // two devices: not built for objects yet, said at the state change
-  GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
-  GstBus* bus = gst_bus_new();
-  gst_element_set_bus(el, bus);
-  g_object_set(el, "model", files().a.c_str(), "device", "cpu,cpu", nullptr);
-  gst_util_set_object_arg(G_OBJECT(el), "inference-region", "roi-list");
-  EXPECT_EQ(gst_element_set_state(el, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
-  const std::string error = message_text(gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR));
-  EXPECT_NE(error.find("roi-list"), std::string::npos) << error;
-  gst_element_set_state(el, GST_STATE_NULL);
-  gst_element_set_bus(el, nullptr);
-  gst_object_unref(el);
-  gst_object_unref(bus);
+// Objects are batched like frames: the objects of several frames fill one batch of
+// batch-size (a frame's objects split over two batches when they do not fit), the batches go
+// to the two workers in turn, and every object still gets its own crop's result, in order.
+TEST(Objects, ObjectsOfSeveralFramesBatchTogetherOnTwoDevices) {
+  Harness hx({{"inference-region", "roi-list"},
+              {"batch-size", "4"},
+              {"batch-timeout", "10000"},
+              {"device", "cpu,cpu"},
+              {"overlay", "false"}});
+  GstVideoInfo info = hx.video(caps_str("I420", 64, 48));
+  const std::vector<Box> boxes = {
+      {"face", 1, 2, 2, 20, 20}, {"face", 2, 30, 4, 24, 30}, {"car", 3, 8, 20, 40, 26}};
+  std::vector<std::vector<uint8_t>> pixels;
+  for (int i = 0; i < 3; ++i) {
+    GstBuffer* in = frame_with_objects(info, 40 + static_cast<uint32_t>(i),
+                                       static_cast<GstClockTime>(i) * GST_MSECOND, boxes);
+    pixels.push_back(bytes_of(in));
+    ASSERT_EQ(gst_harness_push(hx.h, in), GST_FLOW_OK);
+    if (i == 0) {
+      // 3 objects of batch-size 4: the batch waits for the next frame (timeout 10 s)
+      g_usleep(200 * 1000);
+      EXPECT_EQ(gst_harness_try_pull(hx.h), nullptr) << "a partial batch left before its time";
+    }
+  }
+  // 9 objects: two full batches are out; EOS sends the last object on its own
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_eos()));
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("frame " + std::to_string(i));
+    GstBuffer* out = gst_harness_pull(hx.h);
+    ASSERT_NE(out, nullptr);
+    EXPECT_EQ(GST_BUFFER_PTS(out), static_cast<GstClockTime>(i) * GST_MSECOND);
+    for (const Box& b : boxes) {
+      const alexnet::Rect box{static_cast<int>(b.x), static_cast<int>(b.y), static_cast<int>(b.w),
+                              static_cast<int>(b.h)};
+      expect_result(
+          gst_video_region_of_interest_meta_get_param(roi_of(out, b.id), "classification"),
+          crop_reference(info, pixels[static_cast<size_t>(i)], box));
+    }
+    gst_buffer_unref(out);
+  }
+  EXPECT_EQ(hx.stat("objects-classified"), 9u);
+  EXPECT_EQ(hx.stat("frames-classified"), 3u);
 }
 
 }  // namespace element_test

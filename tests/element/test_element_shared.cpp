@@ -100,6 +100,62 @@ TEST(Shared, FramesOfDifferentStreamsBatchTogether) {
   gst_structure_free(stats);
 }
 
+// Objects of different streams batch together too: two roi-list streams, two objects each,
+// one batch of 4; each object gets its own crop's result.
+TEST(Shared, ObjectsOfDifferentStreamsBatchTogether) {
+  Harness s1({{"model-instance-id", "objects"},
+              {"inference-region", "roi-list"},
+              {"batch-size", "4"},
+              {"batch-timeout", "5000"},
+              {"overlay", "false"}});
+  Harness s2({{"model-instance-id", "objects"},
+              {"inference-region", "roi-list"},
+              {"batch-size", "4"},
+              {"batch-timeout", "5000"},
+              {"overlay", "false"}});
+  Harness* streams[] = {&s1, &s2};
+  const std::string caps = caps_str("RGB", 48, 40);
+  for (Harness* h : streams) h->caps(caps);
+  GstVideoInfo info = info_of(caps);
+  const alexnet::Rect boxes[] = {{0, 0, 30, 24}, {10, 12, 38, 28}};
+  std::vector<uint8_t> pixels[2];
+  for (int k = 0; k < 2; ++k) {
+    GstBuffer* in = make_buffer(info, 300 + static_cast<uint32_t>(k), 0);
+    for (int i = 0; i < 2; ++i)
+      gst_buffer_add_video_region_of_interest_meta(
+          in, "face", static_cast<guint>(boxes[i].x), static_cast<guint>(boxes[i].y),
+          static_cast<guint>(boxes[i].width), static_cast<guint>(boxes[i].height))
+          ->id = i + 1;
+    pixels[k] = bytes_of(in);
+    ASSERT_EQ(gst_harness_push(streams[k]->h, in), GST_FLOW_OK);
+  }
+  for (int k = 0; k < 2; ++k) {
+    SCOPED_TRACE("stream " + std::to_string(k));
+    GstBuffer* out = gst_harness_pull(streams[k]->h);
+    ASSERT_NE(out, nullptr);
+    gpointer state = nullptr;
+    int i = 0;
+    while (GstAlexNetMeta* m = gst_buffer_iterate_alexnet_meta(out, &state)) {
+      ASSERT_LT(i, 2);
+      alexnet::Frame f = frame_of(info, pixels[k].data());
+      f.roi = boxes[i];
+      EXPECT_EQ(m->roi_id, i + 1);
+      EXPECT_EQ(m->ids[0], reference(files().a, f, 5)[0].index);
+      EXPECT_NEAR(m->scores[0], reference(files().a, f, 5)[0].probability, 1e-5);
+      ++i;
+    }
+    EXPECT_EQ(i, 2);
+    gst_buffer_unref(out);
+  }
+  ASSERT_TRUE(gst_harness_push_event(s1.h, gst_event_new_eos()));
+  GstStructure* stats = next_named(s1, "alexnet-stats");
+  ASSERT_NE(stats, nullptr);
+  double mean_batch = 0;
+  EXPECT_TRUE(gst_structure_get_double(stats, "mean-batch", &mean_batch));
+  EXPECT_DOUBLE_EQ(mean_batch, 4.0) << "the two streams' objects were not batched together";
+  gst_structure_free(stats);
+}
+
 // One stream flushing (a seek) while its frame waits in a shared batch does not stall the
 // others: they keep getting their frames, with their own results.
 TEST(Shared, OneStreamsFlushDoesNotStallTheOthers) {
