@@ -49,12 +49,17 @@
  * #GstVideoRegionOfInterestMeta is classified instead of the whole frame (clamped to the frame,
  * filtered by #object-class and #min-object-size): its result goes on its ROI meta as a
  * "classification" param, into one #GstAlexNetMeta per object (has_roi, roi_id and the box),
- * and into the message's `objects` array:
+ * and into the message's `objects` array. Objects are batched like frames (#batch-size, across
+ * frames, devices and the streams of a shared instance):
  * |[
  * gst-launch-1.0 v4l2src ! videoconvert ! facedetect display=false ! videoconvert ! \
  *     alexnetclassify model=m.safetensors inference-region=roi-list object-class=face ! \
  *     fakesink
  * ]|
+ *
+ * With #output-tensor probabilities or fc7, each frame (or object) also gets a
+ * GstAlexNetTensorMeta: the probability of every class, or the 4096-d embedding (fc7 after its
+ * ReLU).
  *
  * With #parallel model and two devices, the two devices work on every frame together, each
  * holding half of every layer (the paper's two-GPU split; the same results as one device):
