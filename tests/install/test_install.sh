@@ -61,7 +61,7 @@ if [[ $gst == gst ]]; then
   P=$L/gstreamer-1.0
   for f in "$P/libgstalexnet.so" "$L/libgstalexnetmeta-1.0.so" \
     "$L/pkgconfig/gstalexnetmeta-1.0.pc" "$I/gstreamer-1.0/gst/alexnet/gstalexnetmeta.h" \
-    "$B/alexnet-analyze"; do
+    "$I/gstreamer-1.0/gst/alexnet/gstalexnettensormeta.h" "$B/alexnet-analyze"; do
     check "installed: ${f#"$dest"}" test -e "$f"
   done
   export GST_PLUGIN_PATH=$P GST_REGISTRY=$tmp/registry.bin GST_PLUGIN_SYSTEM_PATH_1_0=""
@@ -76,7 +76,11 @@ if [[ $gst == gst ]]; then
   check "pkg-config finds gstalexnetmeta-1.0.pc" pkg-config --exists gstalexnetmeta-1.0
   cat >"$tmp/meta.c" <<'C'
 #include <gstalexnetmeta.h>
-int main (void) { gst_init (NULL, NULL); return gst_alexnet_meta_api_get_type () == 0; }
+#include <gstalexnettensormeta.h>
+int main (void) {
+  gst_init (NULL, NULL);
+  return gst_alexnet_meta_api_get_type () == 0 || gst_alexnet_tensor_meta_api_get_type () == 0;
+}
 C
   check "a C program builds with pkg-config gstalexnetmeta-1.0" bash -c \
     "cc -o '$tmp/meta' '$tmp/meta.c' $(pkg-config --cflags --libs gstalexnetmeta-1.0) && '$tmp/meta'"
