@@ -341,5 +341,19 @@ TEST(CudaPreprocess, ForwardFramesMatchesForwardOfHostPreprocessing) {
       if (call == 0) std::printf("  %-12s forward_frames vs forward rel.err %.3g\n", name, r);
       EXPECT_LE(r, 1e-5) << "call " << call;
     }
+    // output-tensor=fc7: the embedding (outside graph replay) against the host's (oneDNN),
+    // and graph replay still right after it.
+    Network host(m.config, make_cpu_backend(0));
+    host.load(m);
+    Tensor want_e;
+    host.forward_embedding(
+        preprocess_batch(mixed.frames, cfg, m.config.in_channels, m.config.input_size), &want_e);
+    Tensor got_e;
+    const Tensor got = net->forward_frames(mixed.frames, cfg, &got_e);
+    const double re = rel_diff(got_e, want_e);
+    std::printf("  %-12s embedding vs cpu rel.err %.3g\n", name, re);
+    EXPECT_LE(re, 1e-4);
+    EXPECT_LE(rel_diff(got, want), 1e-5);
+    EXPECT_LE(rel_diff(net->forward_frames(mixed.frames, cfg), want), 1e-5) << "after fc7";
   }
 }
