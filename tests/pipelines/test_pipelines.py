@@ -1,7 +1,9 @@
-"""pipelines/ scripts and the example app alexnet-analyze, end to end through gst-launch-1.0
-and the real plugin, on generated videos with a small generated weights file.
+"""pipelines/ scripts and the example apps alexnet-analyze and alexnet-streams, end to end
+through gst-launch-1.0 and the real plugin, on generated videos with a small generated weights
+file.
 
 Usage: test_pipelines.py PLUGIN_DIR MAKE_MODEL ALEXNET_ANALYZE PIPELINES_DIR [GST_SYSTEM_PLUGIN_DIR]
+(alexnet-streams is taken from ALEXNET_ANALYZE's folder, the build's examples/).
 
 Hermetic: the plugin loads from PLUGIN_DIR only (GST_PLUGIN_PATH), with its own registry in
 a temporary folder; criticals are fatal (G_DEBUG=fatal-criticals); no display.
@@ -14,9 +16,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 
 PLUGIN_DIR, MAKE_MODEL, ANALYZE, PIPELINES = sys.argv[1:5]
 SYSTEM_PLUGINS = sys.argv[5] if len(sys.argv) > 5 else ""
+STREAMS = os.path.join(os.path.dirname(ANALYZE), "alexnet-streams")
 FRAMES = 64
 failures = []
 
@@ -77,6 +81,124 @@ def count_frames(path):
     m = re.search(r"fakesink0\.GstPad:sink: caps = video/x-raw.*?width=\(int\)(\d+), "
                   r"height=\(int\)(\d+)", out)
     return frames, (m and (int(m.group(1)), int(m.group(2))))
+
+
+def parse_json_lines(out, name):
+    """The JSON objects of OUT's lines, or None (a failed check) when one is not JSON."""
+    try:
+        return [json.loads(l) for l in out.splitlines()]
+    except ValueError as e:
+        check(f"{name}: every line is JSON", False, f"{e}\n{out[:500]}")
+        return None
+
+
+def test_streams(model, video, analyzed):
+    """alexnet-streams: three inputs (a path, a path with a space and quotes, a file:// URI)
+    through one shared model; per stream the frames of ANALYZED (alexnet-analyze's objects for
+    VIDEO) in order with the same top-1, its stats and summary lines; the error paths."""
+    if not os.path.isfile(STREAMS):
+        check("alexnet-streams is built", False, f"{STREAMS} missing (ninja -C build)")
+        return
+    odd = os.path.join(tmp, "a clip 'with' \"quotes\"." + video.rsplit(".", 1)[1])
+    shutil.copyfile(video, odd)
+    inputs = [video, odd, "file://" + urllib.parse.quote(video)]
+    args = ["--device", "cpu", "--threads", "1", "-k", "3"]
+    rc, out, err = run([STREAMS, *args, model, *inputs])
+    check("alexnet-streams: 3 inputs exit 0", rc == 0, err[-1500:])
+    objs = parse_json_lines(out, "alexnet-streams")
+    if objs is None:
+        return
+    check("alexnet-streams: every line is JSON", True)
+    frames = {i: [o for o in objs if o.get("stream") == i and "pts" in o] for i in range(3)}
+    summaries = {o.get("stream"): o for o in objs if o.get("summary") is True}
+    stats = {o.get("stream"): o["stats"] for o in objs if isinstance(o.get("stats"), dict)}
+    check("alexnet-streams: only frame, summary and stats lines of streams 0-2",
+          all(o.get("stream") in (0, 1, 2) for o in objs) and
+          sum(map(len, frames.values())) + len(summaries) + len(stats) == len(objs),
+          str([o for o in objs if o.get("stream") not in (0, 1, 2)][:3]))
+    check(f"alexnet-streams: {FRAMES} frame lines per stream",
+          all(len(v) == FRAMES for v in frames.values()), str({k: len(v) for k, v in frames.items()}))
+    check("alexnet-streams: each stream's source is its input as a file URI",
+          all(o["source"].startswith("file:///") and
+              urllib.parse.unquote(o["source"][len("file://"):]) == (video, odd, video)[i]
+              for i, v in frames.items() for o in v), str([v[:1] for v in frames.values()]))
+    check("alexnet-streams: every frame line has pts, 3 labels/scores/ids, scores sorted in [0, 1]",
+          all(set(o) == {"stream", "source", "pts", "labels", "scores", "ids"} and
+              isinstance(o["pts"], int) and
+              len(o["labels"]) == len(o["scores"]) == len(o["ids"]) == 3 and
+              all(isinstance(x, str) for x in o["labels"]) and
+              all(0.0 <= x <= 1.0 for x in o["scores"]) and
+              all(a >= b for a, b in zip(o["scores"], o["scores"][1:]))
+              for v in frames.values() for o in v), out[:400])
+    want_pts = [o["pts"] for o in analyzed]
+    check("alexnet-streams: each stream's pts increasing, alexnet-analyze's",
+          all(a < b for a, b in zip(want_pts, want_pts[1:])) and
+          all([o["pts"] for o in v] == want_pts for v in frames.values()),
+          str({k: [o["pts"] for o in v[:4]] for k, v in frames.items()}))
+    # Same model, same frames: batched with the other streams (batch-size 3) or alone
+    # (alexnet-analyze, batch-size 1), the same top-1 (exactly) and scores to float rounding.
+    check("alexnet-streams: top-1 ids equal alexnet-analyze's for every frame",
+          all([o["ids"][0] for o in v] == [o["ids"][0] for o in analyzed]
+              for v in frames.values()),
+          str({k: [o["ids"][0] for o in v[:8]] for k, v in frames.items()}) +
+          f" vs {[o['ids'][0] for o in analyzed[:8]]}")
+    check("alexnet-streams: top-3 ids and scores (to 1e-4) equal alexnet-analyze's",
+          all(a["ids"] == b["ids"] and
+              all(abs(x - y) <= 1e-4 for x, y in zip(a["scores"], b["scores"]))
+              for v in frames.values() for a, b in zip(v, analyzed)))
+
+    def most_frequent_top1(v):
+        counts = {}
+        for o in v:
+            counts[o["labels"][0]] = counts.get(o["labels"][0], 0) + 1
+        return max(counts, key=counts.get) if counts else None  # the first seen on ties
+
+    check("alexnet-streams: a summary line per stream (frames, most frequent top-1), last",
+          sorted(summaries) == [0, 1, 2] and all(o.get("summary") is True for o in objs[-3:]) and
+          all(summaries[i]["frames"] == FRAMES and summaries[i]["source"] == frames[i][0]["source"]
+              and summaries[i]["top"] == most_frequent_top1(frames[i]) for i in range(3)),
+          str(summaries))
+    check("alexnet-streams: an alexnet-stats line per stream, streams == 3, batched (mean-batch > 1)",
+          sorted(stats) == [0, 1, 2] and
+          all(st.get("streams") == 3 and st.get("frames") == FRAMES and
+              st.get("frames-classified") == FRAMES and isinstance(st.get("fps"), (int, float)) and
+              isinstance(st.get("p95-latency-us"), (int, float)) and st.get("mean-batch", 0) > 1
+              for st in stats.values()), str(stats))
+
+    # --max-frames: every stream stops after its first N frames.
+    rc, out, err = run([STREAMS, *args, "-n", "10", model, video, video, video])
+    objs = parse_json_lines(out, "alexnet-streams -n 10") or []
+    check("alexnet-streams -n 10: exit 0, 10 frames per stream (lines, summary, stats)",
+          rc == 0 and all(
+              len([o for o in objs if o.get("stream") == i and "pts" in o]) == 10 and
+              any(o.get("stream") == i and o.get("frames") == 10 for o in objs if "summary" in o) and
+              any(o.get("stream") == i and o["stats"].get("frames") == 10
+                  for o in objs if "stats" in o)
+              for i in range(3)),
+          f"rc={rc} {out[-600:]} {err[-600:]}")
+
+    rc, out, err = run([STREAMS, "--help"])
+    check("alexnet-streams --help exits 0 with usage", rc == 0 and "usage:" in out, out + err)
+    for argv, why, named in (([model], "no inputs", "INPUT"), ([], "no arguments", "INPUT"),
+                             (["-b", "x", model, video], "bad number", "-b"),
+                             (["--max-frames", "0", model, video], "bad number", "--max-frames"),
+                             (["--batch-timeout=2.5", model, video], "bad number", "--batch-timeout"),
+                             (["--frobnicate", model, video], "unknown option", "--frobnicate"),
+                             (["-s", "no-such-property=1", model, video], "unknown property",
+                              "no-such-property")):
+        rc, out, err = run([STREAMS, *argv])
+        check(f"alexnet-streams usage error ({why}) exits 2 naming {named}",
+              rc == 2 and named in err and out == "", f"rc={rc} {err}")
+    missing = os.path.join(tmp, "no-such-clip.webm")
+    rc, out, err = run([STREAMS, model, video, missing])
+    check("alexnet-streams: a missing input file → exit 1 naming it",
+          rc == 1 and missing in err, f"rc={rc} {err}")
+    rc, out, err = run([STREAMS, model, video, "file://" + missing])
+    check("alexnet-streams: a missing file:// input → exit 1, the bus error naming stream and file",
+          rc == 1 and "stream 1" in err and "no-such-clip" in err, f"rc={rc} {err}")
+    rc, out, err = run([STREAMS, os.path.join(tmp, "no-such-model.safetensors"), video, video])
+    check("alexnet-streams: missing model → exit 1, the element's error naming the file",
+          rc == 1 and "no-such-model.safetensors" in err and "classify" in err, f"rc={rc} {err}")
 
 
 def main():
@@ -242,6 +364,9 @@ def main():
         check("alexnet-analyze: top-1 ids equal headless.sh's label_id",
               all(headless_top1.get(str(o["pts"])) == str(o["ids"][0]) for o in objs),
               f"{[o['ids'][0] for o in objs[:6]]} vs {list(headless_top1.values())[:6]}")
+
+    if parsed:
+        test_streams(model, video, objs)
 
     rc, out, err = run([ANALYZE, "--help"])
     check("alexnet-analyze --help exits 0 with usage", rc == 0 and "usage:" in out, out + err)
