@@ -58,9 +58,9 @@ gst_alexnet_tensor_meta_transform (GstBuffer *dest, GstMeta *meta,
   if (!GST_META_TRANSFORM_IS_COPY (type)
       && type != g_quark_from_static_string ("gst-video-scale"))
     return FALSE;
-  return gst_buffer_add_alexnet_tensor_meta (dest, m->kind, m->roi_id,
-             m->has_roi, m->data, m->n)
-      != NULL;
+  return gst_buffer_add_alexnet_tensor_meta (
+             dest, m->kind, m->roi_id, m->has_roi, m->data, m->n)
+         != NULL;
 }
 
 const GstMetaInfo *

@@ -43,7 +43,8 @@ struct _GstAlexNetTensorMeta {
   gfloat *data;     /* owned by the meta */
 };
 
-#define GST_ALEXNET_TENSOR_META_API_TYPE (gst_alexnet_tensor_meta_api_get_type ())
+#define GST_ALEXNET_TENSOR_META_API_TYPE                                       \
+  (gst_alexnet_tensor_meta_api_get_type ())
 #define GST_ALEXNET_TENSOR_META_INFO (gst_alexnet_tensor_meta_get_info ())
 
 GType gst_alexnet_tensor_meta_api_get_type (void);
