@@ -16,7 +16,8 @@
 //
 // --mode train times one training step instead (forward with dropout, softmax
 // cross-entropy, backward, the SGD update; labels i % classes): the trainer's inner loop.
-// --precision applies to the cuda backend's inference (training is always fp32).
+// --precision applies to the cuda and cpu backends' inference (training is always fp32; the
+// cpu backend runs fp32 and, where the CPU has avx512_bf16 or AMX, bf16).
 // --model-parallel cpu,cpu | gpu:0,gpu:1 | gpu:0,gpu:0 times alexnet::ModelParallel (the
 // paper's split of every layer over the two devices) instead of one backend; --backend is
 // then ignored and the lines say backend=model-parallel:DEV,DEV.
@@ -167,6 +168,8 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
           alexnet::Device{alexnet::DeviceKind::Gpu,
                           o.backend.size() > 5 ? std::stoi(o.backend.substr(5)) : 0},
           o.threads, precision);
+    else if (o.backend == "cpu")
+      backend = alexnet::make_cpu_backend(o.threads, precision);
     else
       backend = alexnet::make_backend(o.backend, o.threads);
     net = std::make_unique<alexnet::Network>(cfg, std::move(backend));

@@ -112,10 +112,10 @@ class Backend {
                           float weight_decay) = 0;
 };
 
-// The arithmetic a backend uses for inference. Training always runs in fp32. The CPU
-// backends run fp32 whatever is asked (fp16/bf16 are GPU precisions; the caller may say so);
-// the CUDA backend keeps activations and weights in fp16/bf16 for inference when asked,
-// accumulating in fp32.
+// The arithmetic a backend uses for inference. Training always runs in fp32. The cpu backend
+// runs fp32 or bf16 (oneDNN's bf16 kernels, on CPUs with avx512_bf16 or AMX; fp32
+// accumulation); the CUDA backend keeps activations and weights in fp16/bf16 for inference
+// when asked, accumulating in fp32. The reference backend is fp32 only.
 enum class Precision { F32, F16, BF16 };
 const char* precision_name(Precision p);  // "fp32", "fp16", "bf16"
 // "fp32" | "fp16" | "bf16"; throws alexnet::Error quoting the text otherwise.
@@ -126,7 +126,12 @@ Precision parse_precision(const std::string& text);
 std::unique_ptr<Backend> make_reference_backend();
 // ALEXNET_CPU_BLOCK=8|16 forces nChw8c / nChw16c activations (tests: AVX-512's layouts on an
 // AVX2 CPU and back); unset, oneDNN picks the layouts for the CPU.
-std::unique_ptr<Backend> make_cpu_backend(int threads);
+// precision: fp32, or bf16 where the CPU runs it natively; anything else is an Error naming
+// the device and what it lacks.
+std::unique_ptr<Backend> make_cpu_backend(int threads, Precision precision = Precision::F32);
+// "" when the cpu backend can run `precision` on this CPU (at oneDNN's effective ISA, so
+// ONEDNN_MAX_CPU_ISA counts), else why not ("bf16 needs avx512_bf16 or AMX; ...").
+std::string cpu_precision_unavailable_reason(Precision precision);
 // The instruction set the cpu backend's oneDNN kernels run with on this machine
 // ("avx512_core_bf16", "avx2", ...): the CPU's best, or less under ONEDNN_MAX_CPU_ISA.
 std::string cpu_backend_isa();

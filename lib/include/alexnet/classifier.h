@@ -25,7 +25,9 @@ using TopK = std::vector<Prediction>;  // best first
 struct ClassifierOptions {
   std::string devices = "auto";
   int threads = 0;  // CPU threads in all, 0 = all cores; split evenly among CPU workers
-  // GPU inference arithmetic; CPU workers always run fp32 (describe() says so).
+  // Inference arithmetic: fp32; bf16 on GPUs and on CPUs that run it natively; fp16 on GPUs.
+  // A precision a device cannot run is an Error naming it, except with devices = "auto"
+  // falling back to the CPU, where fp16 becomes fp32 (describe() says so).
   Precision precision = Precision::F32;
   // Data: one worker per device, each with the whole network (frames alternate between
   // them). Model: one worker over exactly two devices, each holding half of every layer (the

@@ -33,7 +33,7 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
 }
 
 std::unique_ptr<Backend> make_backend(const Device& device, int threads, Precision precision) {
-  if (device.kind == DeviceKind::Cpu) return make_cpu_backend(threads);
+  if (device.kind == DeviceKind::Cpu) return make_cpu_backend(threads, precision);
   return make_cuda_backend(device.index, precision);
 }
 

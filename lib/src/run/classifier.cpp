@@ -39,28 +39,36 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
   impl_->model = std::move(model);
   impl_->devices = parse_devices(options.devices);
   if (options.threads < 0) throw Error("threads must be >= 0 (0 = all cores)");
+  ClassifierOptions opt = options;
+  std::string precision_note;
+  const bool auto_on_cpu = options.devices == "auto" && impl_->devices.size() == 1 &&
+                           impl_->devices.front().kind == DeviceKind::Cpu;
+  if (auto_on_cpu && !cpu_precision_unavailable_reason(opt.precision).empty()) {
+    precision_note = std::string(", ") + precision_name(opt.precision) + " → fp32 (" +
+                     cpu_precision_unavailable_reason(opt.precision) + ")";
+    opt.precision = Precision::F32;
+  }
   const NetConfig& cfg = impl_->model.config;
   if (static_cast<int>(impl_->model.labels.size()) != cfg.classes)
     throw Error("classifier: " + std::to_string(impl_->model.labels.size()) + " labels for " +
                 std::to_string(cfg.classes) + " classes");
 
   // CPU workers share the cores: `threads` (or every usable core) split between them.
-  const std::vector<int> split = split_cpu_threads(impl_->devices, options.threads);
+  const std::vector<int> split = split_cpu_threads(impl_->devices, opt.threads);
   int cpu_workers =
       static_cast<int>(std::count_if(impl_->devices.begin(), impl_->devices.end(),
                                      [](const Device& d) { return d.kind == DeviceKind::Cpu; }));
   int cpu_seen = 0;
   std::string threads_desc;
-  if (options.parallel == Parallel::Model) {
+  if (opt.parallel == Parallel::Model) {
     auto w = std::make_unique<Impl::Worker>();
     w->device = impl_->devices.front();
-    w->runner =
-        make_runner(cfg, impl_->devices, Parallel::Model, options.threads, options.precision);
+    w->runner = make_runner(cfg, impl_->devices, Parallel::Model, opt.threads, opt.precision);
     w->runner->load(impl_->model);
     impl_->workers.push_back(std::move(w));
   }
   for (size_t i = 0; i < impl_->devices.size(); ++i) {
-    if (options.parallel == Parallel::Model) break;
+    if (opt.parallel == Parallel::Model) break;
     const Device& d = impl_->devices[i];
     auto w = std::make_unique<Impl::Worker>();
     w->device = d;
@@ -69,19 +77,18 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
       if (cpu_seen++) threads_desc.append("+");
       threads_desc.append(std::to_string(w->threads));
     }
-    w->runner = make_runner(cfg, {d}, Parallel::Data, w->threads, options.precision);
+    w->runner = make_runner(cfg, {d}, Parallel::Data, w->threads, opt.precision);
     w->runner->load(impl_->model);
     impl_->workers.push_back(std::move(w));
   }
   impl_->description = join_devices(impl_->devices);
-  if (options.parallel == Parallel::Model)
+  if (opt.parallel == Parallel::Model)
     impl_->description = impl_->workers.front()->runner->describe();
   else if (cpu_workers)
     impl_->description += " (" + threads_desc + " CPU threads)";
-  if (options.precision != Precision::F32) {
-    impl_->description += std::string(", ") + precision_name(options.precision) + " on GPUs";
-    if (cpu_workers) impl_->description += ", fp32 on CPU";
-  }
+  if (opt.precision != Precision::F32)
+    impl_->description += std::string(", ") + precision_name(opt.precision);
+  impl_->description += precision_note;
   if (options.devices == "auto") {
     std::string why = gpu_unavailable_reason();
     impl_->description = "auto → " + impl_->description + (why.empty() ? "" : "; no GPU: " + why);

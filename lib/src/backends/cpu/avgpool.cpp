@@ -117,10 +117,10 @@ class AvgPoolOp final : public CpuOp {
     p->strides = {shape[2] / spec_.out_size, shape[3] / spec_.out_size};
     // Training and inference alike: average pooling keeps no workspace.
     p->fpd = ALEXNET_DNNL(dn::pooling_forward::primitive_desc(
-        dn::pooling_forward::desc(prop_kind::forward_training,
-                                  algorithm::pooling_avg_exclude_padding, md,
-                                  Md(Dims(y_shape.begin(), y_shape.end()), f32, Tag::any),
-                                  p->strides, p->strides, {0, 0}, {0, 0}),
+        dn::pooling_forward::desc(
+            prop_kind::forward_training, algorithm::pooling_avg_exclude_padding, md,
+            Md(Dims(y_shape.begin(), y_shape.end()), md.data_type(), Tag::any), p->strides,
+            p->strides, {0, 0}, {0, 0}),
         ctx_->eng));
     p->fwd = ALEXNET_DNNL(dn::pooling_forward(p->fpd));
     p->src = empty_memory(*ctx_, md);

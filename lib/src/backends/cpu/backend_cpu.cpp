@@ -16,9 +16,10 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int threads, int block) : ctx_(std::make_shared<Context>(threads, block)) {}
+  CpuBackend(int threads, int block, Dt inference)
+      : ctx_(std::make_shared<Context>(threads, block, inference)) {}
 
-  std::string name() const override { return "cpu"; }
+  std::string name() const override { return ctx_->inference == bf16 ? "cpu (bf16)" : "cpu"; }
   DeviceKind device() const override { return DeviceKind::Cpu; }
 
   Tensor zeros(const Shape& shape) override { return Tensor(shape); }
@@ -87,12 +88,34 @@ class CpuBackend final : public Backend {
 }  // namespace
 }  // namespace cpu
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) {
+std::string cpu_precision_unavailable_reason(Precision precision) {
+  switch (precision) {
+    case Precision::F32:
+      return "";
+    case Precision::F16:
+      return "precision fp16 is for GPUs (a CPU runs fp32 or bf16)";
+    case Precision::BF16: {
+      // oneDNN 2.6 emulates bf16 on plain AVX-512 and has no bf16 kernels below it: only
+      // avx512_bf16 (Cooper Lake, Zen 4) and AMX (Sapphire Rapids) run it natively.
+      const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+      if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx)
+        return "";
+      return "precision bf16 needs avx512_bf16 or AMX, and oneDNN runs at " + cpu::effective_isa() +
+             " here (ONEDNN_MAX_CPU_ISA may lower it)";
+    }
+  }
+  return "unknown precision";
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int threads, Precision precision) {
   if (threads < 0) throw Error("cpu backend: threads must be >= 0, got " + std::to_string(threads));
+  const std::string why = cpu_precision_unavailable_reason(precision);
+  if (!why.empty()) throw Error("device cpu: " + why);
   // The cores this process may run on (affinity mask, container quota): what every other
   // "all cores" in the library means too.
   if (threads == 0) threads = usable_cores();
-  return std::make_unique<cpu::CpuBackend>(threads, cpu::block_from_env());
+  return std::make_unique<cpu::CpuBackend>(threads, cpu::block_from_env(),
+                                           precision == Precision::BF16 ? cpu::bf16 : cpu::f32);
 }
 
 std::string cpu_backend_isa() {

@@ -82,20 +82,20 @@ class ConvOp final : public CpuOp {
   Fwd& plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias);
   Bwd& bwd_plan(Fwd& f);
   // (O, C/g, K, K) or, grouped, (g, O/g, C/g, K, K): `any` for primitives, else plain.
-  Md weight_md(bool any) const;
+  Md weight_md(bool any, Dt dt = f32) const;
   Dims dims_of(const Shape& s) const { return Dims(s.begin(), s.end()); }
 
   PlanCache<Fwd> plans_;
   WeightCache weights_;
 };
 
-Md ConvOp::weight_md(bool any) const {
+Md ConvOp::weight_md(bool any, Dt dt) const {
   const LayerSpec& s = spec_;
   if (s.groups > 1) {
     return Md({s.groups, s.out_channels / s.groups, s.in_channels / s.groups, s.kernel, s.kernel},
-              f32, any ? Tag::any : Tag::goihw);
+              dt, any ? Tag::any : Tag::goihw);
   }
-  return Md({s.out_channels, s.in_channels, s.kernel, s.kernel}, f32, any ? Tag::any : Tag::oihw);
+  return Md({s.out_channels, s.in_channels, s.kernel, s.kernel}, dt, any ? Tag::any : Tag::oihw);
 }
 
 ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias) {
@@ -111,11 +111,13 @@ ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, b
   f->has_bias = has_bias;
   Md bias_md = has_bias ? Md({s.out_channels}, f32, Tag::a) : Md();
   const dn::primitive_attr attr = fused_relu_attr(s.fused_relu);
+  const Dt dt = ctx_->act_dt(training);  // bf16 inference: x, w and y in bf16, f32 accumulation
   auto make_pd = [&](const Shape& in, int64_t pad) {
     auto desc = ALEXNET_DNNL(dn::convolution_forward::desc(
         training ? prop_kind::forward_training : prop_kind::forward_inference,
-        algorithm::convolution_direct, activation_md(*ctx_, dims_of(in)), weight_md(true), bias_md,
-        activation_md(*ctx_, dims_of(y_shape)), {s.stride, s.stride}, {pad, pad}, {pad, pad}));
+        algorithm::convolution_direct, activation_md(*ctx_, dims_of(in), dt), weight_md(true, dt),
+        bias_md, activation_md(*ctx_, dims_of(y_shape), dt), {s.stride, s.stride}, {pad, pad},
+        {pad, pad}));
     return ALEXNET_DNNL(dn::convolution_forward::primitive_desc(desc, attr, ctx_->eng));
   };
   auto is_jit = [](const dn::convolution_forward::primitive_desc& pd) {

@@ -28,11 +28,12 @@ void throw_dnnl(const dnnl::error& e, const char* call, const char* file, int li
               ": " + e.what() + ") in " + call + " at " + file + ":" + std::to_string(line));
 }
 
-Context::Context(int nthreads, int forced_block)
+Context::Context(int nthreads, int forced_block, Dt inference_dt)
     : eng(ALEXNET_DNNL(dnnl::engine(dnnl::engine::kind::cpu, 0))),
       strm(ALEXNET_DNNL(dnnl::stream(eng))),
       threads(nthreads),
-      block(forced_block) {
+      block(forced_block),
+      inference(inference_dt) {
   if (block != 0 && block != 8 && block != 16)
     throw Error("cpu backend: activation block must be 0, 8 or 16, got " + std::to_string(block));
 }
@@ -74,10 +75,32 @@ std::string effective_isa() {
   }
 }
 
-Md activation_md(const Context& ctx, const Dims& dims) {
-  if (ctx.block == 0 || dims.size() != 4 || dims[1] % ctx.block != 0)
-    return Md(dims, f32, Tag::any);
-  return Md(dims, f32, ctx.block == 16 ? Tag::nChw16c : Tag::nChw8c);
+Md activation_md(const Context& ctx, const Dims& dims, Dt dt) {
+  if (ctx.block == 0 || dims.size() != 4 || dims[1] % ctx.block != 0) return Md(dims, dt, Tag::any);
+  return Md(dims, dt, ctx.block == 16 ? Tag::nChw16c : Tag::nChw8c);
+}
+
+Dt dnnl_dt(DType t) {
+  switch (t) {
+    case DType::F32:
+      return f32;
+    case DType::BF16:
+      return bf16;
+    default:
+      throw Error(std::string("cpu backend: no tensors of type ") + dtype_name(t));
+  }
+}
+
+static DType dtype_of(Dt dt) {
+  switch (dt) {
+    case f32:
+      return DType::F32;
+    case bf16:
+      return DType::BF16;
+    default:
+      throw Error("cpu backend: unexpected oneDNN data type " +
+                  std::to_string(static_cast<int>(dt)));
+  }
 }
 
 Md blocked_md(const Context& ctx, const Dims& dims) {
@@ -103,19 +126,19 @@ void execute(const Context& ctx, const dnnl::primitive& prim,
   }
 }
 
-Md plain_md(const Shape& shape) {
+Md plain_md(const Shape& shape, Dt dt) {
   Dims dims(shape.begin(), shape.end());
   switch (shape.size()) {
     case 1:
-      return Md(dims, f32, Tag::a);
+      return Md(dims, dt, Tag::a);
     case 2:
-      return Md(dims, f32, Tag::ab);
+      return Md(dims, dt, Tag::ab);
     case 3:
-      return Md(dims, f32, Tag::abc);
+      return Md(dims, dt, Tag::abc);
     case 4:
-      return Md(dims, f32, Tag::abcd);
+      return Md(dims, dt, Tag::abcd);
     case 5:
-      return Md(dims, f32, Tag::abcde);
+      return Md(dims, dt, Tag::abcde);
     default:
       throw Error("cpu backend: no plain layout for shape " + shape_str(shape));
   }
@@ -125,7 +148,7 @@ Md tensor_md(const Tensor& t) {
   if (t.device() != DeviceKind::Cpu)
     throw Error("cpu backend: tensor " + shape_str(t.shape()) + " is not a host tensor");
   if (t.empty()) throw Error("cpu backend: empty tensor " + shape_str(t.shape()));
-  if (t.is_plain()) return plain_md(t.shape());
+  if (t.is_plain()) return plain_md(t.shape(), dnnl_dt(t.dtype()));
   const auto* l = static_cast<const NativeLayout*>(t.layout().get());
   if (l->tag != NativeLayout::kTag)
     throw Error("cpu backend: tensor " + shape_str(t.shape()) + " has another backend's layout");
@@ -163,8 +186,9 @@ void Output::bind(const Md& want, const Shape& shape) {
   if (!grew && want == md && tensor.shape() == shape && !tensor.empty()) return;
   buf.ensure(bytes);
   md = want;
-  tensor = Tensor(shape, buf.data(), buf.bytes() / sizeof(float), buf.owner(), DeviceKind::Cpu,
-                  make_layout(want, shape));
+  const DType dt = dtype_of(want.data_type());
+  tensor = Tensor(shape, buf.data(), buf.bytes() / dtype_size(dt), buf.owner(), DeviceKind::Cpu,
+                  make_layout(want, shape), dt);
 }
 
 void ReorderCache::run(const Context& ctx, const Md& from, const void* src, const Md& to,
@@ -235,6 +259,7 @@ std::string describe_pd(const char* role, const dnnl::primitive_desc_base& pd) {
     for (int d : order) s += static_cast<char>((blocked[static_cast<size_t>(d)] ? 'A' : 'a') + d);
     for (int i = 0; i < blk.inner_nblks; ++i)
       s += std::to_string(blk.inner_blks[i]) + static_cast<char>('a' + blk.inner_idxs[i]);
+    if (md.data_type() == bf16) s = "bf16:" + s;  // f32, the usual, goes unsaid
     return s;
   };
   std::string s = std::string(role) + " " + pd.impl_info_str();

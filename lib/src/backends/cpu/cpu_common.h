@@ -25,7 +25,9 @@ using dnnl::memory;
 using Md = dnnl::memory::desc;
 using Dims = dnnl::memory::dims;
 using Tag = dnnl::memory::format_tag;
+using Dt = dnnl::memory::data_type;
 constexpr auto f32 = dnnl::memory::data_type::f32;
+constexpr auto bf16 = dnnl::memory::data_type::bf16;
 
 // Turns a dnnl::error into an alexnet::Error naming the call, where it was made and the
 // oneDNN status, so a failure deep in a layer says which primitive refused what.
@@ -44,7 +46,7 @@ constexpr auto f32 = dnnl::memory::data_type::f32;
 // One engine and one in-order stream per backend; ops share them through a shared_ptr so an
 // op may outlive the backend object that made it.
 struct Context {
-  Context(int threads, int block);
+  Context(int threads, int block, Dt inference = f32);
   dnnl::engine eng;
   dnnl::stream strm;
   int threads = 1;
@@ -53,6 +55,11 @@ struct Context {
   // nChw8c / nChw16c (ALEXNET_CPU_BLOCK), so tests run AVX-512's layouts on an AVX2 CPU
   // (oneDNN then takes its reference kernels, which accept any layout) and AVX2's on AVX-512.
   int block = 0;
+  // Inference arithmetic (Precision): f32, or bf16 for the convolutions' and fully connected
+  // layers' inputs and weights, and the activations between convolutions, with f32
+  // accumulation, bias and fc outputs. Training is always f32.
+  Dt inference = f32;
+  Dt act_dt(bool training) const { return training ? f32 : inference; }
 };
 using ContextPtr = std::shared_ptr<const Context>;
 
@@ -85,7 +92,7 @@ void execute(const Context& ctx, const dnnl::primitive& prim,
 
 // The descriptor to ask a primitive for an activation of `dims`: format_tag::any, or the
 // forced nChw{8,16}c of ctx.block (see Context) where it applies.
-Md activation_md(const Context& ctx, const Dims& dims);
+Md activation_md(const Context& ctx, const Dims& dims, Dt dt = f32);
 // The blocked layout LRN and pooling want for a plain input (nChw8c, or the forced one).
 Md blocked_md(const Context& ctx, const Dims& dims);
 // ALEXNET_CPU_BLOCK: unset or empty = 0, else "8" or "16"; anything else is an Error that
@@ -93,7 +100,9 @@ Md blocked_md(const Context& ctx, const Dims& dims);
 int block_from_env();
 
 // The plain row-major descriptor of a shape: x, nc, ncw, nchw or ncdhw by rank.
-Md plain_md(const Shape& shape);
+Md plain_md(const Shape& shape, Dt dt = f32);
+// The oneDNN type of a DType (F32, BF16; others throw).
+Dt dnnl_dt(DType t);
 // The descriptor a tensor's data follows: its oneDNN layout, or the plain one. Throws when
 // the tensor is not a host tensor or carries another backend's layout.
 Md tensor_md(const Tensor& t);

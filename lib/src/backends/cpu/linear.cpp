@@ -84,10 +84,14 @@ LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool trainin
   // Candidates for src: x's own layout (4-D or 2-D), then plain 2-D (N, I). The first one a
   // real (non-reference) implementation takes wins; a layout with padding lanes (channels
   // not a multiple of the block) is not dense and goes straight to plain.
+  // bf16 inference: src and weights in bf16 (x converted when it comes in f32), f32 out.
+  const Dt dt = ctx_->act_dt(training);
   std::vector<Md> candidates;
-  bool dense = x_md.get_size() == static_cast<size_t>(shape_numel(x_shape)) * sizeof(float);
-  if ((x_shape.size() == 4 || x_shape.size() == 2) && dense) candidates.push_back(x_md);
-  candidates.push_back(Md({n, i}, f32, Tag::nc));
+  bool dense = x_md.get_size() ==
+               static_cast<size_t>(shape_numel(x_shape)) * memory::data_type_size(x_md.data_type());
+  if ((x_shape.size() == 4 || x_shape.size() == 2) && dense && x_md.data_type() == dt)
+    candidates.push_back(x_md);
+  candidates.push_back(Md({n, i}, dt, Tag::nc));
   Md bias_md = has_bias ? Md({o}, f32, Tag::a) : Md();
   const dn::primitive_attr attr = fused_relu_attr(spec_.fused_relu);
   for (const Md& src : candidates) {
@@ -96,7 +100,7 @@ LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool trainin
     wd[0] = o;
     auto desc = ALEXNET_DNNL(dn::inner_product_forward::desc(
         training ? prop_kind::forward_training : prop_kind::forward_inference, src,
-        Md(wd, f32, Tag::any), bias_md, Md({n, o}, f32, Tag::nc)));
+        Md(wd, dt, Tag::any), bias_md, Md({n, o}, f32, Tag::nc)));
     auto pd = ALEXNET_DNNL(dn::inner_product_forward::primitive_desc(desc, attr, ctx_->eng));
     bool is_ref = std::strncmp(pd.impl_info_str(), "ref", 3) == 0;
     if (is_ref && &src != &candidates.back()) continue;
@@ -123,8 +127,9 @@ const Tensor& LinearOp::run_forward(const Tensor& x, const OpParams& p, bool tra
   Fwd& f = plan(x_md, x.shape(), training, p.bias != nullptr);
   // x's data in src's layout: the same bytes when src is x's layout or a plain x seen 2-D.
   const float* src = x.data();
-  if (f.src_md != x_md && !x.is_plain())
-    src = f.x_conv.to(*ctx_, x_md, x.data(), plain_md(x.shape()));
+  const Dt dt = f.src_md.data_type();
+  if (f.src_md != x_md && (!x.is_plain() || x_md.data_type() != dt))
+    src = f.x_conv.to(*ctx_, x_md, x.data(), plain_md(x.shape(), dt));
   const float* wei =
       weights_.get(*ctx_, f.user_w, p.weight->data(), f.pd.weights_desc(), p.version);
   execute(*ctx_, f.prim,

@@ -85,8 +85,9 @@ class MaxPoolOp final : public CpuOp {
     p->fpd = ALEXNET_DNNL(dn::pooling_forward::primitive_desc(
         dn::pooling_forward::desc(
             training ? prop_kind::forward_training : prop_kind::forward_inference,
-            algorithm::pooling_max, md, activation_md(*ctx_, Dims(y_shape.begin(), y_shape.end())),
-            strides(), kernel(), {0, 0}, {0, 0}),
+            algorithm::pooling_max, md,
+            activation_md(*ctx_, Dims(y_shape.begin(), y_shape.end()), md.data_type()), strides(),
+            kernel(), {0, 0}, {0, 0}),
         ctx_->eng));
     p->fwd = ALEXNET_DNNL(dn::pooling_forward(p->fpd));
     p->src = empty_memory(*ctx_, md);
