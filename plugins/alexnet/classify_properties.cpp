@@ -197,9 +197,10 @@ void gst_alexnet_classify_install_properties(GObjectClass* gobject_class) {
   g_object_class_install_property(
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",
-                        "Arithmetic on GPUs: fp32, or fp16/bf16 weights and activations with "
-                        "fp32 accumulation (faster; top-1 agrees with fp32 on >= 99% of "
-                        "images). CPU devices always run fp32",
+                        "Inference arithmetic: fp32; fp16 (GPUs) or bf16 (GPUs, and CPUs with "
+                        "avx512_bf16 or AMX) weights and activations with fp32 accumulation, "
+                        "faster. A precision a device cannot run is an error naming it "
+                        "(device=auto on a CPU falls back to fp32)",
                         GST_TYPE_ALEXNET_PRECISION, DEFAULT_PRECISION, rw_ready));
   g_object_class_install_property(
       gobject_class, PROP_PARALLEL,

@@ -23,7 +23,8 @@ typedef enum {
 #define GST_TYPE_ALEXNET_OVERLAY_POSITION (gst_alexnet_overlay_position_get_type())
 GType gst_alexnet_overlay_position_get_type(void);
 
-/* GPU inference arithmetic (alexnet::Precision); CPU devices always run fp32. */
+/* Inference arithmetic (alexnet::Precision): fp16 on GPUs, bf16 on GPUs and on CPUs with
+ * avx512_bf16 or AMX. */
 typedef enum {
   GST_ALEXNET_PRECISION_FP32,
   GST_ALEXNET_PRECISION_FP16,

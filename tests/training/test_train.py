@@ -107,6 +107,7 @@ def case_learn(tmp):
         check(f"run folder has {f}", os.path.getsize(path) > 0 if os.path.exists(path) else False)
     img = cv2.imread(os.path.join(run_dir, "curves.png"))
     check("curves.png decodes", img is not None and img.shape[0] > 100)
+    precisions_agree(tmp, model)
     # The weights loader refuses a checkpoint.
     p = subprocess.run([CLASSIFY, "--model", os.path.join(run_dir, "checkpoint.safetensors"),
                         os.path.join(run_dir, "curves.png")], capture_output=True, text=True)
@@ -408,6 +409,62 @@ def case_errors(tmp):
           rc == 1 and "fewer than one batch" in err and "--batch-size" in err, f"{rc} {err}")
     rc, out, err = run("--resume", os.path.join(tmp, "nothing-here"))
     check("--resume of a missing run: exit 1 naming it", rc == 1 and "nothing-here" in err, err)
+
+
+def test_split_pngs(tmp):
+    """The whole Fashion-MNIST test split (10,000 images) as PNG files, and their labels."""
+    with gzip.open(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")) as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    d = os.path.join(tmp, "test-split")
+    os.makedirs(d)
+    files = []
+    for i, img in enumerate(images):
+        files.append(os.path.join(d, f"{i:05d}.png"))
+        cv2.imwrite(files[-1], img)
+    return files, [int(v) for v in labels]
+
+
+def top1(model, files, precision):
+    """alexnet-classify's top-1 of every file at `precision`: (list, None) or (None, stderr)."""
+    p = subprocess.run([CLASSIFY, "--model", model, "--json", "-k", "1", "--device", "cpu",
+                        "--threads", "2", "--batch-size", "64", "--precision", precision,
+                        "--", *files], capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        return None, p.stderr
+    by_file = {}
+    for line in p.stdout.splitlines():
+        j = json.loads(line)
+        by_file[j["input"]] = j["top"][0]["index"]
+    return [by_file.get(f) for f in files], None
+
+
+def precisions_agree(tmp, model):
+    """Issue 15's bar on the full test split: each reduced precision's top-1 agrees with fp32's on
+    >= 99% of the images and its accuracy is at most 0.5 points lower. A precision this CPU cannot
+    run natively must be refused with a message naming what is missing."""
+    files, labels = test_split_pngs(tmp)
+    ref, err = top1(model, files, "fp32")
+    check("fp32 classifies the 10,000 test images", ref is not None, err)
+    if ref is None:
+        return
+    acc32 = sum(a == b for a, b in zip(ref, labels)) / len(labels)
+    print(f"     fp32: test accuracy {acc32:.4f} on {len(labels)} images")
+    for precision in ["bf16"]:
+        got, err = top1(model, files, precision)
+        if got is None:
+            check(f"{precision} refused with the missing instruction set named",
+                  "device cpu" in err and "avx512_bf16" in err, err)
+            print(f"     {precision}: not run natively on this CPU: {err.strip()}")
+            continue
+        agree = sum(a == b for a, b in zip(got, ref)) / len(ref)
+        acc = sum(a == b for a, b in zip(got, labels)) / len(labels)
+        print(f"     {precision}: test accuracy {acc:.4f}, top-1 agrees with fp32 on {agree:.4f}")
+        check(f"{precision} top-1 agrees with fp32 on >= 99% of the test split", agree >= 0.99,
+              f"{agree:.4f}")
+        check(f"{precision} accuracy at most 0.5 points below fp32's", acc >= acc32 - 0.005,
+              f"{acc:.4f} vs {acc32:.4f}")
 
 
 def case_classify(tmp):
