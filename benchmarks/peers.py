@@ -15,8 +15,12 @@ same method, in other inference engines.
 
 Peers: pytorch (torch.set_num_threads), opencv (cv2.dnn.readNetFromONNX,
 cv2.setNumThreads), onnxruntime (intra_op_num_threads, inter_op 1, all graph
-optimisations), openvino (CPU, f32 precision hint, INFERENCE_NUM_THREADS). The last two run
-in benchmarks/.venv (run.sh creates it); they need only numpy and the .onnx file.
+optimisations), openvino (CPU, INFERENCE_NUM_THREADS) three ways: "fp32" (precision hint
+f32), "bf16" (hint bf16, where the CPU has it) and "default" (no precision hint: what a user
+who changes nothing gets; OpenVINO picks bf16 itself on CPUs with avx512_bf16 or AMX). The last
+two engines run in benchmarks/.venv (run.sh creates it); they need only numpy and the .onnx file.
+Every RESULT line says its precision; for the Debian peers and ONNX Runtime that is fp32, their
+default.
 
 Method (bench_forward's): `warmup` untimed runs, then timed runs until both `min-runs` runs
 and `min-time` seconds are reached (at most `max-runs`); the median and minimum per case.
@@ -132,19 +136,24 @@ def peer_openvino(outdir):
     core = ov.Core()
     model = core.read_model(os.path.join(outdir, "alexnet-tv.onnx"))
 
-    def factory(threads):
-        compiled = core.compile_model(model, "CPU", {
-            "INFERENCE_NUM_THREADS": threads,
-            "INFERENCE_PRECISION_HINT": "f32",
-            "PERFORMANCE_HINT": "LATENCY",
-        })
-        req = compiled.create_infer_request()
+    def variant(hint):
+        def factory(threads):
+            config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+            if hint:
+                config["INFERENCE_PRECISION_HINT"] = hint
+            compiled = core.compile_model(model, "CPU", config)
+            req = compiled.create_infer_request()
 
-        def run(x):
-            req.infer({0: x})
-            return req.get_output_tensor(0).data.copy()
-        return run
-    return "openvino %s" % ov.__version__, factory
+            def run(x):
+                req.infer({0: x})
+                return req.get_output_tensor(0).data.copy()
+            return run
+        return factory
+
+    variants = [("fp32", variant("f32")), ("default", variant(None))]
+    if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        variants.append(("bf16", variant("bf16")))
+    return "openvino %s" % ov.__version__, variants
 
 
 PEERS = {"pytorch": peer_pytorch, "opencv": peer_opencv, "onnxruntime": peer_onnxruntime,
@@ -166,18 +175,23 @@ def run_peers(args):
             rc = 1
             continue
         print("VERSION impl=%s %s" % (name, version), flush=True)
-        for threads in threads_list:
-            run = factory(threads)
-            if threads == threads_list[-1]:
-                np.save(os.path.join(args.outdir, "logits-%s.npy" % name), np.asarray(run(check), np.float32))
-            for batch in batches:
-                x = np.random.default_rng(INPUT_SEED).standard_normal((batch, 3, 224, 224)).astype(np.float32)
-                med, mn, runs = measure(lambda: run(x), args.warmup, args.min_runs, args.max_runs,
-                                        args.min_time)
-                print("RESULT impl=%s backend=cpu config=torchvision batch=%d threads=%d warmup=%d "
-                      "runs=%d median_ms=%.3f min_ms=%.3f ms_per_image=%.3f images_per_s=%.2f" %
-                      (name, batch, threads, args.warmup, runs, med, mn, med / batch, 1e3 * batch / med),
-                      flush=True)
+        variants = factory if isinstance(factory, list) else [("fp32", factory)]
+        for precision, make in variants:
+            for threads in threads_list:
+                run = make(threads)
+                if threads == threads_list[-1] and precision == "fp32":
+                    np.save(os.path.join(args.outdir, "logits-%s.npy" % name),
+                            np.asarray(run(check), np.float32))
+                for batch in batches:
+                    x = np.random.default_rng(INPUT_SEED).standard_normal(
+                        (batch, 3, 224, 224)).astype(np.float32)
+                    med, mn, runs = measure(lambda: run(x), args.warmup, args.min_runs,
+                                            args.max_runs, args.min_time)
+                    print("RESULT impl=%s backend=cpu precision=%s config=torchvision batch=%d "
+                          "threads=%d warmup=%d runs=%d median_ms=%.3f min_ms=%.3f "
+                          "ms_per_image=%.3f images_per_s=%.2f" %
+                          (name, precision, batch, threads, args.warmup, runs, med, mn, med / batch,
+                           1e3 * batch / med), flush=True)
     return rc
 
 
@@ -203,32 +217,39 @@ def parse_results(path):
 
 def table(args):
     rows, versions = parse_results(args.log)
-    # best (lowest median) over thread counts, per (impl, config, batch)
+    # best (lowest median) over thread counts, per (impl, precision, config, batch)
     best = {}
     for r in rows:
-        key = (r["impl"], r["config"], int(r["batch"]))
+        r.setdefault("precision", "fp32")
+        key = (r["impl"], r["precision"], r["config"], int(r["batch"]))
         if key not in best or float(r["median_ms"]) < float(best[key]["median_ms"]):
             best[key] = r
-    batches = sorted({k[2] for k in best})
+    batches = sorted({k[3] for k in best})
     order = ["alexnet", "pytorch", "opencv", "onnxruntime", "openvino"]
-    impls = [i for i in order if any(k[0] == i for k in best)] + \
-        sorted({k[0] for k in best} - set(order))
+    porder = ["fp32", "bf16", "int8", "default"]
+    engines = sorted({(k[0], k[1]) for k in best if k[2] == "torchvision"},
+                     key=lambda e: (order.index(e[0]) if e[0] in order else 99,
+                                    porder.index(e[1]) if e[1] in porder else 99))
 
-    def cell(impl, config, b):
-        r = best.get((impl, config, b))
-        return r
+    def cell(impl, config, b, precision="fp32"):
+        return best.get((impl, precision, config, b))
+
+    def ours_best(b):
+        mine = [r for (i, p, c, bb), r in best.items() if i == "alexnet" and c == "torchvision" and bb == b]
+        return min(mine, key=lambda r: float(r["median_ms"])) if mine else None
 
     out = []
-    out.append("torchvision AlexNet (1000 classes, 224x224, fp32), median ms per forward of the batch "
-               "[threads], images/s, and ratio = peer median / ours (> 1: ours is faster):")
-    hdr = "| engine | " + " | ".join("batch %d: ms [thr] | img/s | ratio" % b for b in batches) + " |"
+    out.append("torchvision AlexNet (1000 classes, 224x224), median ms per forward of the batch "
+               "[threads], images/s, and ratio = that engine's median / our best precision's "
+               "(> 1: ours is faster):")
+    hdr = "| engine | precision | " + " | ".join("batch %d: ms [thr] | img/s | ratio" % b for b in batches) + " |"
     out.append(hdr)
-    out.append("|" + "---|" * (1 + 3 * len(batches)))
-    for impl in impls:
+    out.append("|" + "---|" * (2 + 3 * len(batches)))
+    for impl, precision in engines:
         cells = []
         for b in batches:
-            r = cell(impl, "torchvision", b)
-            ours = cell("alexnet", "torchvision", b)
+            r = cell(impl, "torchvision", b, precision)
+            ours = ours_best(b)
             if not r:
                 cells += ["-", "-", "-"]
                 continue
@@ -236,7 +257,7 @@ def table(args):
             cells += ["%.2f [%s]" % (float(r["median_ms"]), r["threads"]), "%.1f" % float(r["images_per_s"]),
                       "%.2f" % ratio]
         name = "libalexnet (ours)" if impl == "alexnet" else impl
-        out.append("| %s | %s |" % (name, " | ".join(cells)))
+        out.append("| %s | %s | %s |" % (name, precision, " | ".join(cells)))
     paper = [cell("alexnet", "paper", b) for b in batches]
     if any(paper):
         out.append("")
@@ -256,6 +277,27 @@ def table(args):
         o, p = float(ours["median_ms"]), float(bp["median_ms"])
         out.append("batch %d: ours %.2f ms vs best Debian peer (%s) %.2f ms -> %s (%.2fx)" %
                    (b, o, bp["impl"], p, "ours FASTER" if o < p else "ours SLOWER", p / o))
+    # against every peer as a user gets it (its default precision), and precision by precision
+    defaults = [("pytorch", "fp32"), ("opencv", "fp32"), ("onnxruntime", "fp32"), ("openvino", "default")]
+    for b in (1, 32):
+        ours = ours_best(b)
+        peers_default = [cell(i, "torchvision", b, p) for i, p in defaults]
+        peers_default = [r for r in peers_default if r]
+        if ours and peers_default:
+            bp = min(peers_default, key=lambda r: float(r["median_ms"]))
+            o, p = float(ours["median_ms"]), float(bp["median_ms"])
+            out.append("batch %d: ours at its best (%s) %.2f ms vs the best peer's default (%s) %.2f ms "
+                       "-> %.2fx%s" % (b, ours["precision"], o, bp["impl"], p, p / o,
+                                       " (goal 2x)" if p / o < 2 else ""))
+        for precision in ("fp32", "bf16"):
+            mine = cell("alexnet", "torchvision", b, precision)
+            theirs = [r for (i, pr, c, bb), r in best.items()
+                      if i != "alexnet" and pr == precision and c == "torchvision" and bb == b]
+            if mine and theirs:
+                bp = min(theirs, key=lambda r: float(r["median_ms"]))
+                o, p = float(mine["median_ms"]), float(bp["median_ms"])
+                out.append("batch %d, %s: ours %.2f ms vs best peer (%s) %.2f ms -> %s (%.2fx)" %
+                           (b, precision, o, bp["impl"], p, "ours FASTER" if o < p else "ours SLOWER", p / o))
     if versions:
         out.append("")
         out.append("peer versions: " + "; ".join("%s" % v for v in versions.values()))
@@ -265,7 +307,7 @@ def table(args):
             ref_path = os.path.join(args.check_dir, "logits-pytorch.npy")
             ref = np.load(ref_path)
             diffs = []
-            for impl in impls:
+            for impl in dict.fromkeys(i for i, _ in engines):
                 p = os.path.join(args.check_dir, "logits-%s.npy" % impl)
                 if impl != "pytorch" and os.path.exists(p):
                     diffs.append("%s %.2g" % (impl, float(np.abs(np.load(p) - ref).max())))

@@ -56,6 +56,11 @@ say "== libalexnet (cpu backend, oneDNN) =="
 for t in ${THREADS//,/ }; do
   "$build/benchmarks/bench_forward" --model "$out/alexnet-tv.safetensors" --batch "$BATCHES" --threads "$t" "${common[@]}" | tee -a "$log"
 done
+# bf16 where the CPU runs it natively (avx512_bf16, AMX); elsewhere bench_forward says why not.
+for t in ${THREADS//,/ }; do
+  "$build/benchmarks/bench_forward" --model "$out/alexnet-tv.safetensors" --precision bf16 \
+    --batch "$BATCHES" --threads "$t" "${common[@]}" 2>&1 | tee -a "$log" || say "(no bf16 here)"
+done
 for t in ${THREADS//,/ }; do
   "$build/benchmarks/bench_forward" --config paper --batch "$BATCHES" --threads "$t" "${common[@]}" | tee -a "$log"
 done
