@@ -9,7 +9,7 @@
 // median and the minimum of those runs. ms_per_image and images_per_s come from the median.
 //
 //   bench_forward [--config torchvision|paper|all] [--batch 1,8,32] [--threads N]
-//                 [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16]
+//                 [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16|int8]
 //                 [--mode forward|train] [--model FILE] [--seed S] [--warmup W]
 //                 [--min-runs R] [--max-runs R] [--min-time SECONDS]
 //                 [--model-parallel DEV,DEV]
@@ -17,7 +17,8 @@
 // --mode train times one training step instead (forward with dropout, softmax
 // cross-entropy, backward, the SGD update; labels i % classes): the trainer's inner loop.
 // --precision applies to the cuda and cpu backends' inference (training is always fp32; the
-// cpu backend runs fp32 and, where the CPU has avx512_bf16 or AMX, bf16).
+// cpu backend runs fp32, int8 and, where the CPU has avx512_bf16 or AMX, bf16). int8 on a
+// model file without calibration calibrates on 16 of the benchmark's own inputs, and says so.
 // --model-parallel cpu,cpu | gpu:0,gpu:1 | gpu:0,gpu:0 times alexnet::ModelParallel (the
 // paper's split of every layer over the two devices) instead of one backend; --backend is
 // then ignored and the lines say backend=model-parallel:DEV,DEV.
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include "alexnet/backend.h"
+#include "alexnet/calibrate.h"
 #include "alexnet/config.h"
 #include "alexnet/device.h"
 #include "alexnet/model_parallel.h"
@@ -66,7 +68,7 @@ struct Options {
   std::fprintf(
       code ? stderr : stdout,
       "usage: bench_forward [--config torchvision|paper|all] [--batch 1,8,32] "
-      "[--threads N] [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16] "
+      "[--threads N] [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16|int8] "
       "[--mode forward|train] [--model FILE] [--model-parallel DEV,DEV] [--seed S] [--warmup W] "
       "[--min-runs R] [--max-runs R] [--min-time SECONDS]\n");
   std::exit(code);
@@ -115,7 +117,8 @@ Options parse(int argc, char** argv) {
       o.backend = v;
     } else if (a == "--precision") {
       o.precision = v;
-      if (v != "fp32" && v != "fp16" && v != "bf16") usage("--precision: fp32, fp16 or bf16");
+      if (v != "fp32" && v != "fp16" && v != "bf16" && v != "int8")
+        usage("--precision: fp32, fp16, bf16 or int8");
     } else if (a == "--mode") {
       o.mode = v;
       if (v != "forward" && v != "train") usage("--mode: forward or train");
@@ -173,7 +176,21 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
     else
       backend = alexnet::make_backend(o.backend, o.threads);
     net = std::make_unique<alexnet::Network>(cfg, std::move(backend));
-    net->load(model);
+    if (precision == alexnet::Precision::INT8 && model.calibration.empty()) {
+      // No ranges in the file: calibrate on inputs like the benchmark's own (seeded N(0, 1)).
+      alexnet::Tensor cal({16, cfg.in_channels, cfg.input_size, cfg.input_size});
+      std::mt19937 rng(777);
+      std::normal_distribution<float> nd(0.f, 1.f);
+      for (int64_t i = 0; i < cal.numel(); ++i) cal.data()[i] = nd(rng);
+      alexnet::Model calibrated = model;
+      calibrated.calibration = alexnet::calibrate(model, cal, o.threads);
+      std::printf(
+          "# int8: the model has no calibration; calibrated on 16 of the benchmark's "
+          "own random inputs\n");
+      net->load(calibrated);
+    } else {
+      net->load(model);
+    }
   }
   const bool train = o.mode == "train";
   for (int batch : o.batches) {

@@ -29,6 +29,8 @@ struct OpParams {
   Tensor* grad_bias = nullptr;
   uint64_t version = 0;
   uint64_t seed = 0;  // dropout: mask of element i in call c = hash(seed, i)
+  // int8 inference: the layer's calibrated ranges (a weighted layer; null when uncalibrated).
+  const LayerRange* range = nullptr;
 };
 
 class Op {
@@ -44,11 +46,25 @@ class Op {
                                  const OpParams& p, bool need_dx) = 0;
 };
 
+// The arithmetic a backend uses for inference. Training always runs in fp32. The cpu backend
+// runs fp32, bf16 (oneDNN's bf16 kernels, on CPUs with avx512_bf16 or AMX; fp32
+// accumulation) or int8 (AVX2 and up; VNNI where the CPU has it); the CUDA backend keeps
+// activations and weights in fp16/bf16 for inference when asked, accumulating in fp32. The
+// reference backend is fp32 only.
+// INT8: the cpu backend's quantised inference (s8 weights with per-channel scales, u8/s8
+// activations with per-tensor scales from a calibrated model; calibrate.h).
+enum class Precision { F32, F16, BF16, INT8 };
+const char* precision_name(Precision p);  // "fp32", "fp16", "bf16", "int8"
+// "fp32" | "fp16" | "bf16" | "int8"; throws alexnet::Error quoting the text otherwise.
+Precision parse_precision(const std::string& text);
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;  // "reference", "cpu", "cuda:0"
   virtual DeviceKind device() const = 0;
+  // The inference arithmetic it was made with.
+  virtual Precision precision() const { return Precision::F32; }
 
   // A zero-filled tensor on this device, plain layout.
   virtual Tensor zeros(const Shape& shape) = 0;
@@ -111,15 +127,6 @@ class Backend {
   virtual void sgd_update(Tensor& w, const Tensor& g, Tensor& v, float lr, float momentum,
                           float weight_decay) = 0;
 };
-
-// The arithmetic a backend uses for inference. Training always runs in fp32. The cpu backend
-// runs fp32 or bf16 (oneDNN's bf16 kernels, on CPUs with avx512_bf16 or AMX; fp32
-// accumulation); the CUDA backend keeps activations and weights in fp16/bf16 for inference
-// when asked, accumulating in fp32. The reference backend is fp32 only.
-enum class Precision { F32, F16, BF16 };
-const char* precision_name(Precision p);  // "fp32", "fp16", "bf16"
-// "fp32" | "fp16" | "bf16"; throws alexnet::Error quoting the text otherwise.
-Precision parse_precision(const std::string& text);
 
 // threads: 0 = all cores. The cpu backend uses exactly that many OpenMP threads for its
 // primitives, so several CPU workers can share the cores without oversubscription.

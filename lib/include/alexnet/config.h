@@ -113,6 +113,15 @@ size_t embedding_layer(const std::vector<LayerSpec>& layers);
 // Its width: the last weighted layer's input features (`in_channels`).
 int embedding_width(const NetConfig& cfg);
 
+// The range of one weighted layer's input and output (after its fused ReLU) over calibration
+// images: what int8 inference scales by (calibrate.h; docs/weights-format.md, key
+// alexnet.calibration, format 1.1).
+struct LayerRange {
+  std::string layer;  // "conv1" … "fc8"
+  float in_min = 0, in_max = 0, out_max = 0;
+  bool operator==(const LayerRange&) const = default;
+};
+
 // Parameter names in file order: conv1.weight, conv1.bias, …, fc8.bias, with their shapes.
 struct ParamInfo {
   std::string name;

@@ -42,7 +42,11 @@ class Network final : public Runner {
   // Copies host tensors in (names and shapes must match param_infos) / out.
   void set_params(const std::vector<NamedTensor>& host) override;
   std::vector<NamedTensor> get_params() override;
+  // Also takes the model's calibration (int8); a cpu int8 backend refuses a model without.
   void load(const Model& model) override;
+  // The activation ranges int8 inference scales by (one per weighted layer, as
+  // Model::calibration; empty = none).
+  void set_calibration(const std::vector<LayerRange>& ranges);
   std::vector<NamedTensor> get_momentum() override;
   void set_momentum(const std::vector<NamedTensor>& host) override;
 
@@ -63,7 +67,12 @@ class Network final : public Runner {
   bool grads_finite() override;  // plain CPU gradients are read in place
   bool debug_poison_gradient() override;
 
-  // The tensors of the last training forward, on the backend's device and in its layouts:
+  // An inference forward that keeps every activation (activations() below; no CUDA-graph
+  // replay): calibration and debugging tools. Returns the logits on the host.
+  Tensor forward_inspect(const Tensor& x);
+
+  // The tensors of the last training forward (or forward_inspect), on the backend's device and
+  // in its layouts:
   // activations()[0] is the input, activations()[i + 1] the output of layers()[i]. For tests
   // and debugging tools (Backend::to_host makes them plain); valid until the next forward.
   std::span<const Tensor> activations() const { return acts_; }
@@ -91,6 +100,8 @@ class Network final : public Runner {
   Tensor dlogits_;
 
   uint64_t training_forwards_ = 0;  // part of the inference key (run_inference)
+  std::vector<LayerRange> ranges_;  // per layer (weighted ones filled) when has_ranges_
+  bool has_ranges_ = false;
 
   OpParams op_params(size_t layer);
   const Tensor& run_forward(const Tensor& x_device, bool training);

@@ -28,10 +28,11 @@ struct NamedTensor {
 struct Model {
   NetConfig config;
   PreprocessConfig preprocess;
-  std::vector<std::string> labels;  // config.classes names
-  std::vector<NamedTensor> params;  // param_infos(config) order: conv1.weight … fc8.bias
-  std::string provenance = "{}";    // free JSON
-  std::string source;               // the file it came from ("" if built in memory)
+  std::vector<std::string> labels;      // config.classes names
+  std::vector<NamedTensor> params;      // param_infos(config) order: conv1.weight … fc8.bias
+  std::string provenance = "{}";        // free JSON
+  std::string source;                   // the file it came from ("" if built in memory)
+  std::vector<LayerRange> calibration;  // one per weighted layer, in order; empty = none
 
   const Tensor& param(const std::string& name) const;  // throws if absent
 };
@@ -49,6 +50,12 @@ void save_model(const Model& model, const std::string& path);
 // `who` names the caller and what the tensors are ("Network momentum").
 void check_param_tensors(const NetConfig& cfg, const std::vector<NamedTensor>& tensors,
                          const std::string& who);
+
+// Throws alexnet::Error (starting with `where`) unless `ranges` has one entry per weighted
+// layer of `cfg`, in order and named as it, each finite with in_min <= in_max, a non-zero
+// input range and out_max >= 0.
+void check_calibration(const NetConfig& cfg, const std::vector<LayerRange>& ranges,
+                       const std::string& where);
 
 // Labels file: UTF-8, one label per line, blank trailing lines ignored.
 std::vector<std::string> load_labels(const std::string& path);

@@ -10,6 +10,8 @@ const char* precision_name(Precision p) {
       return "fp16";
     case Precision::BF16:
       return "bf16";
+    case Precision::INT8:
+      return "int8";
     default:
       return "fp32";
   }
@@ -19,7 +21,8 @@ Precision parse_precision(const std::string& text) {
   if (text == "fp32") return Precision::F32;
   if (text == "fp16") return Precision::F16;
   if (text == "bf16") return Precision::BF16;
-  throw Error("precision \"" + text + "\": unknown (expected fp32, fp16 or bf16)");
+  if (text == "int8") return Precision::INT8;
+  throw Error("precision \"" + text + "\": unknown (expected fp32, fp16, bf16 or int8)");
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
@@ -34,6 +37,9 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
 
 std::unique_ptr<Backend> make_backend(const Device& device, int threads, Precision precision) {
   if (device.kind == DeviceKind::Cpu) return make_cpu_backend(threads, precision);
+  if (precision == Precision::INT8)
+    throw Error("device gpu:" + std::to_string(device.index) +
+                ": precision int8 is for CPUs (a GPU runs fp32, fp16 or bf16)");
   return make_cuda_backend(device.index, precision);
 }
 

@@ -28,6 +28,7 @@ constexpr const char* kKeyConfig = "alexnet.config";
 constexpr const char* kKeyLabels = "alexnet.labels";
 constexpr const char* kKeyPreprocess = "alexnet.preprocess";
 constexpr const char* kKeyProvenance = "alexnet.provenance";
+constexpr const char* kKeyCalibration = "alexnet.calibration";  // format 1.1
 constexpr const char* kKeyCheckpoint = "alexnet.checkpoint";
 constexpr uint64_t kMaxLabelsBytes = 64u << 20;
 
@@ -193,6 +194,55 @@ std::vector<std::string> load_labels(const std::string& path) {
   return lines;
 }
 
+void check_calibration(const NetConfig& cfg, const std::vector<LayerRange>& ranges,
+                       const std::string& where) {
+  std::vector<std::string> names;
+  for (const LayerSpec& l : build_layers(cfg))
+    if (l.has_params()) names.push_back(l.name);
+  if (ranges.size() != names.size())
+    throw Error(where + ": " + std::to_string(ranges.size()) + " layer ranges, the network has " +
+                std::to_string(names.size()) + " weighted layers");
+  for (size_t i = 0; i < names.size(); ++i) {
+    const LayerRange& r = ranges[i];
+    const std::string at = where + ": layer " + std::to_string(i) + " ('" + r.layer + "')";
+    if (r.layer != names[i]) throw Error(at + ": expected '" + names[i] + "'");
+    if (!std::isfinite(r.in_min) || !std::isfinite(r.in_max) || !std::isfinite(r.out_max))
+      throw Error(at + ": ranges must be finite");
+    if (r.in_min > r.in_max) throw Error(at + ": in_min > in_max");
+    if (std::max(std::fabs(r.in_min), std::fabs(r.in_max)) <= 0)
+      throw Error(at + ": the input range is empty (all zero)");
+    if (r.out_max < 0) throw Error(at + ": out_max < 0");
+  }
+}
+
+// alexnet.calibration: [{"layer": "conv1", "in_min": -2.1, "in_max": 2.6, "out_max": 9.3}, …]
+static std::vector<LayerRange> parse_calibration(const NetConfig& cfg, const std::string& text,
+                                                 const std::string& where) {
+  const json j = json_strict::parse(text, where);
+  if (!j.is_array()) throw Error(where + ": must be a JSON array of layer ranges");
+  std::vector<LayerRange> out;
+  for (const json& e : j) {
+    if (!e.is_object() || !e.contains("layer") || !e["layer"].is_string())
+      throw Error(where + ": entry " + std::to_string(out.size()) +
+                  " must be an object with a string 'layer'");
+    LayerRange r;
+    r.layer = e["layer"].get<std::string>();
+    for (auto [key, field] : {std::pair{"in_min", &r.in_min}, std::pair{"in_max", &r.in_max},
+                              std::pair{"out_max", &r.out_max}}) {
+      if (!e.contains(key) || !e[key].is_number())
+        throw Error(where + ": layer '" + r.layer + "' needs a number '" + key + "'");
+      const double v = e[key].get<double>();
+      if (!std::isfinite(v) || std::fabs(v) > 3.0e38)
+        throw Error(where + ": layer '" + r.layer + "': " + key + " is not a finite float");
+      *field = static_cast<float>(v);
+    }
+    if (e.size() != 4) throw Error(where + ": layer '" + r.layer + "' has unknown fields");
+    out.push_back(r);
+  }
+  check_calibration(cfg, out, where);
+  return out;
+}
+
 Model load_model(const std::string& path, const std::string& labels_path) {
   SafetensorsHeader h = read_safetensors_header(path);
   const auto& meta = h.metadata;
@@ -221,6 +271,8 @@ Model load_model(const std::string& path, const std::string& labels_path) {
         throw Error(path + ": " + kKeyProvenance + " must be a JSON object");
       m.provenance = pr->second;
     }
+    if (auto cal = meta.find(kKeyCalibration); cal != meta.end())
+      m.calibration = parse_calibration(m.config, cal->second, path + ": " + kKeyCalibration);
     if (auto l = meta.find(kKeyLabels); l != meta.end()) {
       m.labels = parse_labels_json(l->second, path + ": " + kKeyLabels);
       if (m.labels.size() != static_cast<size_t>(m.config.classes))
@@ -300,6 +352,19 @@ void save_model(const Model& model, const std::string& path) {
 
   std::map<std::string, std::string> meta;
   meta[kKeyVersion] = std::to_string(kFormatVersionMajor);
+  if (!model.calibration.empty()) {
+    try {
+      check_calibration(model.config, model.calibration, "calibration");
+    } catch (const Error& e) {
+      bad(e.what());
+    }
+    json cal = json::array();
+    for (const LayerRange& r : model.calibration)
+      cal.push_back(
+          {{"layer", r.layer}, {"in_min", r.in_min}, {"in_max", r.in_max}, {"out_max", r.out_max}});
+    meta[kKeyCalibration] = cal.dump();
+    meta[kKeyVersion] = std::to_string(kFormatVersionMajor) + ".1";  // an optional key: 1.1
+  }
   meta[kKeyConfig] = model.config.to_json();
   meta[kKeyLabels] = json(model.labels).dump();
   meta[kKeyPreprocess] = model.preprocess.to_json();

@@ -78,7 +78,22 @@ bool Network::debug_poison_gradient() {
 void Network::load(const Model& model) {
   if (!(model.config == cfg_))
     throw Error("Network: the model's config differs from the network's");
+  if (backend_->precision() == Precision::INT8 && model.calibration.empty())
+    throw Error((model.source.empty() ? std::string("the model") : model.source) +
+                ": precision int8 needs a calibrated weights file (alexnet-calibrate --model " +
+                (model.source.empty() ? std::string("IN") : model.source) +
+                " --data DIR --out OUT); this one has no activation ranges");
   set_params(model.params);
+  set_calibration(model.calibration);
+}
+
+void Network::set_calibration(const std::vector<LayerRange>& ranges) {
+  if (!ranges.empty()) check_calibration(cfg_, ranges, "Network calibration");
+  ranges_.assign(layers_.size(), LayerRange());
+  has_ranges_ = !ranges.empty();
+  size_t k = 0;
+  for (size_t i = 0; i < layers_.size() && has_ranges_; ++i)
+    if (layers_[i].has_params()) ranges_[i] = ranges[k++];
 }
 
 OpParams Network::op_params(size_t layer) {
@@ -94,6 +109,7 @@ OpParams Network::op_params(size_t layer) {
   }
   p.version = version_;
   p.seed = layer_seed(seed_, step_, layer);
+  if (has_ranges_ && w >= 0) p.range = &ranges_[layer];
   return p;
 }
 
@@ -133,6 +149,13 @@ Tensor Network::run_embedding(Tensor* embedding) {
   *embedding = e.reshaped({e.dim(0), e.numel() / e.dim(0)});
   acts_.clear();
   return logits;
+}
+
+Tensor Network::forward_inspect(const Tensor& x) {
+  check_input(cfg_, x);
+  backend_->upload(x, input_);
+  ++training_forwards_;  // as run_embedding: outside run_inference
+  return backend_->to_host(run_forward(input_, false));
 }
 
 Tensor Network::forward_embedding(const Tensor& x, Tensor* embedding) {

@@ -22,22 +22,25 @@ class AvgPoolOp final : public CpuOp {
   using CpuOp::CpuOp;
 
  protected:
+  bool takes_int8() const override { return true; }  // u8 in, u8 out at the input's scale
   const Tensor& run_forward(const Tensor& x, const OpParams&, bool) override {
     Shape y_shape = spec_.output_shape(x.shape());
     Md md = tensor_md(x);
     const int64_t H = x.dim(2), W = x.dim(3), S = spec_.out_size;
     if (H == S && W == S) {
-      y_.bind(md, y_shape);
+      y_.bind(md, y_shape, tensor_scale(x));
       std::memcpy(y_.data(), x.data(), md.get_size());
       return y_.tensor;
     }
     if (H % S == 0 && W % S == 0) {
       Plan& p = plan(md, x.shape());
+      p.y.bind(p.fpd.dst_desc(), y_shape, tensor_scale(x));
       execute(*ctx_, p.fwd,
               {{DNNL_ARG_SRC, &bind(p.src, x.data())}, {DNNL_ARG_DST, &bind(p.dst, p.y.data())}});
       return p.y.tensor;
     }
-    const float* xd = x_conv_.to(*ctx_, md, x.data(), plain_md(x.shape()));
+    const float* xd = x_conv_.to(*ctx_, md, x.data(), plain_md(x.shape()),
+                                 tensor_scale(x) > 0 ? 1.f / tensor_scale(x) : 1.f);
     y_.bind(plain_md(y_shape), y_shape);
     float* y = y_.data();
     const int64_t NC = x.dim(0) * x.dim(1);
@@ -118,7 +121,8 @@ class AvgPoolOp final : public CpuOp {
     // Training and inference alike: average pooling keeps no workspace.
     p->fpd = ALEXNET_DNNL(dn::pooling_forward::primitive_desc(
         dn::pooling_forward::desc(
-            prop_kind::forward_training, algorithm::pooling_avg_exclude_padding, md,
+            is_int8(md.data_type()) ? prop_kind::forward_inference : prop_kind::forward_training,
+            algorithm::pooling_avg_exclude_padding, md,
             Md(Dims(y_shape.begin(), y_shape.end()), md.data_type(), Tag::any), p->strides,
             p->strides, {0, 0}, {0, 0}),
         ctx_->eng));

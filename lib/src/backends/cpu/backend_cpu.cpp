@@ -19,7 +19,14 @@ class CpuBackend final : public Backend {
   CpuBackend(int threads, int block, Dt inference)
       : ctx_(std::make_shared<Context>(threads, block, inference)) {}
 
-  std::string name() const override { return ctx_->inference == bf16 ? "cpu (bf16)" : "cpu"; }
+  std::string name() const override {
+    return ctx_->inference == bf16 ? "cpu (bf16)" : ctx_->inference == s8 ? "cpu (int8)" : "cpu";
+  }
+  Precision precision() const override {
+    return ctx_->inference == bf16 ? Precision::BF16
+           : ctx_->inference == s8 ? Precision::INT8
+                                   : Precision::F32;
+  }
   DeviceKind device() const override { return DeviceKind::Cpu; }
 
   Tensor zeros(const Shape& shape) override { return Tensor(shape); }
@@ -39,9 +46,12 @@ class CpuBackend final : public Backend {
     if (t.is_plain()) return t.clone();
     Tensor out(t.shape());
     // A fresh reorder each time (oneDNN's primitive cache makes that cheap): keeps to_host
-    // free of shared state; the hot path (logits) is plain and only copied.
+    // free of shared state; the hot path (logits) is plain and only copied. int8 data is
+    // dequantised by its scale.
+    const float scale = tensor_scale(t);
     ReorderCache reorder;
-    reorder.run(*ctx_, md, t.data(), plain_md(t.shape()), out.data());
+    reorder.run(*ctx_, md, t.data(), plain_md(t.shape()), out.data(),
+                scale > 0 ? 1.f / scale : 1.f);
     return out;
   }
 
@@ -94,6 +104,12 @@ std::string cpu_precision_unavailable_reason(Precision precision) {
       return "";
     case Precision::F16:
       return "precision fp16 is for GPUs (a CPU runs fp32 or bf16)";
+    case Precision::INT8:
+      // oneDNN 2.6 has int8 convolutions and inner products from AVX2 up (VNNI where the CPU
+      // has it); below AVX2 only its reference kernels.
+      if (dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx2) return "";
+      return "precision int8 needs AVX2 or better, and oneDNN runs at " + cpu::effective_isa() +
+             " here";
     case Precision::BF16: {
       // oneDNN 2.6 emulates bf16 on plain AVX-512 and has no bf16 kernels below it: only
       // avx512_bf16 (Cooper Lake, Zen 4) and AMX (Sapphire Rapids) run it natively.
@@ -115,7 +131,9 @@ std::unique_ptr<Backend> make_cpu_backend(int threads, Precision precision) {
   // "all cores" in the library means too.
   if (threads == 0) threads = usable_cores();
   return std::make_unique<cpu::CpuBackend>(threads, cpu::block_from_env(),
-                                           precision == Precision::BF16 ? cpu::bf16 : cpu::f32);
+                                           precision == Precision::BF16   ? cpu::bf16
+                                           : precision == Precision::INT8 ? cpu::s8
+                                                                          : cpu::f32);
 }
 
 std::string cpu_backend_isa() {

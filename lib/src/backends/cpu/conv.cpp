@@ -64,6 +64,12 @@ class ConvOp final : public CpuOp {
     Md x_md;
     bool training = false;
     bool has_bias = true;
+    // int8 inference (Int8Layer): the quantisation, the s8 weights and s32 bias it made for
+    // weights `version` (a new version makes a new plan).
+    bool int8 = false;
+    uint64_t version = 0;
+    Int8Layer q;
+    Buffer wq, bq;
     dn::convolution_forward::primitive_desc pd;  // the one executed
     dn::convolution_forward prim;
     memory src, wei, bias, dst;
@@ -80,6 +86,9 @@ class ConvOp final : public CpuOp {
   };
 
   Fwd& plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias);
+  // The int8 plan for x (null when oneDNN has only its reference kernel for it: f32 then).
+  Fwd* int8_plan(const Tensor& x, const OpParams& p);
+  bool takes_int8() const override { return true; }
   Bwd& bwd_plan(Fwd& f);
   // (O, C/g, K, K) or, grouped, (g, O/g, C/g, K, K): `any` for primitives, else plain.
   Md weight_md(bool any, Dt dt = f32) const;
@@ -87,6 +96,8 @@ class ConvOp final : public CpuOp {
 
   PlanCache<Fwd> plans_;
   WeightCache weights_;
+  Output dequant_;  // int8 fallback: x in f32
+  ReorderCache dequant_reorder_;
 };
 
 Md ConvOp::weight_md(bool any, Dt dt) const {
@@ -100,7 +111,8 @@ Md ConvOp::weight_md(bool any, Dt dt) const {
 
 ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias) {
   if (Fwd* f = plans_.find([&](const Fwd& cached) {
-        return cached.training == training && cached.has_bias == has_bias && cached.x_md == x_md;
+        return !cached.int8 && cached.training == training && cached.has_bias == has_bias &&
+               cached.x_md == x_md;
       }))
     return *f;
   const LayerSpec& s = spec_;
@@ -111,7 +123,8 @@ ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, b
   f->has_bias = has_bias;
   Md bias_md = has_bias ? Md({s.out_channels}, f32, Tag::a) : Md();
   const dn::primitive_attr attr = fused_relu_attr(s.fused_relu);
-  const Dt dt = ctx_->act_dt(training);  // bf16 inference: x, w and y in bf16, f32 accumulation
+  // bf16 inference: x, w and y in bf16, f32 accumulation (int8's f32 fallback: f32)
+  const Dt dt = ctx_->act_dt(training) == bf16 ? bf16 : f32;
   auto make_pd = [&](const Shape& in, int64_t pad) {
     auto desc = ALEXNET_DNNL(dn::convolution_forward::desc(
         training ? prop_kind::forward_training : prop_kind::forward_inference,
@@ -150,12 +163,77 @@ ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, b
   return plans_.add(std::move(f));
 }
 
+ConvOp::Fwd* ConvOp::int8_plan(const Tensor& x, const OpParams& p) {
+  if (!p.range)
+    throw Error(
+        "precision int8 needs a calibrated model (alexnet-calibrate), and this one has "
+        "no activation ranges");
+  const Md x_md = tensor_md(x);
+  const float x_scale = tensor_scale(x);
+  if (Fwd* f = plans_.find([&](const Fwd& c) {
+        return c.int8 && c.x_md == x_md && c.version == p.version && c.q.sx > 0 &&
+               (x_scale == 0 || c.q.sx == x_scale) && c.has_bias == (p.bias != nullptr);
+      }))
+    return f;
+  const LayerSpec& s = spec_;
+  const Shape y_shape = s.output_shape(x.shape());
+  auto f = std::make_unique<Fwd>();
+  f->x_md = x_md;
+  f->int8 = true;
+  f->version = p.version;
+  f->has_bias = p.bias != nullptr;
+  const int64_t out = s.out_channels;
+  f->q.init(*p.range, x, p.weight->data(), out, p.weight->numel() / out,
+            p.bias ? p.bias->data() : nullptr, s.fused_relu);
+  Md bias_md = f->has_bias ? Md({out}, s32, Tag::a) : Md();
+  auto desc = ALEXNET_DNNL(dn::convolution_forward::desc(
+      prop_kind::forward_inference, algorithm::convolution_direct,
+      activation_md(*ctx_, dims_of(x.shape()), f->q.src_dt), weight_md(true, s8), bias_md,
+      activation_md(*ctx_, dims_of(y_shape), f->q.dst_dt), {s.stride, s.stride}, {s.pad, s.pad},
+      {s.pad, s.pad}));
+  f->pd = ALEXNET_DNNL(
+      dn::convolution_forward::primitive_desc(desc, f->q.attr(s.fused_relu), ctx_->eng));
+  if (std::string(f->pd.impl_info_str()).rfind("ref", 0) == 0) return nullptr;
+  f->hint = f->pd;
+  f->prim = ALEXNET_DNNL(dn::convolution_forward(f->pd));
+  f->src = empty_memory(*ctx_, f->pd.src_desc());
+  f->wei = empty_memory(*ctx_, f->pd.weights_desc());
+  if (f->has_bias) f->bias = empty_memory(*ctx_, bias_md);
+  f->dst = empty_memory(*ctx_, f->pd.dst_desc());
+  f->y.bind(f->pd.dst_desc(), y_shape, f->q.sy);
+  quantize_weights(*ctx_, weight_md(false), p.weight->data(), f->pd.weights_desc(),
+                   s.groups > 1 ? 3 : 1, f->q.sw, f->wq.ensure(f->pd.weights_desc().get_size()));
+  std::memcpy(f->bq.ensure(f->q.bias.size() * sizeof(int32_t)), f->q.bias.data(),
+              f->q.bias.size() * sizeof(int32_t));
+  return &plans_.add(std::move(f));
+}
+
 const Tensor& ConvOp::run_forward(const Tensor& x, const OpParams& p, bool training) {
   if (!p.weight) throw Error("no weight given");
   Shape ws = spec_.weight_shape();
   expect_shape(*p.weight, ws, "weight");
   if (p.bias) expect_shape(*p.bias, spec_.bias_shape(), "bias");
   Md x_md = tensor_md(x);
+  if (!training && ctx_->inference == s8) {
+    if (Fwd* q = int8_plan(x, p)) {
+      // x into the primitive's src: quantised (f32 x) or re-laid out (int8 x, same scale)
+      const float* src = q->x_conv.to(*ctx_, x_md, x.data(), q->pd.src_desc(),
+                                      tensor_scale(x) > 0 ? 1.f : q->q.sx);
+      execute(*ctx_, q->prim,
+              {{DNNL_ARG_SRC, &bind(q->src, src)},
+               {DNNL_ARG_WEIGHTS, &bind(q->wei, q->wq.data())},
+               {DNNL_ARG_BIAS, bind_optional(q->bias, q->bq.data())},
+               {DNNL_ARG_DST, &bind(q->dst, q->y.data())}});
+      return q->y.tensor;
+    }
+    // no optimised int8 kernel for this layer here: f32 (an int8 x is dequantised first)
+    if (tensor_scale(x) > 0) {
+      const Md f32_md = with_dt(x_md, f32);
+      dequant_.bind(f32_md, x.shape());
+      dequant_reorder_.run(*ctx_, x_md, x.data(), f32_md, dequant_.data(), 1.f / tensor_scale(x));
+      return run_forward(dequant_.tensor, p, training);
+    }
+  }
   Fwd& f = plan(x_md, x.shape(), training, p.bias != nullptr);
   const float* src;
   if (f.padded) {

@@ -1,6 +1,7 @@
 #include "cpu_common.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct NativeLayout {
   static constexpr uint64_t kTag = 0x646e6e6c2d6c6179;  // "dnnl-lay"
   uint64_t tag = kTag;
   Md md;
+  float scale = 0;  // int8 data: real = stored / scale
 };
 
 }  // namespace
@@ -86,6 +88,10 @@ Dt dnnl_dt(DType t) {
       return f32;
     case DType::BF16:
       return bf16;
+    case DType::S8:
+      return s8;
+    case DType::U8:
+      return u8;
     default:
       throw Error(std::string("cpu backend: no tensors of type ") + dtype_name(t));
   }
@@ -97,6 +103,10 @@ static DType dtype_of(Dt dt) {
       return DType::F32;
     case bf16:
       return DType::BF16;
+    case s8:
+      return DType::S8;
+    case u8:
+      return DType::U8;
     default:
       throw Error("cpu backend: unexpected oneDNN data type " +
                   std::to_string(static_cast<int>(dt)));
@@ -155,15 +165,39 @@ Md tensor_md(const Tensor& t) {
   return l->md;
 }
 
-std::shared_ptr<const void> make_layout(const Md& md, const Shape& shape) {
+std::shared_ptr<const void> make_layout(const Md& md, const Shape& shape, float scale) {
   // Plain row-major data of the same element count is plain whatever its rank: an inner
   // product's (N, C·H·W) gradient is the plain (N, C, H, W) one.
   Dims dims = md.dims();
   Shape md_shape(dims.begin(), dims.end());
-  if (md == plain_md(md_shape) && shape_numel(md_shape) == shape_numel(shape)) return nullptr;
+  if (md == plain_md(md_shape) && shape_numel(md_shape) == shape_numel(shape) && scale == 0)
+    return nullptr;
   auto l = std::make_shared<NativeLayout>();
   l->md = md;
+  l->scale = scale;
   return l;
+}
+
+float tensor_scale(const Tensor& t) {
+  if (t.is_plain()) return 0;
+  const auto* l = static_cast<const NativeLayout*>(t.layout().get());
+  return l->tag == NativeLayout::kTag ? l->scale : 0;
+}
+
+Md with_dt(const Md& md, Dt dt) {
+  dnnl_memory_desc_t d = md.data;
+  d.data_type = static_cast<dnnl_data_type_t>(dt);
+  return Md(d);
+}
+
+void quantize_weights(const Context& ctx, const Md& user_md, const float* user, const Md& want,
+                      int mask, const std::vector<float>& scales, void* dst) {
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(mask, scales);
+  auto pd = ALEXNET_DNNL(dnnl::reorder::primitive_desc(ctx.eng, user_md, ctx.eng, want, attr));
+  memory src = empty_memory(ctx, user_md), out = empty_memory(ctx, want);
+  execute(ctx, ALEXNET_DNNL(dnnl::reorder(pd)),
+          {{DNNL_ARG_FROM, &bind(src, user)}, {DNNL_ARG_TO, &bind(out, dst)}});
 }
 
 float* Buffer::ensure(size_t bytes) {
@@ -180,34 +214,40 @@ float* Buffer::ensure(size_t bytes) {
   return data_;
 }
 
-void Output::bind(const Md& want, const Shape& shape) {
+void Output::bind(const Md& want, const Shape& shape, float want_scale) {
   size_t bytes = want.get_size();
   bool grew = bytes > buf.bytes() || buf.data() == nullptr;
-  if (!grew && want == md && tensor.shape() == shape && !tensor.empty()) return;
+  if (!grew && want == md && tensor.shape() == shape && !tensor.empty() && want_scale == scale)
+    return;
   buf.ensure(bytes);
   md = want;
+  scale = want_scale;
   const DType dt = dtype_of(want.data_type());
   tensor = Tensor(shape, buf.data(), buf.bytes() / dtype_size(dt), buf.owner(), DeviceKind::Cpu,
-                  make_layout(want, shape), dt);
+                  make_layout(want, shape, want_scale), dt);
 }
 
-void ReorderCache::run(const Context& ctx, const Md& from, const void* src, const Md& to,
-                       void* dst) {
-  if (!prim_ || from != from_ || to != to_) {
-    auto pd = ALEXNET_DNNL(dnnl::reorder::primitive_desc(ctx.eng, from, ctx.eng, to));
+void ReorderCache::run(const Context& ctx, const Md& from, const void* src, const Md& to, void* dst,
+                       float scale) {
+  if (!prim_ || from != from_ || to != to_ || scale != scale_) {
+    dnnl::primitive_attr attr;
+    if (scale != 1.f) attr.set_output_scales(0, {scale});
+    auto pd = ALEXNET_DNNL(dnnl::reorder::primitive_desc(ctx.eng, from, ctx.eng, to, attr));
     prim_ = ALEXNET_DNNL(dnnl::reorder(pd));
     src_ = empty_memory(ctx, from);
     dst_ = empty_memory(ctx, to);
     from_ = from;
     to_ = to;
+    scale_ = scale;
   }
   execute(ctx, prim_, {{DNNL_ARG_FROM, &bind(src_, src)}, {DNNL_ARG_TO, &bind(dst_, dst)}});
 }
 
-const float* Converter::to(const Context& ctx, const Md& have, const float* data, const Md& want) {
-  if (have == want) return data;
+const float* Converter::to(const Context& ctx, const Md& have, const float* data, const Md& want,
+                           float scale) {
+  if (have == want && scale == 1.f) return data;
   float* out = buf_.ensure(want.get_size());
-  reorder_.run(ctx, have, data, want, out);
+  reorder_.run(ctx, have, data, want, out, scale);
   return out;
 }
 
@@ -259,7 +299,10 @@ std::string describe_pd(const char* role, const dnnl::primitive_desc_base& pd) {
     for (int d : order) s += static_cast<char>((blocked[static_cast<size_t>(d)] ? 'A' : 'a') + d);
     for (int i = 0; i < blk.inner_nblks; ++i)
       s += std::to_string(blk.inner_blks[i]) + static_cast<char>('a' + blk.inner_idxs[i]);
-    if (md.data_type() == bf16) s = "bf16:" + s;  // f32, the usual, goes unsaid
+    // f32, the usual, goes unsaid
+    if (md.data_type() == bf16) s = "bf16:" + s;
+    if (md.data_type() == u8) s = "u8:" + s;
+    if (md.data_type() == s8) s = "s8:" + s;
     return s;
   };
   std::string s = std::string(role) + " " + pd.impl_info_str();
@@ -282,6 +325,40 @@ void Workspace::init(const Context& ctx, const Md& md) {
   if (!md) return;
   mem = empty_memory(ctx, md);
   buf.ensure(md.get_size());
+}
+
+void Int8Layer::init(const LayerRange& r, const Tensor& x, const float* w, int64_t out, int64_t row,
+                     const float* b, bool fused_relu) {
+  const float x_scale = tensor_scale(x);
+  if (x_scale > 0) {
+    src_dt = dnnl_dt(x.dtype());
+    sx = x_scale;
+  } else {
+    src_dt = r.in_min >= 0 ? u8 : s8;
+    sx = (src_dt == u8 ? 255.f : 127.f) / std::max(std::fabs(r.in_min), std::fabs(r.in_max));
+  }
+  dst_dt = fused_relu ? u8 : f32;
+  sy = fused_relu ? 255.f / (r.out_max > 0 ? r.out_max : 1.f) : 0.f;
+  sw.assign(static_cast<size_t>(out), 1.f);
+  out_scales.assign(static_cast<size_t>(out), 1.f);
+  bias.assign(static_cast<size_t>(out), 0);
+  for (int64_t o = 0; o < out; ++o) {
+    float m = 0;
+    for (int64_t j = 0; j < row; ++j) m = std::max(m, std::fabs(w[o * row + j]));
+    const size_t i = static_cast<size_t>(o);
+    sw[i] = m > 0 ? 127.f / m : 1.f;
+    out_scales[i] = (sy > 0 ? sy : 1.f) / (sx * sw[i]);
+    if (b) {
+      const double q = std::nearbyint(static_cast<double>(b[o]) * sx * sw[i]);
+      bias[i] = static_cast<int32_t>(std::clamp(q, -2147483648.0, 2147483647.0));
+    }
+  }
+}
+
+dnnl::primitive_attr Int8Layer::attr(bool fused_relu) const {
+  dnnl::primitive_attr a = fused_relu_attr(fused_relu);
+  ALEXNET_DNNL(a.set_output_scales(1 << 1, out_scales));
+  return a;
 }
 
 dnnl::primitive_attr fused_relu_attr(bool fused_relu) {
@@ -353,10 +430,20 @@ const Tensor& CpuOp::blocked(const Tensor& x) {
   return blocked_x_.tensor;
 }
 
+const Tensor& CpuOp::dequantized(const Tensor& x) {
+  if (x.dtype() != DType::S8 && x.dtype() != DType::U8) return x;
+  if (takes_int8()) return x;
+  const Md md = tensor_md(x);
+  const Md want = with_dt(md, f32);  // the same layout in f32
+  dequantized_x_.bind(want, x.shape());
+  to_f32_.run(*ctx_, md, x.data(), want, dequantized_x_.data(), 1.f / tensor_scale(x));
+  return dequantized_x_.tensor;
+}
+
 const Tensor& CpuOp::forward(const Tensor& x, const OpParams& p, bool training) {
   ThreadScope scope(*ctx_);
   try {
-    return run_forward(blocked(x), p, training);
+    return run_forward(blocked(dequantized(x)), p, training);
   } catch (const Error& e) {
     throw Error("cpu backend, layer " + spec_.name + " forward: " + e.what());
   } catch (const dnnl::error& e) {

@@ -28,6 +28,12 @@ using Tag = dnnl::memory::format_tag;
 using Dt = dnnl::memory::data_type;
 constexpr auto f32 = dnnl::memory::data_type::f32;
 constexpr auto bf16 = dnnl::memory::data_type::bf16;
+constexpr auto s8 = dnnl::memory::data_type::s8;
+constexpr auto u8 = dnnl::memory::data_type::u8;
+constexpr auto s32 = dnnl::memory::data_type::s32;
+inline bool is_int8(Dt dt) {
+  return dt == s8 || dt == u8;
+}
 
 // Turns a dnnl::error into an alexnet::Error naming the call, where it was made and the
 // oneDNN status, so a failure deep in a layer says which primitive refused what.
@@ -57,7 +63,8 @@ struct Context {
   int block = 0;
   // Inference arithmetic (Precision): f32, or bf16 for the convolutions' and fully connected
   // layers' inputs and weights, and the activations between convolutions, with f32
-  // accumulation, bias and fc outputs. Training is always f32.
+  // accumulation, bias and fc outputs; s8 marks int8 (quantised convolutions and fc layers,
+  // u8 activations between them; see conv.cpp). Training is always f32.
   Dt inference = f32;
   Dt act_dt(bool training) const { return training ? f32 : inference; }
 };
@@ -106,8 +113,17 @@ Dt dnnl_dt(DType t);
 // The descriptor a tensor's data follows: its oneDNN layout, or the plain one. Throws when
 // the tensor is not a host tensor or carries another backend's layout.
 Md tensor_md(const Tensor& t);
-// The layout pointer to store in a Tensor for data in `md`: nullptr when md is plain.
-std::shared_ptr<const void> make_layout(const Md& md, const Shape& shape);
+// The layout pointer to store in a Tensor for data in `md`: nullptr when md is plain (and f32).
+// `scale` (int8 data): real value = stored value / scale; 0 for other types.
+std::shared_ptr<const void> make_layout(const Md& md, const Shape& shape, float scale = 0);
+// The quantisation scale of an int8 tensor of this backend (0 for others).
+float tensor_scale(const Tensor& t);
+// `md` with another element type (the same dimensions and strides).
+Md with_dt(const Md& md, Dt dt);
+// A reorder of f32 weights `user` (in user_md) into `want` (s8), each slice along the dims of
+// `mask` multiplied by its scale first (oneDNN's output scales); into `dst`.
+void quantize_weights(const Context& ctx, const Md& user_md, const float* user, const Md& want,
+                      int mask, const std::vector<float>& scales, void* dst);
 
 // A 64-byte aligned, growable host buffer; Tensors handed out share its ownership, so a
 // tensor returned earlier stays readable even after the buffer is replaced by a larger one.
@@ -127,10 +143,12 @@ class Buffer {
 // An op's output: a buffer and the Tensor (shape + layout) that views it, made once per
 // shape so returning it costs nothing.
 struct Output {
-  // (Re)binds to `md` with logical `shape`; allocates only when the size grows.
-  void bind(const Md& md, const Shape& shape);
+  // (Re)binds to `md` with logical `shape` (and an int8 tensor's scale); allocates only when
+  // the size grows.
+  void bind(const Md& md, const Shape& shape, float scale = 0);
   float* data() const { return buf.data(); }
   Md md;
+  float scale = 0;
   Buffer buf;
   Tensor tensor;
 };
@@ -138,10 +156,13 @@ struct Output {
 // A reorder between two descriptors, rebuilt only when either descriptor changes.
 class ReorderCache {
  public:
-  void run(const Context& ctx, const Md& from, const void* src, const Md& to, void* dst);
+  // scale != 1: every value is multiplied by it (quantising or dequantising int8).
+  void run(const Context& ctx, const Md& from, const void* src, const Md& to, void* dst,
+           float scale = 1.f);
 
  private:
   Md from_, to_;
+  float scale_ = 1.f;
   dnnl::reorder prim_;
   memory src_, dst_;
 };
@@ -150,7 +171,8 @@ class ReorderCache {
 // agree, else a reordered copy in an owned buffer (reused between calls).
 class Converter {
  public:
-  const float* to(const Context& ctx, const Md& have, const float* data, const Md& want);
+  const float* to(const Context& ctx, const Md& have, const float* data, const Md& want,
+                  float scale = 1.f);
 
  private:
   ReorderCache reorder_;
@@ -287,6 +309,9 @@ class CpuOp : public Op {
                                      const OpParams& p, bool need_dx) = 0;
   // Throws unless `t` is a host tensor of `shape` (any layout of this backend).
   void expect_shape(const Tensor& t, const Shape& shape, const char* what) const;
+  // Ops that take int8 inputs (convolution, fc, pooling, dropout); the others get an int8
+  // input dequantised to f32 first (LRN: oneDNN 2.6 has no int8 LRN).
+  virtual bool takes_int8() const { return false; }
   // True for ops whose oneDNN kernels are slow on the plain (N, C, H, W) layout (LRN and
   // pooling fall back to reference loops there): a plain 4-d input, as model parallelism's
   // channel exchanges produce, is then reordered to nChw8c before run_forward/run_backward.
@@ -297,9 +322,27 @@ class CpuOp : public Op {
   Tensor empty_;  // returned as dx when !need_dx
 
  private:
-  const Tensor& blocked(const Tensor& x);  // x itself unless it needs the reorder above
-  Output blocked_x_;
-  ReorderCache to_blocked_;
+  const Tensor& blocked(const Tensor& x);      // x itself unless it needs the reorder above
+  const Tensor& dequantized(const Tensor& x);  // x itself unless int8 it must not get
+  Output blocked_x_, dequantized_x_;
+  ReorderCache to_blocked_, to_f32_;
+};
+
+// int8 inference of one convolution or fc layer: the scales of its input (sx: from the input's
+// own scale when it is int8 already, else from the calibrated range), of its output (sy: u8
+// after a fused ReLU, 255 / out_max; 0 = an f32 output, as the logits) and of each output
+// channel's weights (sw = 127 / max|w|), the primitive's output scales sy / (sx·sw) and its
+// bias in the s32 accumulator's units (b·sx·sw). Real = quantised / scale throughout.
+struct Int8Layer {
+  Dt src_dt = u8, dst_dt = u8;
+  float sx = 1, sy = 0;
+  std::vector<float> sw, out_scales;
+  std::vector<int32_t> bias;
+  // w: f32 weights, `out` rows of `row` values; b: `out` biases or null.
+  void init(const LayerRange& r, const Tensor& x, const float* w, int64_t out, int64_t row,
+            const float* b, bool fused_relu);
+  // Output scales per channel (dst dimension 1) and the fused ReLU.
+  dnnl::primitive_attr attr(bool fused_relu) const;
 };
 
 // One factory per LayerKind (one file each).

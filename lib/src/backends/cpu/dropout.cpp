@@ -19,6 +19,7 @@ class DropoutOp final : public CpuOp {
   }
 
  protected:
+  bool takes_int8() const override { return true; }  // inference passes x through
   const Tensor& run_forward(const Tensor& x, const OpParams& p, bool training) override {
     Md md = tensor_md(x);
     if (!training) {

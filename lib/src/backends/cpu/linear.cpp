@@ -62,18 +62,28 @@ class LinearOp final : public CpuOp {
     Converter x_conv, y_conv, dy_conv;
     Output y;
     std::unique_ptr<Bwd> bwd;
+    // int8 inference (Int8Layer, as conv.cpp): for weights `version`
+    bool int8 = false;
+    uint64_t version = 0;
+    Int8Layer q;
+    Buffer wq, bq;
   };
 
   Fwd& plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias);
+  Fwd* int8_plan(const Tensor& x, const OpParams& p);  // null: no optimised kernel (f32 then)
+  bool takes_int8() const override { return true; }
   Bwd& bwd_plan(Fwd& f);
 
   PlanCache<Fwd> plans_;
   WeightCache weights_;
+  Output dequant_;  // int8 fallback: x in f32
+  ReorderCache dequant_reorder_;
 };
 
 LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias) {
   if (Fwd* f = plans_.find([&](const Fwd& cached) {
-        return cached.training == training && cached.has_bias == has_bias && cached.x_md == x_md;
+        return !cached.int8 && cached.training == training && cached.has_bias == has_bias &&
+               cached.x_md == x_md;
       }))
     return *f;
   const int64_t n = x_shape[0], o = spec_.out_channels, i = spec_.in_channels;
@@ -85,7 +95,7 @@ LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool trainin
   // real (non-reference) implementation takes wins; a layout with padding lanes (channels
   // not a multiple of the block) is not dense and goes straight to plain.
   // bf16 inference: src and weights in bf16 (x converted when it comes in f32), f32 out.
-  const Dt dt = ctx_->act_dt(training);
+  const Dt dt = ctx_->act_dt(training) == bf16 ? bf16 : f32;  // int8's fallback: f32
   std::vector<Md> candidates;
   bool dense = x_md.get_size() ==
                static_cast<size_t>(shape_numel(x_shape)) * memory::data_type_size(x_md.data_type());
@@ -118,12 +128,89 @@ LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool trainin
   return plans_.add(std::move(f));
 }
 
+LinearOp::Fwd* LinearOp::int8_plan(const Tensor& x, const OpParams& p) {
+  if (!p.range)
+    throw Error(
+        "precision int8 needs a calibrated model (alexnet-calibrate), and this one has "
+        "no activation ranges");
+  const Md x_md = tensor_md(x);
+  const float x_scale = tensor_scale(x);
+  if (Fwd* f = plans_.find([&](const Fwd& c) {
+        return c.int8 && c.x_md == x_md && c.version == p.version &&
+               (x_scale == 0 || c.q.sx == x_scale) && c.has_bias == (p.bias != nullptr);
+      }))
+    return f;
+  const int64_t n = x.dim(0), o = spec_.out_channels, in = spec_.in_channels;
+  auto f = std::make_unique<Fwd>();
+  f->x_md = x_md;
+  f->int8 = true;
+  f->version = p.version;
+  f->has_bias = p.bias != nullptr;
+  f->q.init(*p.range, x, p.weight->data(), o, in, p.bias ? p.bias->data() : nullptr,
+            spec_.fused_relu);
+  const dn::primitive_attr attr = f->q.attr(spec_.fused_relu);
+  Md bias_md = f->has_bias ? Md({o}, s32, Tag::a) : Md();
+  // src: x's own layout when it is int8 and dense, else plain (N, I) in the src type
+  std::vector<Md> candidates;
+  const bool dense =
+      x_md.get_size() == static_cast<size_t>(x.numel()) * memory::data_type_size(x_md.data_type());
+  if (x_scale > 0 && dense && (x.rank() == 4 || x.rank() == 2)) candidates.push_back(x_md);
+  candidates.push_back(Md({n, in}, f->q.src_dt, Tag::nc));
+  for (const Md& src : candidates) {
+    Dims wd = src.dims();
+    wd[0] = o;
+    auto desc = ALEXNET_DNNL(dn::inner_product_forward::desc(prop_kind::forward_inference, src,
+                                                             Md(wd, s8, Tag::any), bias_md,
+                                                             Md({n, o}, f->q.dst_dt, Tag::nc)));
+    auto pd = ALEXNET_DNNL(dn::inner_product_forward::primitive_desc(desc, attr, ctx_->eng));
+    const bool is_ref = std::strncmp(pd.impl_info_str(), "ref", 3) == 0;
+    if (is_ref && &src != &candidates.back()) continue;
+    if (is_ref) return nullptr;
+    f->pd = pd;
+    f->src_md = src;
+    f->user_w = Md(wd, f32, wd.size() == 4 ? Tag::oihw : Tag::oi);
+    break;
+  }
+  f->prim = ALEXNET_DNNL(dn::inner_product_forward(f->pd));
+  f->src = empty_memory(*ctx_, f->src_md);
+  f->wei = empty_memory(*ctx_, f->pd.weights_desc());
+  if (f->has_bias) f->bias = empty_memory(*ctx_, bias_md);
+  f->dst = empty_memory(*ctx_, f->pd.dst_desc());
+  f->y.bind(f->pd.dst_desc(), {n, o}, f->q.sy);
+  quantize_weights(*ctx_, f->user_w, p.weight->data(), f->pd.weights_desc(), 1, f->q.sw,
+                   f->wq.ensure(f->pd.weights_desc().get_size()));
+  std::memcpy(f->bq.ensure(f->q.bias.size() * sizeof(int32_t)), f->q.bias.data(),
+              f->q.bias.size() * sizeof(int32_t));
+  return &plans_.add(std::move(f));
+}
+
 const Tensor& LinearOp::run_forward(const Tensor& x, const OpParams& p, bool training) {
   spec_.output_shape(x.shape());  // checks the feature count
   if (!p.weight) throw Error("no weight given");
   expect_shape(*p.weight, spec_.weight_shape(), "weight");
   if (p.bias) expect_shape(*p.bias, spec_.bias_shape(), "bias");
   Md x_md = tensor_md(x);
+  if (!training && ctx_->inference == s8) {
+    if (Fwd* q = int8_plan(x, p)) {
+      // x as src: its own bytes, re-laid out plain (int8 x), or quantised (f32 x)
+      const float* src = x.data();
+      if (q->src_md != x_md)
+        src = q->x_conv.to(*ctx_, x_md, x.data(), plain_md(x.shape(), q->q.src_dt),
+                           tensor_scale(x) > 0 ? 1.f : q->q.sx);
+      execute(*ctx_, q->prim,
+              {{DNNL_ARG_SRC, &bind(q->src, src)},
+               {DNNL_ARG_WEIGHTS, &bind(q->wei, q->wq.data())},
+               {DNNL_ARG_BIAS, bind_optional(q->bias, q->bq.data())},
+               {DNNL_ARG_DST, &bind(q->dst, q->y.data())}});
+      return q->y.tensor;
+    }
+    if (tensor_scale(x) > 0) {  // no optimised int8 kernel here: f32 on the dequantised x
+      const Md f32_md = with_dt(x_md, f32);
+      dequant_.bind(f32_md, x.shape());
+      dequant_reorder_.run(*ctx_, x_md, x.data(), f32_md, dequant_.data(), 1.f / tensor_scale(x));
+      return run_forward(dequant_.tensor, p, training);
+    }
+  }
   Fwd& f = plan(x_md, x.shape(), training, p.bias != nullptr);
   // x's data in src's layout: the same bytes when src is x's layout or a plain x seen 2-D.
   const float* src = x.data();

@@ -20,9 +20,11 @@ class MaxPoolOp final : public CpuOp {
 
  protected:
   bool wants_blocked_input() const override { return true; }
+  bool takes_int8() const override { return true; }  // u8 in, u8 out at the input's scale
   const Tensor& run_forward(const Tensor& x, const OpParams&, bool training) override {
     Md md = tensor_md(x);
     Plan& p = plan(md, x.shape(), training);  // with a workspace only when training
+    p.y.bind(p.fpd.dst_desc(), spec_.output_shape(x.shape()), tensor_scale(x));
     execute(*ctx_, p.fwd,
             {{DNNL_ARG_SRC, &bind(p.src, x.data())},
              {DNNL_ARG_DST, &bind(p.dst, p.y.data())},

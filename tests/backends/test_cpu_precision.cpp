@@ -1,8 +1,10 @@
-// precision=bf16 on the cpu backend: oneDNN's bf16 kernels (avx512_bf16, AMX) for the
-// convolutions and fully connected layers, with f32 accumulation, against the fp32 network on
-// the same weights and inputs. Where oneDNN cannot run bf16 natively (an AVX2 CPU, or
-// ONEDNN_MAX_CPU_ISA=AVX2 in the backend-bf16-avx2 run), asking for it is an error naming the
-// device and the missing instructions; fp16 on a CPU always is.
+// precision=bf16 and int8 on the cpu backend, against the fp32 network on the same weights and
+// inputs. bf16: oneDNN's bf16 kernels (avx512_bf16, AMX) for the convolutions and fully
+// connected layers, with f32 accumulation. int8: s8 weights (per-channel scales), u8/s8
+// activations (per-tensor scales from calibrate()), s32 accumulation; LRN in f32. Where oneDNN
+// cannot run bf16 natively (an AVX2 CPU, or ONEDNN_MAX_CPU_ISA=AVX2 in the backend-bf16-avx2 run),
+// asking for it is an error naming the device and the missing instructions; fp16 on a CPU always
+// is.
 //
 // Tolerance (issue 15): the logits' largest error relative to the largest |logit| <= 1e-2
 // (2e-2 for the small 10-class configs, see Bf16LogitsNearFp32).
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "alexnet/backend.h"
+#include "alexnet/calibrate.h"
 #include "alexnet/classifier.h"
 #include "alexnet/config.h"
 #include "alexnet/error.h"
@@ -165,6 +168,80 @@ TEST(CpuPrecision, Bf16KernelsAreOptimised) {
       std::printf("[batch %lld] %s\n%s", static_cast<long long>(batch), s.name.c_str(), d.c_str());
       EXPECT_EQ(d.find("ref:"), std::string::npos) << s.name << ":\n" << d;
       EXPECT_NE(d.find("bf16"), std::string::npos) << s.name << " did not run bf16:\n" << d;
+    }
+  }
+}
+
+// int8: calibrated on crops of the photo (calibrate()), then the logits of the photo batch
+// against fp32's. Tolerance (issue 15): 5e-2 of the largest logit.
+TEST(CpuPrecision, Int8LogitsNearFp32) {
+  for (const char* name : {"small-32", "small-64", "paper", "torchvision"}) {
+    SCOPED_TRACE(name);
+    const bool small = name[0] == 's';
+    Model m = random_model(NetConfig::by_name(name, small ? 10 : 1000), 7);
+    m.calibration = calibrate(m, photo_batch(m, 6));
+    const Tensor x = photo_batch(m, small ? 4 : 2);
+    Network fp32(m.config, make_cpu_backend(0));
+    Network q(m.config, make_cpu_backend(0, Precision::INT8));
+    fp32.load(m);
+    q.load(m);
+    const Tensor want = fp32.forward(x);
+    for (int call = 0; call < 2; ++call) {
+      const double err = logit_error(q.forward(x), want);
+      if (call == 0) std::printf("  %-12s int8 logits error %.3g of the largest\n", name, err);
+      EXPECT_LE(err, 5e-2) << "call " << call;
+    }
+  }
+}
+
+TEST(CpuPrecision, Int8NeedsACalibratedModel) {
+  const Model m = random_model(NetConfig::by_name("small-28", 10), 1);
+  Network q(m.config, make_cpu_backend(1, Precision::INT8));
+  try {
+    q.load(m);
+    FAIL() << "an uncalibrated model was accepted for int8";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("alexnet-calibrate"), std::string::npos) << e.what();
+  }
+}
+
+// The kernels oneDNN picks for torchvision's layers at int8, batch 1 and 32: int8 and
+// optimised (no "ref:"), printed for the record (VNNI or AMX where the CPU has it, AVX2's
+// otherwise).
+TEST(CpuPrecision, Int8KernelsAreOptimised) {
+  auto be = make_cpu_backend(0, Precision::INT8);
+  const NetConfig cfg = NetConfig::torchvision();
+  Model m = random_model(cfg, 3);
+  m.calibration = calibrate(m, photo_batch(m, 2));
+  std::vector<LayerRange> by_layer;
+  for (int64_t batch : {1, 32}) {
+    Tensor cur = photo_batch(m, 1);
+    if (batch > 1) {
+      Tensor many({batch, 3, cfg.input_size, cfg.input_size});
+      for (int64_t i = 0; i < batch; ++i)
+        std::copy(cur.data(), cur.data() + cur.numel(), many.data() + i * cur.numel());
+      cur = many;
+    }
+    size_t w = 0;
+    for (const LayerSpec& s : build_layers(cfg)) {
+      auto op = be->make_op(s);
+      OpParams p;
+      if (s.has_params()) {
+        p.weight = &m.params[w].value;
+        p.bias = &m.params[w + 1].value;
+        p.range = &m.calibration[w / 2];
+        p.version = 1;
+        w += 2;
+      }
+      cur = op->forward(cur, p, false);
+      const std::string d = cpu::describe_op(*op);
+      if (d.empty()) continue;
+      std::printf("[batch %lld] %s\n%s", static_cast<long long>(batch), s.name.c_str(), d.c_str());
+      EXPECT_EQ(d.find("ref:"), std::string::npos) << s.name << ":\n" << d;
+      if (s.has_params())
+        EXPECT_TRUE(d.find("u8:") != std::string::npos || d.find("s8:") != std::string::npos)
+            << s.name << " did not run int8:\n"
+            << d;
     }
   }
 }
