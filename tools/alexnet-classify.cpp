@@ -33,7 +33,8 @@ Options:
   -k, --top-k K         how many classes to print per input, >= 1            [default: 5]
   -d, --device LIST     auto, or a comma-separated list of cpu and gpu:N,
                         e.g. cpu, cpu,cpu, gpu:0 or gpu:0,gpu:1             [default: auto]
-      --precision P     fp32, fp16 (GPU) or bf16 (GPU; CPU with avx512_bf16/AMX) [default: fp32]
+      --precision P     fp32, fp16 (GPU), bf16 (GPU; CPU with avx512_bf16/AMX) or int8
+                        (CPU; a model calibrated with alexnet-calibrate)  [default: fp32]
       --parallel MODE   data: a whole network per device, the batch split between
                         them; model: exactly two devices, each holding half of every
                         layer (the paper's split; fp32)                  [default: data]

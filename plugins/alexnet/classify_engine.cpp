@@ -53,6 +53,7 @@ static std::shared_ptr<Engine> make_engine(const Settings& s) {
   options.threads = static_cast<int>(s.threads);
   options.precision = s.precision == GST_ALEXNET_PRECISION_FP16   ? alexnet::Precision::F16
                       : s.precision == GST_ALEXNET_PRECISION_BF16 ? alexnet::Precision::BF16
+                      : s.precision == GST_ALEXNET_PRECISION_INT8 ? alexnet::Precision::INT8
                                                                   : alexnet::Precision::F32;
   options.parallel =
       s.parallel == GST_ALEXNET_PARALLEL_MODEL ? alexnet::Parallel::Model : alexnet::Parallel::Data;

@@ -107,7 +107,10 @@ GType gst_alexnet_precision_get_type(void) {
   static const GEnumValue values[] = {
       {GST_ALEXNET_PRECISION_FP32, "32-bit floating point", "fp32"},
       {GST_ALEXNET_PRECISION_FP16, "16-bit floating point (GPU; fp32 accumulation)", "fp16"},
-      {GST_ALEXNET_PRECISION_BF16, "bfloat16 (GPU; fp32 accumulation)", "bf16"},
+      {GST_ALEXNET_PRECISION_BF16, "bfloat16 (GPU; CPU with avx512_bf16 or AMX; fp32 accumulation)",
+       "bf16"},
+      {GST_ALEXNET_PRECISION_INT8,
+       "8-bit integers (CPU, AVX2 and up; needs a calibrated model, alexnet-calibrate)", "int8"},
       {0, NULL, NULL},
   };
   if (g_once_init_enter(&type)) {
@@ -198,9 +201,10 @@ void gst_alexnet_classify_install_properties(GObjectClass* gobject_class) {
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",
                         "Inference arithmetic: fp32; fp16 (GPUs) or bf16 (GPUs, and CPUs with "
-                        "avx512_bf16 or AMX) weights and activations with fp32 accumulation, "
-                        "faster. A precision a device cannot run is an error naming it "
-                        "(device=auto on a CPU falls back to fp32)",
+                        "avx512_bf16 or AMX) weights and activations with fp32 accumulation; "
+                        "int8 (CPUs; a model calibrated with alexnet-calibrate). A precision a "
+                        "device cannot run is an error naming it (device=auto on a CPU falls "
+                        "back to fp32)",
                         GST_TYPE_ALEXNET_PRECISION, DEFAULT_PRECISION, rw_ready));
   g_object_class_install_property(
       gobject_class, PROP_PARALLEL,

@@ -24,11 +24,12 @@ typedef enum {
 GType gst_alexnet_overlay_position_get_type(void);
 
 /* Inference arithmetic (alexnet::Precision): fp16 on GPUs, bf16 on GPUs and on CPUs with
- * avx512_bf16 or AMX. */
+ * avx512_bf16 or AMX, int8 on CPUs (calibrated models). */
 typedef enum {
   GST_ALEXNET_PRECISION_FP32,
   GST_ALEXNET_PRECISION_FP16,
   GST_ALEXNET_PRECISION_BF16,
+  GST_ALEXNET_PRECISION_INT8,
 } GstAlexNetPrecision;
 
 #define GST_TYPE_ALEXNET_PRECISION (gst_alexnet_precision_get_type())

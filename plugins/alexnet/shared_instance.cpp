@@ -29,6 +29,7 @@ std::string quoted(const std::string& v) {
 std::string precision_name(GstAlexNetPrecision p) {
   return p == GST_ALEXNET_PRECISION_FP16   ? "fp16"
          : p == GST_ALEXNET_PRECISION_BF16 ? "bf16"
+         : p == GST_ALEXNET_PRECISION_INT8 ? "int8"
                                            : "fp32";
 }
 

@@ -421,8 +421,9 @@ std::array<std::unique_ptr<Backend>, 2> make_halves(const std::vector<Device>& d
   if (devices[0].kind != devices[1].kind)
     throw Error("parallel=model needs two devices of one kind (cpu,cpu or two GPUs); got \"" +
                 list + "\"");
-  const bool gpu = devices[0].kind == DeviceKind::Gpu;
-  if (gpu && precision != Precision::F32)
+  // The halves' exchanges move f32 channels: bf16/int8 activations (CPU) and fp16/bf16 (GPU)
+  // are not split yet.
+  if (precision != Precision::F32)
     throw Error(std::string("parallel=model runs fp32 only; precision=") +
                 precision_name(precision) +
                 " is for data-parallel inference (parallel=data) for now");
