@@ -92,8 +92,8 @@ Outputs:
       --resume PATH        continue the run of a run folder or checkpoint file exactly; the
                            run's options are reused, and only --epochs, --out, --run-dir,
                            --device, --parallel, --threads, --workers, --max-steps,
-                           --checkpoint-*, --max-bad-steps and --predictions-out may be
-                           given anew
+                           --checkpoint-*, --max-bad-steps, --predictions-out and --calibrate
+                           may be given anew
       --checkpoint-minutes M  also checkpoint every M minutes, 0 = only at epoch ends
                                                                                 [default: 30]
       --checkpoint-steps N also checkpoint every N SGD steps, 0 = off            [default: 0]
@@ -103,6 +103,8 @@ Outputs:
                            limit                                                 [default: 0]
       --predictions-out FILE  after training, write the best weights' top-1 prediction for
                            each validation item: "NAME<TAB>PREDICTED<TAB>LABEL" lines
+      --calibrate N        also store the activation ranges of N training images in the
+                           weights file, for int8 inference (as alexnet-calibrate) [default: 0]
   -h, --help               show this help and exit
 
 Testing hooks (never stored in checkpoints):
@@ -208,6 +210,7 @@ enum Opt {
   kMaxBadSteps,
   kMaxSteps,
   kPredictionsOut,
+  kCalibrate,
   kKillAfter,
   kKillInCheckpoint,
   kNanAt
@@ -249,6 +252,7 @@ const option kLongOpts[] = {
     {"max-bad-steps", required_argument, nullptr, kMaxBadSteps},
     {"max-steps", required_argument, nullptr, kMaxSteps},
     {"predictions-out", required_argument, nullptr, kPredictionsOut},
+    {"calibrate", required_argument, nullptr, kCalibrate},
     {"debug-kill-after-step", required_argument, nullptr, kKillAfter},
     {"debug-kill-in-checkpoint", required_argument, nullptr, kKillInCheckpoint},
     {"debug-nan-at-step", required_argument, nullptr, kNanAt},
@@ -268,6 +272,7 @@ const std::set<std::string> kResumable = {"epochs",
                                           "checkpoint-steps",
                                           "max-bad-steps",
                                           "predictions-out",
+                                          "calibrate",
                                           "resume",
                                           "debug-kill-after-step",
                                           "debug-kill-in-checkpoint",
@@ -434,6 +439,9 @@ bool set_output_option(train::Options& o, int c, const std::string& opt, const c
     case kPredictionsOut:
       o.predictions_out = v;
       break;
+    case kCalibrate:
+      o.calibrate = static_cast<int>(parse_u64(opt, v, 0, 100000));
+      break;
     case kKillAfter:
       o.debug_kill_after_step = parse_u64(opt, v, 1, UINT64_MAX);
       break;
@@ -539,7 +547,8 @@ int main(int argc, char** argv) {
               "--" + n + ": cannot be changed when resuming (the run has " +
               (was.count(n) && !was[n].empty() ? "'" + was[n] + "'" : "the default") +
               "; only --epochs, --out, --run-dir, --device, --parallel, --threads, "
-              "--workers, --max-steps, --checkpoint-*, --max-bad-steps and --predictions-out may)");
+              "--workers, --max-steps, --checkpoint-*, --max-bad-steps, --predictions-out and "
+              "--calibrate may)");
       std::vector<std::string> merged = base_args;
       merged.insert(merged.end(), args.begin() + 1, args.end());
       Parsed m = parse(merged);

@@ -495,7 +495,7 @@ def case_classify(tmp):
     preds = os.path.join(tmp, "pred.tsv")
     rc, out, err = run(*fashion_args(run_dir, "--val", val, "--limit-train", "2000",
                                      "--batch-size", "32", "--epochs", "1",
-                                     "--predictions-out", preds))
+                                     "--predictions-out", preds, "--calibrate", "64"))
     check("trains with a PNG validation folder, exit 0", rc == 0, out[-2000:] + err)
     if rc != 0:
         return
@@ -508,6 +508,19 @@ def case_classify(tmp):
     check("they are not trivial (>= 5 classes predicted, > 40% right)",
           len(set(mine.values())) >= 5 and right > 120, f"{set(mine.values())} {right}")
     files = sorted(mine)
+    # --calibrate: the weights carry the ranges int8 needs (format 1.1), and int8 runs on them
+    _, meta = read_safetensors(os.path.join(run_dir, "alexnet.safetensors"))
+    cal = json.loads(meta.get("alexnet.calibration", "[]"))
+    check("--calibrate stores one range per weighted layer, format 1.1",
+          meta.get("alexnet.format_version") == "1.1" and
+          [c["layer"] for c in cal] == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7",
+                                         "fc8"], str(meta.get("alexnet.format_version")) + str(cal))
+    got, err = top1(os.path.join(run_dir, "alexnet.safetensors"), files, "int8")
+    check("alexnet-classify runs int8 on the trainer's calibrated weights", got is not None, err)
+    if got is not None:
+        same = sum(got[i] == mine[f] for i, f in enumerate(files))
+        check("int8 top-1 agrees with the trainer's fp32 on >= 97% of 300 images",
+              same >= 291, f"{same}/300")
     p = subprocess.run([CLASSIFY, "--model", os.path.join(run_dir, "alexnet.safetensors"),
                         "--json", "-k", "1", "--threads", "2", *files],
                        capture_output=True, text=True, timeout=300)

@@ -503,3 +503,58 @@ TEST(PreprocessJson, ErrorsNameTheField) {
 }
 
 }  // namespace
+
+// int8 calibration (format 1.1): saved and read back exactly, the version says 1.1, and every
+// bad range is refused naming the key and the layer. A format 1 reader ignores the key
+// (docs/weights-format.md), which the unknown-key test above covers.
+namespace {
+std::string calibration_json(const alexnet::NetConfig& cfg, const std::string& fc8_override) {
+  std::string s = "[";
+  for (const alexnet::LayerSpec& l : alexnet::build_layers(cfg)) {
+    if (!l.has_params()) continue;
+    if (s.size() > 1) s += ",";
+    s += l.name == "fc8" && !fc8_override.empty()
+             ? fc8_override
+             : R"({"layer":")" + l.name + R"(","in_min":-1,"in_max":2,"out_max":3})";
+  }
+  return s + "]";
+}
+}  // namespace
+
+TEST_F(Weights, CalibrationRoundTripsAsFormat1_1) {
+  alexnet::Model m = alexnet::random_model(tiny_config(3), 7);
+  for (const alexnet::LayerSpec& l : alexnet::build_layers(m.config))
+    if (l.has_params()) m.calibration.push_back({l.name, -1.5f, 2.25f, 3.f});
+  alexnet::save_model(m, file());
+  const alexnet::Model back = load_model(file());
+  EXPECT_EQ(back.calibration, m.calibration);
+  ModelParts p = model_parts(back, path("scratch.safetensors"));
+  EXPECT_EQ(p.meta["alexnet.format_version"], "1.1");
+  // without calibration: format 1
+  alexnet::save_model(alexnet::random_model(tiny_config(3), 7), file());
+  EXPECT_TRUE(load_model(file()).calibration.empty());
+}
+
+TEST_F(Weights, BadCalibrationIsRefusedNamingTheLayer) {
+  const alexnet::NetConfig cfg = tiny_config(3);
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"layer":"fc8","in_min":3,"in_max":2,"out_max":3})", "layer 7 ('fc8'): in_min > in_max"},
+      {R"({"layer":"fc9","in_min":-1,"in_max":2,"out_max":3})", "('fc9'): expected 'fc8'"},
+      {R"({"layer":"fc8","in_min":0,"in_max":0,"out_max":3})", "the input range is empty"},
+      {R"({"layer":"fc8","in_min":-1,"in_max":2,"out_max":-3})", "out_max < 0"},
+      {R"({"layer":"fc8","in_min":-1,"in_max":1e39,"out_max":3})", "in_max is not a finite float"},
+      {R"({"layer":"fc8","in_min":-1,"in_max":"2","out_max":3})", "needs a number 'in_max'"},
+      {R"({"layer":"fc8","in_min":-1,"in_max":2,"out_max":3,"x":1})", "has unknown fields"},
+  };
+  for (const auto& [entry, message] : cases) {
+    SCOPED_TRACE(entry);
+    ModelParts p = parts(3);
+    p.meta["alexnet.calibration"] = calibration_json(cfg, entry);
+    write_tensors(file(), p.tensors, p.meta);
+    EXPECT_ERROR(load_model(file()), file(), "alexnet.calibration", message);
+  }
+  ModelParts p = parts(3);
+  p.meta["alexnet.calibration"] = R"([{"layer":"conv1","in_min":-1,"in_max":2,"out_max":3}])";
+  write_tensors(file(), p.tensors, p.meta);
+  EXPECT_ERROR(load_model(file()), "1 layer ranges, the network has");
+}

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "alexnet/backend.h"
+#include "alexnet/calibrate.h"
 #include "alexnet/classifier.h"
 #include "alexnet/device.h"
 #include "alexnet/error.h"
@@ -31,6 +32,7 @@
 #include "alexnet/runner.h"
 #include "alexnet/weights.h"
 #include "augment.h"
+#include "calibration.h"
 #include "checkpoint.h"
 #include "dataset.h"
 #include "loader.h"
@@ -624,6 +626,13 @@ class Training {
     m.labels = data_.class_names;
     m.params = best_;
     m.provenance = provenance(*bestr).dump();
+    if (o_.calibrate > 0) {  // int8: ranges over training images (the validation set chose)
+      m.calibration = alexnet::calibrate(
+          m,
+          calibration_images(*data_.train, m, static_cast<size_t>(o_.calibrate), o_.seed, nullptr),
+          o_.threads);
+      log_.line("calibrated on " + std::to_string(o_.calibrate) + " training images (int8)");
+    }
     alexnet::save_model(m, out);
     skips_->write();
     if (!o_.predictions_out.empty()) {  // the best weights' own top-1 per validation item

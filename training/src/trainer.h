@@ -54,6 +54,7 @@ struct Options {
   uint64_t max_bad_steps = 10;
   uint64_t max_steps = 0;  // 0 = no limit
   std::string predictions_out;
+  int calibrate = 0;  // training images whose activation ranges go into the weights (int8)
   // testing hooks (not stored in checkpoints)
   uint64_t debug_kill_after_step = 0;
   int debug_kill_in_checkpoint = 0;
