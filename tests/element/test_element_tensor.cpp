@@ -3,6 +3,7 @@
 // the embedding (fc7 after its ReLU) that Classifier::classify_frames returns.
 #include <gst/video/video.h>
 
+#include "alexnet/calibrate.h"
 #include "alexnet/config.h"
 #include "element_harness.h"
 #include "gstalexnettensormeta.h"
@@ -133,6 +134,74 @@ TEST(Tensor, NoneByDefaultAndCopiedWithTheBuffer) {
   EXPECT_STREQ(gst_alexnet_tensor_kind_name(ts[0]->kind), "probabilities");
   gst_buffer_unref(copy);
   gst_buffer_unref(b);
+}
+
+}  // namespace element_test
+
+namespace element_test {
+
+// precision on the CPU, through the element: int8 refuses an uncalibrated model at the state
+// change (naming alexnet-calibrate); with a calibrated copy, and at bf16 where the CPU has it,
+// the probabilities stay within 0.05 of fp32's.
+TEST(Tensor, CpuPrecisionsThroughTheElement) {
+  {
+    GstElement* el = gst_element_factory_make("alexnetclassify", nullptr);
+    GstBus* bus = gst_bus_new();
+    gst_element_set_bus(el, bus);
+    g_object_set(el, "model", files().a.c_str(), "device", "cpu", nullptr);
+    gst_util_set_object_arg(G_OBJECT(el), "precision", "int8");
+    EXPECT_EQ(gst_element_set_state(el, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+    const std::string e = message_text(gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR));
+    EXPECT_NE(e.find("alexnet-calibrate"), std::string::npos) << e;
+    gst_element_set_state(el, GST_STATE_NULL);
+    gst_element_set_bus(el, nullptr);
+    gst_object_unref(el);
+    gst_object_unref(bus);
+  }
+  // calibrated on frames like the test's (other seeds), preprocessed as the element does
+  alexnet::Model m = alexnet::load_model(files().a, "");
+  const GstVideoInfo cal_info = info_of(caps_str("RGB", 40, 30));
+  std::vector<std::vector<uint8_t>> cal_pixels;
+  std::vector<alexnet::Frame> cal_frames;
+  for (uint32_t seed = 100; seed < 116; ++seed) {
+    GstBuffer* b = make_buffer(cal_info, seed, 0);
+    cal_pixels.push_back(bytes_of(b));
+    gst_buffer_unref(b);
+  }
+  for (const auto& px : cal_pixels) cal_frames.push_back(frame_of(cal_info, px.data()));
+  m.calibration =
+      alexnet::calibrate(m,
+                         alexnet::preprocess_batch(cal_frames, m.preprocess, m.config.in_channels,
+                                                   m.config.input_size),
+                         1);
+  const std::string calibrated = (files().dir / "a-int8.safetensors").string();
+  alexnet::save_model(m, calibrated);
+  std::vector<std::string> precisions = {"int8"};
+  if (alexnet::cpu_precision_unavailable_reason(alexnet::Precision::BF16).empty())
+    precisions.push_back("bf16");
+  for (const std::string& precision : precisions) {
+    SCOPED_TRACE(precision);
+    Harness hx({{"model", calibrated},
+                {"device", "cpu"},
+                {"precision", precision},
+                {"output-tensor", "probabilities"},
+                {"overlay", "false"}});
+    GstVideoInfo info = hx.video(caps_str("RGB", 40, 30));
+    GstBuffer* in = make_buffer(info, 5, 0);
+    const std::vector<uint8_t> pixels = bytes_of(in);
+    GstBuffer* out = gst_harness_push_and_pull(hx.h, in);
+    ASSERT_NE(out, nullptr);
+    const std::vector<GstAlexNetTensorMeta*> ts = tensors_of(out);
+    ASSERT_EQ(ts.size(), 1u);
+    const alexnet::Tensor want = library_forward(frame_of(info, pixels.data())).probabilities;
+    ASSERT_EQ(ts[0]->n, static_cast<guint>(want.numel()));
+    double worst = 0;
+    for (guint i = 0; i < ts[0]->n; ++i)
+      worst = std::max(worst, static_cast<double>(std::fabs(ts[0]->data[i] - want.data()[i])));
+    EXPECT_LE(worst, 0.05);
+    std::printf("  %s: largest probability difference from fp32 %.4f\n", precision.c_str(), worst);
+    gst_buffer_unref(out);
+  }
 }
 
 }  // namespace element_test
