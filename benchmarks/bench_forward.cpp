@@ -44,6 +44,7 @@
 #include "alexnet/model_parallel.h"
 #include "alexnet/network.h"
 #include "alexnet/weights.h"
+#include "npy.h"
 
 namespace {
 
@@ -55,7 +56,8 @@ struct Options {
   std::string precision = "fp32";
   std::string mode = "forward";
   std::string model;
-  std::string model_parallel;  // "" = one backend
+  std::string model_parallel;   // "" = one backend
+  std::string calibration_npy;  // int8: calibrate on these (N, C, H, W) inputs
   uint64_t seed = 1;
   int warmup = 3;
   int min_runs = 10;
@@ -69,7 +71,8 @@ struct Options {
       code ? stderr : stdout,
       "usage: bench_forward [--config torchvision|paper|all] [--batch 1,8,32] "
       "[--threads N] [--backend cpu|reference|cuda|cuda:N] [--precision fp32|fp16|bf16|int8] "
-      "[--mode forward|train] [--model FILE] [--model-parallel DEV,DEV] [--seed S] [--warmup W] "
+      "[--mode forward|train] [--model FILE] [--calibration-npy FILE] [--model-parallel DEV,DEV] "
+      "[--seed S] [--warmup W] "
       "[--min-runs R] [--max-runs R] [--min-time SECONDS]\n");
   std::exit(code);
 }
@@ -126,6 +129,8 @@ Options parse(int argc, char** argv) {
       o.model_parallel = v;
     } else if (a == "--model") {
       o.model = v;
+    } else if (a == "--calibration-npy") {
+      o.calibration_npy = v;
     } else if (a == "--seed") {
       o.seed = static_cast<uint64_t>(to_long(a, v, 0, 1L << 40));
     } else if (a == "--warmup") {
@@ -176,17 +181,21 @@ void bench(const alexnet::Model& model, const Options& o, int threads_shown) {
     else
       backend = alexnet::make_backend(o.backend, o.threads);
     net = std::make_unique<alexnet::Network>(cfg, std::move(backend));
-    if (precision == alexnet::Precision::INT8 && model.calibration.empty()) {
-      // No ranges in the file: calibrate on inputs like the benchmark's own (seeded N(0, 1)).
+    if (precision == alexnet::Precision::INT8 &&
+        (model.calibration.empty() || !o.calibration_npy.empty())) {
+      // Calibrate on the given inputs (the peers' calibration set), or, when the file has no
+      // ranges, on inputs like the benchmark's own (seeded N(0, 1)).
       alexnet::Tensor cal({16, cfg.in_channels, cfg.input_size, cfg.input_size});
       std::mt19937 rng(777);
       std::normal_distribution<float> nd(0.f, 1.f);
       for (int64_t i = 0; i < cal.numel(); ++i) cal.data()[i] = nd(rng);
+      if (!o.calibration_npy.empty()) cal = alexnet::npy::read(o.calibration_npy);
       alexnet::Model calibrated = model;
       calibrated.calibration = alexnet::calibrate(model, cal, o.threads);
-      std::printf(
-          "# int8: the model has no calibration; calibrated on 16 of the benchmark's "
-          "own random inputs\n");
+      std::printf("# int8: calibrated on %lld inputs (%s)\n", static_cast<long long>(cal.dim(0)),
+                  o.calibration_npy.empty() ? "the model has none: the benchmark's own seeded "
+                                              "N(0, 1)"
+                                            : o.calibration_npy.c_str());
       net->load(calibrated);
     } else {
       net->load(model);

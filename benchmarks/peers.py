@@ -37,6 +37,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "conformance"))
 
 MODEL_SEED = 2024
 INPUT_SEED = 12345
+CALIB_SEED = 777
+CALIB_IMAGES = 16
 
 
 def measure(fn, warmup, min_runs, max_runs, min_time):
@@ -67,7 +69,10 @@ def make_model(outdir):
                       input_names=["input"], output_names=["logits"], opset_version=13,
                       dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}})
     np.save(os.path.join(outdir, "check-input.npy"), tm.seeded_input(2, 224, seed=INPUT_SEED))
-    print("wrote %s/alexnet-tv.safetensors, alexnet-tv.onnx, check-input.npy" % outdir)
+    # int8 calibration set, the same for every engine (ours: bench_forward --calibration-npy)
+    np.save(os.path.join(outdir, "calib.npy"), np.random.default_rng(CALIB_SEED).standard_normal(
+        (CALIB_IMAGES, 3, 224, 224)).astype(np.float32))
+    print("wrote %s/alexnet-tv.safetensors, alexnet-tv.onnx, check-input.npy, calib.npy" % outdir)
 
 
 # --- peers: each returns (version, factory(threads) -> (run(x) -> logits)) ---
@@ -110,24 +115,57 @@ def peer_opencv(outdir):
     return "opencv %s" % cv2.__version__, factory
 
 
+def ort_int8_model(outdir):
+    """alexnet-tv.onnx quantised by ONNX Runtime's quantize_static on calib.npy: QDQ, per-channel
+    s8 weights, u8 activations (its documented CPU recipe)."""
+    import numpy as np
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = os.path.join(outdir, "alexnet-tv-int8.onnx")
+    if os.path.exists(out):
+        return out
+    calib = np.load(os.path.join(outdir, "calib.npy"))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"input": calib[i:i + 1]} for i in range(len(calib))])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    pre = os.path.join(outdir, "alexnet-tv-pre.onnx")
+    quant_pre_process(os.path.join(outdir, "alexnet-tv.onnx"), pre, skip_symbolic_shape=True)
+    quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return out
+
+
 def peer_onnxruntime(outdir):
     import onnxruntime as ort
 
-    path = os.path.join(outdir, "alexnet-tv.onnx")
+    def variant(path):
+        def factory(threads):
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            name = sess.get_inputs()[0].name
 
-    def factory(threads):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
+            def run(x):
+                return sess.run(None, {name: x})[0]
+            return run
+        return factory
 
-        def run(x):
-            return sess.run(None, {name: x})[0]
-        return run
-    return "onnxruntime %s" % ort.__version__, factory
+    variants = [("fp32", variant(os.path.join(outdir, "alexnet-tv.onnx")))]
+    try:
+        variants.append(("int8", variant(ort_int8_model(outdir))))
+    except Exception as e:  # reported, the fp32 numbers still count
+        print("PEER-ERROR impl=onnxruntime precision=int8 error=%s" % repr(e).replace("\n", " "))
+    return "onnxruntime %s" % ort.__version__, variants
 
 
 def peer_openvino(outdir):
@@ -153,6 +191,25 @@ def peer_openvino(outdir):
     variants = [("fp32", variant("f32")), ("default", variant(None))]
     if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         variants.append(("bf16", variant("bf16")))
+    try:  # int8: NNCF's post-training quantisation on calib.npy (its default preset)
+        import nncf
+        import numpy as np
+        calib = np.load(os.path.join(outdir, "calib.npy"))
+        qmodel = nncf.quantize(model, nncf.Dataset([calib[i:i + 1] for i in range(len(calib))]),
+                               subset_size=len(calib))
+
+        def int8_factory(threads):
+            compiled = core.compile_model(qmodel, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                         "PERFORMANCE_HINT": "LATENCY"})
+            req = compiled.create_infer_request()
+
+            def run(x):
+                req.infer({0: x})
+                return req.get_output_tensor(0).data.copy()
+            return run
+        variants.append(("int8", int8_factory))
+    except Exception as e:
+        print("PEER-ERROR impl=openvino precision=int8 error=%s" % repr(e).replace("\n", " "))
     return "openvino %s" % ov.__version__, variants
 
 
@@ -289,7 +346,7 @@ def table(args):
             out.append("batch %d: ours at its best (%s) %.2f ms vs the best peer's default (%s) %.2f ms "
                        "-> %.2fx%s" % (b, ours["precision"], o, bp["impl"], p, p / o,
                                        " (goal 2x)" if p / o < 2 else ""))
-        for precision in ("fp32", "bf16"):
+        for precision in ("fp32", "bf16", "int8"):
             mine = cell("alexnet", "torchvision", b, precision)
             theirs = [r for (i, pr, c, bb), r in best.items()
                       if i != "alexnet" and pr == precision and c == "torchvision" and bb == b]

@@ -7,7 +7,7 @@
 # Environment (all optional):
 #   BATCHES=1,8,32   THREADS=1,2   WARMUP=3   MIN_RUNS=10   MIN_TIME=3   MAX_RUNS=200
 #   PEERS_VENV=1     0 skips ONNX Runtime and OpenVINO (they need benchmarks/.venv, created
-#                    here with pip on first use: numpy, onnxruntime, openvino)
+#                    here with pip on first use: numpy, onnxruntime, openvino, onnx, nncf)
 #   OUT=DIR          where the model, the ONNX export and the log go (default BUILD_DIR/bench)
 set -euo pipefail
 
@@ -61,6 +61,12 @@ for t in ${THREADS//,/ }; do
   "$build/benchmarks/bench_forward" --model "$out/alexnet-tv.safetensors" --precision bf16 \
     --batch "$BATCHES" --threads "$t" "${common[@]}" 2>&1 | tee -a "$log" || say "(no bf16 here)"
 done
+# int8, calibrated on the same inputs as the peers' int8 (calib.npy)
+for t in ${THREADS//,/ }; do
+  "$build/benchmarks/bench_forward" --model "$out/alexnet-tv.safetensors" --precision int8 \
+    --calibration-npy "$out/calib.npy" --batch "$BATCHES" --threads "$t" "${common[@]}" 2>&1 |
+    tee -a "$log" || say "(no int8 here)"
+done
 for t in ${THREADS//,/ }; do
   "$build/benchmarks/bench_forward" --config paper --batch "$BATCHES" --threads "$t" "${common[@]}" | tee -a "$log"
 done
@@ -72,10 +78,10 @@ say "== peers: Debian's PyTorch and OpenCV =="
   "${common[@]}" | tee -a "$log" || true
 
 if [ "$PEERS_VENV" = 1 ]; then
-  if ! "$venv/bin/python" -c 'import numpy, onnxruntime, openvino' 2>/dev/null; then
-    echo "creating $venv (pip: numpy onnxruntime openvino)"
+  if ! "$venv/bin/python" -c 'import numpy, onnxruntime, openvino, onnx, nncf' 2>/dev/null; then
+    echo "creating $venv (pip: numpy onnxruntime openvino onnx nncf)"
     "$sys_python" -m venv "$venv"
-    "$venv/bin/pip" install --quiet numpy onnxruntime openvino
+    "$venv/bin/pip" install --quiet numpy onnxruntime openvino onnx nncf
   fi
   say "== peers: ONNX Runtime and OpenVINO (PyPI, $venv) =="
   "$venv/bin/python" "$peers" run "$out" --peers onnxruntime,openvino --batches "$BATCHES" \
