@@ -40,6 +40,8 @@ class Classifier {
   Classifier(Model model, const ClassifierOptions& options);
   ~Classifier();
 
+  // The model's config, labels, preprocessing and calibration (its weights live in the
+  // workers; `params` is empty).
   const Model& model() const;
   const std::vector<Device>& devices() const;
   int workers() const;

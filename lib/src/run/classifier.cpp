@@ -81,6 +81,10 @@ Classifier::Classifier(Model model, const ClassifierOptions& options)
     w->runner->load(impl_->model);
     impl_->workers.push_back(std::move(w));
   }
+  // Every worker holds its own copy of the weights now: the host copy would only add the
+  // model's size to every instance's resident memory (244 MB for torchvision's).
+  impl_->model.params.clear();
+  impl_->model.params.shrink_to_fit();
   impl_->description = join_devices(impl_->devices);
   if (opt.parallel == Parallel::Model)
     impl_->description = impl_->workers.front()->runner->describe();
