@@ -223,7 +223,14 @@ TEST(Shared, ASwapOnOneSharerReachesAll) {
   g_object_get(s2.el, "model", &model, nullptr);
   EXPECT_EQ(std::string(model), files().b);
   g_free(model);
+  // s2 posts the message when it swaps its own slot, at its next frame boundary; the shared
+  // batcher may already have classified a frame of s2 with the instance's new model before
+  // that, so the message can need one more frame.
   GstStructure* msg = next_named(s2, "alexnet-model-swapped");
+  for (uint32_t i = 0; !msg && i < 50; ++i) {
+    push_frame(s2, info, 10 + i, static_cast<GstClockTime>(1000 + i) * GST_MSECOND, 5, files().b);
+    msg = next_named(s2, "alexnet-model-swapped");
+  }
   ASSERT_NE(msg, nullptr);
   EXPECT_STREQ(gst_structure_get_string(msg, "model"), "b.safetensors");
   EXPECT_STREQ(gst_structure_get_string(msg, "instance-id"), "swap");
