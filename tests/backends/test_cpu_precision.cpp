@@ -245,3 +245,26 @@ TEST(CpuPrecision, Int8KernelsAreOptimised) {
     }
   }
 }
+
+// fp32 at batch >= 8 runs the 3x3 stride-1 convolutions with oneDNN's Winograd where it has
+// one (avx512_core): the logits against the reference backend's on the same weights and
+// inputs, within 1e-4 of the largest (Winograd reorders the sums; f32 throughout).
+TEST(CpuPrecision, Fp32Batch8WithWinogradNearReference) {
+  for (const char* name : {"small-32", "paper"}) {
+    SCOPED_TRACE(name);
+    const bool small = name[0] == 's';
+    const Model m = random_model(NetConfig::by_name(name, small ? 10 : 1000), 11);
+    Tensor x = photo_batch(m, 4);
+    Tensor x8({8, x.dim(1), x.dim(2), x.dim(3)});  // the 4 photo crops twice
+    for (int i = 0; i < 2; ++i)
+      std::copy(x.data(), x.data() + x.numel(), x8.data() + i * x.numel());
+    Network ref(m.config, make_reference_backend());
+    Network cpu(m.config, make_cpu_backend(0));
+    ref.load(m);
+    cpu.load(m);
+    const double err = logit_error(cpu.forward(x8), ref.forward(x8));
+    std::printf("  %-8s fp32 batch 8 (Winograd where oneDNN has it, ISA %s): error %.3g\n", name,
+                cpu::effective_isa().c_str(), err);
+    EXPECT_LE(err, 1e-4);
+  }
+}
