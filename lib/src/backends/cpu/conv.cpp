@@ -99,8 +99,6 @@ class ConvOp final : public CpuOp {
 
   PlanCache<Fwd> plans_;
   WeightCache weights_;
-  Output dequant_;  // int8 fallback: x in f32
-  ReorderCache dequant_reorder_;
 };
 
 Md ConvOp::weight_md(bool any, Dt dt) const {
@@ -184,10 +182,7 @@ ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, b
 }
 
 ConvOp::Fwd* ConvOp::int8_plan(const Tensor& x, const OpParams& p) {
-  if (!p.range)
-    throw Error(
-        "precision int8 needs a calibrated model (alexnet-calibrate), and this one has "
-        "no activation ranges");
+  check_int8_range(p);
   const Md x_md = tensor_md(x);
   const float x_scale = tensor_scale(x);
   if (Fwd* f = plans_.find([&](const Fwd& c) {
@@ -247,12 +242,7 @@ const Tensor& ConvOp::run_forward(const Tensor& x, const OpParams& p, bool train
       return q->y.tensor;
     }
     // no optimised int8 kernel for this layer here: f32 (an int8 x is dequantised first)
-    if (tensor_scale(x) > 0) {
-      const Md f32_md = with_dt(x_md, f32);
-      dequant_.bind(f32_md, x.shape());
-      dequant_reorder_.run(*ctx_, x_md, x.data(), f32_md, dequant_.data(), 1.f / tensor_scale(x));
-      return run_forward(dequant_.tensor, p, training);
-    }
+    if (tensor_scale(x) > 0) return run_forward(to_f32(x), p, training);
   }
   Fwd& f = plan(x_md, x.shape(), training, p.bias != nullptr);
   const float* src;

@@ -433,6 +433,17 @@ const Tensor& CpuOp::blocked(const Tensor& x) {
 const Tensor& CpuOp::dequantized(const Tensor& x) {
   if (x.dtype() != DType::S8 && x.dtype() != DType::U8) return x;
   if (takes_int8()) return x;
+  return to_f32(x);
+}
+
+void CpuOp::check_int8_range(const OpParams& p) {
+  if (!p.range)
+    throw Error(
+        "precision int8 needs a calibrated model (alexnet-calibrate), and this one has no "
+        "activation ranges");
+}
+
+const Tensor& CpuOp::to_f32(const Tensor& x) {
   const Md md = tensor_md(x);
   const Md want = with_dt(md, f32);  // the same layout in f32
   dequantized_x_.bind(want, x.shape());

@@ -317,6 +317,12 @@ class CpuOp : public Op {
   // channel exchanges produce, is then reordered to nChw8c before run_forward/run_backward.
   virtual bool wants_blocked_input() const { return false; }
 
+  // An int8 x in f32 (the same layout), in a buffer of the op's: for ops without int8 input,
+  // and the f32 fallback of an int8 layer without an optimised kernel.
+  const Tensor& to_f32(const Tensor& x);
+  // Throws the int8-without-calibration error unless p carries the layer's range.
+  static void check_int8_range(const OpParams& p);
+
   ContextPtr ctx_;
   LayerSpec spec_;
   Tensor empty_;  // returned as dx when !need_dx

@@ -89,8 +89,6 @@ class LinearOp final : public CpuOp {
 
   PlanCache<Fwd> plans_;
   WeightCache weights_;
-  Output dequant_;  // int8 fallback: x in f32
-  ReorderCache dequant_reorder_;
 };
 
 LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias) {
@@ -143,10 +141,7 @@ LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool trainin
 }
 
 LinearOp::Fwd* LinearOp::int8_plan(const Tensor& x, const OpParams& p) {
-  if (!p.range)
-    throw Error(
-        "precision int8 needs a calibrated model (alexnet-calibrate), and this one has "
-        "no activation ranges");
+  check_int8_range(p);
   const Md x_md = tensor_md(x);
   const float x_scale = tensor_scale(x);
   if (Fwd* f = plans_.find([&](const Fwd& c) {
@@ -219,12 +214,7 @@ const Tensor& LinearOp::run_forward(const Tensor& x, const OpParams& p, bool tra
                {DNNL_ARG_DST, &bind(q->dst, q->y.data())}});
       return q->y.tensor;
     }
-    if (tensor_scale(x) > 0) {  // no optimised int8 kernel here: f32 on the dequantised x
-      const Md f32_md = with_dt(x_md, f32);
-      dequant_.bind(f32_md, x.shape());
-      dequant_reorder_.run(*ctx_, x_md, x.data(), f32_md, dequant_.data(), 1.f / tensor_scale(x));
-      return run_forward(dequant_.tensor, p, training);
-    }
+    if (tensor_scale(x) > 0) return run_forward(to_f32(x), p, training);
   }
   Fwd& f = plan(x_md, x.shape(), training, p.bias != nullptr);
   // x's data in src's layout: the same bytes when src is x's layout or a plain x seen 2-D.
