@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "example_util.h"
 #include "gstalexnetmeta.h"
 
 namespace {
@@ -53,54 +54,6 @@ constexpr const char* kHelp =
   std::exit(2);
 }
 
-// JSON string literal: quotes, backslashes and control characters escaped; UTF-8 kept.
-void json_string(std::string& out, const char* s) {
-  if (!s) {
-    out += "null";
-    return;
-  }
-  out += '"';
-  for (const char* p = s; *p; ++p) {
-    const unsigned char c = static_cast<unsigned char>(*p);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
-void json_number(std::string& out, double v) {
-  if (!std::isfinite(v)) {
-    out += "null";
-    return;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  out += buf;
-}
-
 struct Probe {
   guint64 frames = 0;
   guint64 without_meta = 0;
@@ -123,23 +76,9 @@ GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo* info, gpointer user_data) 
     std::fprintf(stderr, "%s: warning: frame %" G_GUINT64_FORMAT " carries no GstAlexNetMeta\n",
                  kProg, probe->frames - 1);
   }
-  const guint n = meta ? meta->n : 0;
-  line += ", \"labels\": [";
-  for (guint i = 0; i < n; i++) {
-    if (i) line += ", ";
-    json_string(line, meta->labels ? meta->labels[i] : nullptr);
-  }
-  line += "], \"scores\": [";
-  for (guint i = 0; i < n; i++) {
-    if (i) line += ", ";
-    json_number(line, meta->scores[i]);
-  }
-  line += "], \"ids\": [";
-  for (guint i = 0; i < n; i++) {
-    if (i) line += ", ";
-    line += std::to_string(meta->ids[i]);
-  }
-  line += "]}\n";
+  line += ", ";
+  example::json_topk(line, meta);
+  line += "}\n";
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
   return GST_PAD_PROBE_OK;
@@ -147,22 +86,10 @@ GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo* info, gpointer user_data) 
 
 // decodebin's video pad → videoconvert; other streams (audio, subtitles) stay unlinked.
 void on_pad_added(GstElement*, GstPad* pad, gpointer user_data) {
-  auto* convert = static_cast<GstElement*>(user_data);
-  GstCaps* caps = gst_pad_get_current_caps(pad);
-  if (!caps) caps = gst_pad_query_caps(pad, nullptr);
-  const bool video =
-      caps && gst_caps_get_size(caps) > 0 &&
-      g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)), "video/");
-  if (caps) gst_caps_unref(caps);
-  if (!video) return;
-  GstPad* sink = gst_element_get_static_pad(convert, "sink");
-  if (!gst_pad_is_linked(sink)) {
-    const GstPadLinkReturn r = gst_pad_link(pad, sink);
-    if (GST_PAD_LINK_FAILED(r))
-      std::fprintf(stderr, "%s: could not link the decoder to videoconvert: %s\n", kProg,
-                   gst_pad_link_get_name(r));
-  }
-  gst_object_unref(sink);
+  const GstPadLinkReturn r = example::link_video_pad(pad, static_cast<GstElement*>(user_data));
+  if (GST_PAD_LINK_FAILED(r))
+    std::fprintf(stderr, "%s: could not link the decoder to videoconvert: %s\n", kProg,
+                 gst_pad_link_get_name(r));
 }
 
 // Prints an error or warning message from the bus.

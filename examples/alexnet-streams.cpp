@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "example_util.h"
 #include "gstalexnetmeta.h"
 
 namespace {
@@ -71,75 +72,6 @@ constexpr const char* kHelp =
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr, "%s: %s\n%s(--help for more)\n", kProg, what.c_str(), kUsage);
   std::exit(2);
-}
-
-// JSON string literal: quotes, backslashes and control characters escaped; UTF-8 kept.
-void json_string(std::string& out, const char* s) {
-  if (!s) {
-    out += "null";
-    return;
-  }
-  out += '"';
-  for (const char* p = s; *p; ++p) {
-    const unsigned char c = static_cast<unsigned char>(*p);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
-void json_number(std::string& out, double v) {
-  if (!std::isfinite(v)) {
-    out += "null";
-    return;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  out += buf;
-}
-
-// "labels": [...], "scores": [...], "ids": [...] of one meta (or empty arrays).
-void json_topk(std::string& out, const GstAlexNetMeta* m) {
-  const guint n = m ? m->n : 0;
-  out += "\"labels\": [";
-  for (guint i = 0; i < n; i++) {
-    if (i) out += ", ";
-    json_string(out, m->labels ? m->labels[i] : nullptr);
-  }
-  out += "], \"scores\": [";
-  for (guint i = 0; i < n; i++) {
-    if (i) out += ", ";
-    json_number(out, m->scores[i]);
-  }
-  out += "], \"ids\": [";
-  for (guint i = 0; i < n; i++) {
-    if (i) out += ", ";
-    out += std::to_string(m->ids[i]);
-  }
-  out += ']';
 }
 
 struct Options {
@@ -238,7 +170,7 @@ GstPadProbeReturn on_data(GstPad*, GstPadProbeInfo* info, gpointer user_data) {
     objects += std::to_string(m->roi_id) + ", \"x\": " + std::to_string(m->x) +
                ", \"y\": " + std::to_string(m->y) + ", \"width\": " + std::to_string(m->width) +
                ", \"height\": " + std::to_string(m->height) + ", ";
-    json_topk(objects, m);
+    example::json_topk(objects, m);
     objects += '}';
     count_top1(s, m);
   }
@@ -246,7 +178,7 @@ GstPadProbeReturn on_data(GstPad*, GstPadProbeInfo* info, gpointer user_data) {
     line += ", \"objects\": [" + objects + "]";
   } else {
     line += ", ";
-    json_topk(line, frame_meta);
+    example::json_topk(line, frame_meta);
     count_top1(s, frame_meta);
     if (!frame_meta && s->without_meta++ == 0)
       std::fprintf(
@@ -269,21 +201,10 @@ GstPadProbeReturn on_classify_input(GstPad*, GstPadProbeInfo*, gpointer user_dat
 // uridecodebin's video pad → the stream's videoconvert; other pads (audio) stay unlinked.
 void on_pad_added(GstElement*, GstPad* pad, gpointer user_data) {
   auto* s = static_cast<Stream*>(user_data);
-  GstCaps* caps = gst_pad_get_current_caps(pad);
-  if (!caps) caps = gst_pad_query_caps(pad, nullptr);
-  const bool video =
-      caps && gst_caps_get_size(caps) > 0 &&
-      g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps, 0)), "video/");
-  if (caps) gst_caps_unref(caps);
-  if (!video) return;
-  GstPad* sink = gst_element_get_static_pad(s->convert, "sink");
-  if (!gst_pad_is_linked(sink)) {
-    const GstPadLinkReturn r = gst_pad_link(pad, sink);
-    if (GST_PAD_LINK_FAILED(r))
-      std::fprintf(stderr, "%s: stream %d: could not link the decoder to videoconvert: %s\n", kProg,
-                   s->index, gst_pad_link_get_name(r));
-  }
-  gst_object_unref(sink);
+  const GstPadLinkReturn r = example::link_video_pad(pad, s->convert);
+  if (GST_PAD_LINK_FAILED(r))
+    std::fprintf(stderr, "%s: stream %d: could not link the decoder to videoconvert: %s\n", kProg,
+                 s->index, gst_pad_link_get_name(r));
 }
 
 // The stream whose branch holds `obj` (an element inside uridecodebin included), or null.
@@ -322,7 +243,7 @@ void print_stats(App& app, const Stream& s, const GstStructure* st) {
     const char* name = gst_structure_nth_field_name(st, i);
     const GValue* v = gst_structure_get_value(st, name);
     if (i) line += ", ";
-    json_string(line, name);
+    example::json_string(line, name);
     line += ": ";
     if (G_VALUE_HOLDS_UINT64(v)) {
       line += std::to_string(g_value_get_uint64(v));
@@ -333,16 +254,16 @@ void print_stats(App& app, const Stream& s, const GstStructure* st) {
     } else if (G_VALUE_HOLDS_INT(v)) {
       line += std::to_string(g_value_get_int(v));
     } else if (G_VALUE_HOLDS_DOUBLE(v)) {
-      json_number(line, g_value_get_double(v));
+      example::json_number(line, g_value_get_double(v));
     } else if (G_VALUE_HOLDS_FLOAT(v)) {
-      json_number(line, g_value_get_float(v));
+      example::json_number(line, g_value_get_float(v));
     } else if (G_VALUE_HOLDS_BOOLEAN(v)) {
       line += g_value_get_boolean(v) ? "true" : "false";
     } else if (G_VALUE_HOLDS_STRING(v)) {
-      json_string(line, g_value_get_string(v));
+      example::json_string(line, g_value_get_string(v));
     } else {  // anything else as GStreamer writes it
       gchar* text = gst_value_serialize(v);
-      json_string(line, text);
+      example::json_string(line, text);
       g_free(text);
     }
   }
@@ -592,7 +513,7 @@ int summarize(App& app) {
     std::string line =
         "{\"stream\": " + std::to_string(s->index) + ", \"source\": " + s->source_json +
         ", \"frames\": " + std::to_string(s->frames) + ", \"summary\": true, \"top\": ";
-    json_string(line, best ? best->first.c_str() : nullptr);
+    example::json_string(line, best ? best->first.c_str() : nullptr);
     write_line(&app, line + "}\n");
     if (s->frames == 0) {
       std::fprintf(stderr, "%s: no video frames in stream %d (%s)\n", kProg, s->index,
@@ -633,7 +554,7 @@ int run(const Options& opt) {
       s->uri = uri;
       g_free(uri);
     }
-    json_string(s->source_json, s->uri.c_str());
+    example::json_string(s->source_json, s->uri.c_str());
     app.streams.push_back(std::move(s));
   }
   app.pipeline = gst_pipeline_new("alexnet-streams");
