@@ -234,12 +234,7 @@ const Tensor& ConvOp::run_forward(const Tensor& x, const OpParams& p, bool train
       // x into the primitive's src: quantised (f32 x) or re-laid out (int8 x, same scale)
       const float* src = q->x_conv.to(*ctx_, x_md, x.data(), q->pd.src_desc(),
                                       tensor_scale(x) > 0 ? 1.f : q->q.sx);
-      execute(*ctx_, q->prim,
-              {{DNNL_ARG_SRC, &bind(q->src, src)},
-               {DNNL_ARG_WEIGHTS, &bind(q->wei, q->wq.data())},
-               {DNNL_ARG_BIAS, bind_optional(q->bias, q->bq.data())},
-               {DNNL_ARG_DST, &bind(q->dst, q->y.data())}});
-      return q->y.tensor;
+      return run_int8(*ctx_, *q, src);
     }
     // no optimised int8 kernel for this layer here: f32 (an int8 x is dequantised first)
     if (tensor_scale(x) > 0) return run_forward(to_f32(x), p, training);

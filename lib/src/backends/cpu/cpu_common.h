@@ -351,6 +351,18 @@ struct Int8Layer {
   dnnl::primitive_attr attr(bool fused_relu) const;
 };
 
+// Runs the int8 plan of a conv or fc layer (its prim, memories, s8 weights wq, s32 bias bq and
+// output y) on `src`, already in the primitive's src layout and type.
+template <class Plan>
+const Tensor& run_int8(const Context& ctx, Plan& q, const void* src) {
+  execute(ctx, q.prim,
+          {{DNNL_ARG_SRC, &bind(q.src, src)},
+           {DNNL_ARG_WEIGHTS, &bind(q.wei, q.wq.data())},
+           {DNNL_ARG_BIAS, bind_optional(q.bias, q.bq.data())},
+           {DNNL_ARG_DST, &bind(q.dst, q.y.data())}});
+  return q.y.tensor;
+}
+
 // One factory per LayerKind (one file each).
 std::unique_ptr<Op> make_conv_op(ContextPtr ctx, const LayerSpec& spec);
 std::unique_ptr<Op> make_relu_op(ContextPtr ctx, const LayerSpec& spec);

@@ -207,12 +207,7 @@ const Tensor& LinearOp::run_forward(const Tensor& x, const OpParams& p, bool tra
       if (q->src_md != x_md)
         src = q->x_conv.to(*ctx_, x_md, x.data(), plain_md(x.shape(), q->q.src_dt),
                            tensor_scale(x) > 0 ? 1.f : q->q.sx);
-      execute(*ctx_, q->prim,
-              {{DNNL_ARG_SRC, &bind(q->src, src)},
-               {DNNL_ARG_WEIGHTS, &bind(q->wei, q->wq.data())},
-               {DNNL_ARG_BIAS, bind_optional(q->bias, q->bq.data())},
-               {DNNL_ARG_DST, &bind(q->dst, q->y.data())}});
-      return q->y.tensor;
+      return run_int8(*ctx_, *q, src);
     }
     if (tensor_scale(x) > 0) return run_forward(to_f32(x), p, training);
   }
