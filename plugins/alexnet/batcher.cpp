@@ -6,6 +6,7 @@
  * deadline and the stop flag are under Batcher::lock, which the pusher sleeps on. */
 #include "batcher.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "alexnet/error.h"
@@ -217,6 +218,12 @@ static GstFlowReturn gst_alexnet_classify_finish_front(GstAlexNetClassify* self,
        * earlier frame, which has left) */
       if (!wait) return GST_FLOW_OK;
       gst_alexnet_classify_dispatch(self, true);
+      if (!slot->result.valid()) {
+        /* not in any batch: a bookkeeping error, reported rather than waited on forever */
+        GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Classification failed: a result was lost"),
+                          ("frame %" GST_TIME_FORMAT, GST_TIME_ARGS(job->pts)));
+        return GST_FLOW_ERROR;
+      }
     }
     if (!wait && !slot->ready()) return GST_FLOW_OK;
   }
@@ -270,7 +277,8 @@ GstFlowReturn gst_alexnet_classify_drain(GstAlexNetClassify* self) {
 }
 
 /* What woke the pusher. */
-enum class PusherWork { Stop, BatchDispatched, DeadlinePassed };
+enum class PusherWork { Stop, BatchDispatched, DeadlinePassed, IdleCheck };
+constexpr auto kIdleCheck = std::chrono::milliseconds(100);
 
 /* Sleeps until a batch is on the workers (its future in *next), the open batch's deadline
  * has passed, or stop. No polling: dispatch, set_deadline and stop notify `wake`. *deadline
@@ -286,10 +294,13 @@ static PusherWork wait_for_work(Batcher& b, std::shared_future<BatchResult>* nex
       return PusherWork::BatchDispatched;
     }
     if (Clock::now() >= b.deadline) return PusherWork::DeadlinePassed;
-    if (b.deadline == Clock::time_point::max())
-      b.wake.wait(lock);
-    else
-      b.wake.wait_until(lock, b.deadline);
+    /* At most kIdleCheck without any work: then a pass over the held frames, so that a frame
+     * whose results are all kept from an earlier frame's batch (roi-list) never waits on a
+     * wake-up that no dispatch will send. */
+    const Clock::time_point check = Clock::now() + kIdleCheck;
+    if (b.wake.wait_until(lock, std::min(b.deadline, check)) == std::cv_status::timeout &&
+        Clock::now() >= check && Clock::now() < b.deadline)
+      return PusherWork::IdleCheck;
   }
 }
 
@@ -316,19 +327,22 @@ static bool lock_stream_unless_stopped(Batcher& b, GRecMutex* stream_lock) {
 }
 
 /* Under the stream lock: pushes every finished frame at the head of the queue. */
-static void push_finished_frames(GstAlexNetClassify* self) {
+static int push_finished_frames(GstAlexNetClassify* self) {
   GstFlowReturn ret = GST_FLOW_OK;
+  int pushed = 0;
   for (;;) {
     GstBuffer* out = NULL;
     ret = gst_alexnet_classify_finish_front(self, false, &out);
     if (ret != GST_FLOW_OK || !out) break;
     ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), out);
+    ++pushed;
     if (ret != GST_FLOW_OK) break;
   }
   if (ret != GST_FLOW_OK) {
     GST_DEBUG_OBJECT(self, "pusher: %s", gst_flow_get_name(ret));
     self->impl->batcher.pushed_ret = ret;
   }
+  return pushed;
 }
 
 /* The pusher thread (concurrent path). It takes the sink pad's stream lock, as the streaming
@@ -354,7 +368,8 @@ void gst_alexnet_classify_pusher(GstAlexNetClassify* self) {
       g_rec_mutex_unlock(stream_lock);
       continue;
     }
-    push_finished_frames(self);
+    if (push_finished_frames(self) > 0 && work == PusherWork::IdleCheck)
+      GST_INFO_OBJECT(self, "pusher: the idle check found finished frames nothing woke it for");
     g_rec_mutex_unlock(stream_lock);
     std::lock_guard<std::mutex> guard(b.lock);
     while (!b.dispatched.empty() &&

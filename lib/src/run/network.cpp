@@ -94,6 +94,7 @@ void Network::set_calibration(const std::vector<LayerRange>& ranges) {
   size_t k = 0;
   for (size_t i = 0; i < layers_.size() && has_ranges_; ++i)
     if (layers_[i].has_params()) ranges_[i] = ranges[k++];
+  ++version_;  // int8 plans are keyed by the version: new ranges, new scales
 }
 
 OpParams Network::op_params(size_t layer) {

@@ -69,6 +69,7 @@ class ConvOp final : public CpuOp {
     // int8 inference (Int8Layer): the quantisation, the s8 weights and s32 bias it made for
     // weights `version` (a new version makes a new plan).
     bool int8 = false;
+    bool unsupported = false;  // int8: oneDNN has only its reference kernel here
     uint64_t version = 0;
     Int8Layer q;
     Buffer wq, bq;
@@ -186,10 +187,10 @@ ConvOp::Fwd* ConvOp::int8_plan(const Tensor& x, const OpParams& p) {
   const Md x_md = tensor_md(x);
   const float x_scale = tensor_scale(x);
   if (Fwd* f = plans_.find([&](const Fwd& c) {
-        return c.int8 && c.x_md == x_md && c.version == p.version && c.q.sx > 0 &&
+        return c.int8 && c.x_md == x_md && c.version == p.version &&
                (x_scale == 0 || c.q.sx == x_scale) && c.has_bias == (p.bias != nullptr);
       }))
-    return f;
+    return f->unsupported ? nullptr : f;
   const LayerSpec& s = spec_;
   const Shape y_shape = s.output_shape(x.shape());
   auto f = std::make_unique<Fwd>();
@@ -208,7 +209,11 @@ ConvOp::Fwd* ConvOp::int8_plan(const Tensor& x, const OpParams& p) {
       {s.pad, s.pad}));
   f->pd = ALEXNET_DNNL(
       dn::convolution_forward::primitive_desc(desc, f->q.attr(s.fused_relu), ctx_->eng));
-  if (std::string(f->pd.impl_info_str()).rfind("ref", 0) == 0) return nullptr;
+  if (std::string(f->pd.impl_info_str()).rfind("ref", 0) == 0) {
+    f->unsupported = true;  // remembered: the f32 fallback, without asking oneDNN again
+    plans_.add(std::move(f));
+    return nullptr;
+  }
   f->hint = f->pd;
   f->prim = ALEXNET_DNNL(dn::convolution_forward(f->pd));
   f->src = empty_memory(*ctx_, f->pd.src_desc());

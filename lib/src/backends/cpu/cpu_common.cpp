@@ -339,6 +339,12 @@ void Int8Layer::init(const LayerRange& r, const Tensor& x, const float* w, int64
   }
   dst_dt = fused_relu ? u8 : f32;
   sy = fused_relu ? 255.f / (r.out_max > 0 ? r.out_max : 1.f) : 0.f;
+  // Without VNNI, oneDNN's u8 x s8 kernels add pairs of products in 16 bits (vpmaddubsw),
+  // which can saturate at 255 * 127 * 2; oneDNN suggests 7-bit weights there. Measured under
+  // ONEDNN_MAX_CPU_ISA=AVX2 (tests/backends, torchvision size, a real photo): 8-bit weights
+  // 2.5% of the largest logit, 7-bit 5.1%: the pairs of large products that saturate are
+  // rarer than the rounding 7 bits cost, so 8 bits stay on every ISA.
+  const float w_levels = 127.f;
   sw.assign(static_cast<size_t>(out), 1.f);
   out_scales.assign(static_cast<size_t>(out), 1.f);
   bias.assign(static_cast<size_t>(out), 0);
@@ -346,7 +352,7 @@ void Int8Layer::init(const LayerRange& r, const Tensor& x, const float* w, int64
     float m = 0;
     for (int64_t j = 0; j < row; ++j) m = std::max(m, std::fabs(w[o * row + j]));
     const size_t i = static_cast<size_t>(o);
-    sw[i] = m > 0 ? 127.f / m : 1.f;
+    sw[i] = m > 0 ? w_levels / m : 1.f;
     out_scales[i] = (sy > 0 ? sy : 1.f) / (sx * sw[i]);
     if (b) {
       const double q = std::nearbyint(static_cast<double>(b[o]) * sx * sw[i]);
@@ -444,6 +450,9 @@ void CpuOp::check_int8_range(const OpParams& p) {
 }
 
 const Tensor& CpuOp::to_f32(const Tensor& x) {
+  if (tensor_scale(x) <= 0)
+    throw Error(std::string("cpu backend: an ") + dtype_name(x.dtype()) +
+                " tensor without its quantisation scale");
   const Md md = tensor_md(x);
   const Md want = with_dt(md, f32);  // the same layout in f32
   dequantized_x_.bind(want, x.shape());

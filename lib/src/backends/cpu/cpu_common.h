@@ -337,8 +337,9 @@ class CpuOp : public Op {
 // int8 inference of one convolution or fc layer: the scales of its input (sx: from the input's
 // own scale when it is int8 already, else from the calibrated range), of its output (sy: u8
 // after a fused ReLU, 255 / out_max; 0 = an f32 output, as the logits) and of each output
-// channel's weights (sw = 127 / max|w|), the primitive's output scales sy / (sx·sw) and its
-// bias in the s32 accumulator's units (b·sx·sw). Real = quantised / scale throughout.
+// channel's weights (sw = 127 / max|w|), the primitive's output scales sy /
+// (sx·sw) and its bias in the s32 accumulator's units (b·sx·sw). Real = quantised / scale
+// throughout.
 struct Int8Layer {
   Dt src_dt = u8, dst_dt = u8;
   float sx = 1, sy = 0;

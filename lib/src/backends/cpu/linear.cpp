@@ -77,6 +77,7 @@ class LinearOp final : public CpuOp {
     std::unique_ptr<Bwd> bwd;
     // int8 inference (Int8Layer, as conv.cpp): for weights `version`
     bool int8 = false;
+    bool unsupported = false;  // oneDNN has only its reference kernel here
     uint64_t version = 0;
     Int8Layer q;
     Buffer wq, bq;
@@ -148,7 +149,7 @@ LinearOp::Fwd* LinearOp::int8_plan(const Tensor& x, const OpParams& p) {
         return c.int8 && c.x_md == x_md && c.version == p.version &&
                (x_scale == 0 || c.q.sx == x_scale) && c.has_bias == (p.bias != nullptr);
       }))
-    return f;
+    return f->unsupported ? nullptr : f;
   const int64_t n = x.dim(0), o = spec_.out_channels, in = spec_.in_channels;
   auto f = std::make_unique<Fwd>();
   f->x_md = x_md;
@@ -180,7 +181,11 @@ LinearOp::Fwd* LinearOp::int8_plan(const Tensor& x, const OpParams& p) {
     f->src_md = src;
     f->user_w = Md(wd, f32, wd.size() == 4 ? Tag::oihw : Tag::oi);
   }
-  if (best == 2) return nullptr;  // only oneDNN's reference kernel: f32 instead
+  if (best == 2) {  // only oneDNN's reference kernel: f32 instead (remembered)
+    f->unsupported = true;
+    plans_.add(std::move(f));
+    return nullptr;
+  }
   f->prim = ALEXNET_DNNL(dn::inner_product_forward(f->pd));
   f->src = empty_memory(*ctx_, f->src_md);
   f->wei = empty_memory(*ctx_, f->pd.weights_desc());
