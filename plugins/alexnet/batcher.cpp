@@ -281,8 +281,8 @@ enum class PusherWork { Stop, BatchDispatched, DeadlinePassed, IdleCheck };
 constexpr auto kIdleCheck = std::chrono::milliseconds(100);
 
 /* Sleeps until a batch is on the workers (its future in *next), the open batch's deadline
- * has passed, or stop. No polling: dispatch, set_deadline and stop notify `wake`. *deadline
- * is the open batch's deadline as last seen. */
+ * has passed, stop, or kIdleCheck without any of those (IdleCheck). dispatch, set_deadline
+ * and stop notify `wake`. *deadline is the open batch's deadline as last seen. */
 static PusherWork wait_for_work(Batcher& b, std::shared_future<BatchResult>* next,
                                 Clock::time_point* deadline) {
   std::unique_lock<std::mutex> lock(b.lock);
