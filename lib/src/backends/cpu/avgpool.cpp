@@ -71,7 +71,7 @@ class AvgPoolOp final : public CpuOp {
             dn::pooling_backward::desc(
                 algorithm::pooling_avg_exclude_padding, Md(p.md.dims(), f32, Tag::any),
                 Md(p.fpd.dst_desc().dims(), f32, Tag::any), p.strides, p.strides, {0, 0}, {0, 0}),
-            ctx_->eng, p.fpd));
+            user_scratchpad(), ctx_->eng, p.fpd));
         p.bwd = ALEXNET_DNNL(dn::pooling_backward(bpd));
         p.bdiff_dst = empty_memory(*ctx_, bpd.diff_dst_desc());
         p.bdiff_src = empty_memory(*ctx_, bpd.diff_src_desc());
@@ -125,7 +125,7 @@ class AvgPoolOp final : public CpuOp {
             algorithm::pooling_avg_exclude_padding, md,
             Md(Dims(y_shape.begin(), y_shape.end()), md.data_type(), Tag::any), p->strides,
             p->strides, {0, 0}, {0, 0}),
-        ctx_->eng));
+        user_scratchpad(), ctx_->eng));
     p->fwd = ALEXNET_DNNL(dn::pooling_forward(p->fpd));
     p->src = empty_memory(*ctx_, md);
     p->dst = empty_memory(*ctx_, p->fpd.dst_desc());

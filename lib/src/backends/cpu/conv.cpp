@@ -287,7 +287,7 @@ ConvOp::Bwd& ConvOp::bwd_plan(Fwd& f) {
   b->data_pd = ALEXNET_DNNL(dn::convolution_backward_data::primitive_desc(
       dn::convolution_backward_data::desc(algorithm::convolution_direct, x_any, weight_md(true),
                                           y_any, strides, pad, pad),
-      ctx_->eng, f.hint));
+      user_scratchpad(), ctx_->eng, f.hint));
   b->data = ALEXNET_DNNL(dn::convolution_backward_data(b->data_pd));
   b->d_ddst = empty_memory(*ctx_, b->data_pd.diff_dst_desc());
   b->d_wei = empty_memory(*ctx_, b->data_pd.weights_desc());
@@ -299,7 +299,7 @@ ConvOp::Bwd& ConvOp::bwd_plan(Fwd& f) {
                       dn::convolution_backward_weights::desc(
                           algorithm::convolution_direct, x_any, weight_md(true),
                           Md({s.out_channels}, f32, Tag::a), y_any, strides, pad, pad),
-                      ctx_->eng, f.hint)),
+                      user_scratchpad(), ctx_->eng, f.hint)),
                   s.out_channels);
   f.bwd = std::move(b);
   return *f.bwd;

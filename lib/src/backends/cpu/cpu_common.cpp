@@ -117,15 +117,51 @@ Md blocked_md(const Context& ctx, const Dims& dims) {
   return Md(dims, f32, ctx.block == 16 ? Tag::nChw16c : Tag::nChw8c);
 }
 
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  ALEXNET_DNNL(attr.set_scratchpad_mode(dnnl::scratchpad_mode::user));
+  return attr;
+}
+
+// The context's scratchpad as a memory of at least `bytes`.
+static dnnl_memory_t scratchpad_memory(const Context& ctx, size_t bytes) {
+  Context::Scratchpad& s = ctx.scratchpad;
+  if (bytes > s.bytes || !s.mem) {
+    const size_t size = (bytes + 4095) / 4096 * 4096;
+    void* p = std::aligned_alloc(64, size);
+    if (!p)
+      throw Error("cpu backend: out of memory allocating a " + std::to_string(size) +
+                  "-byte scratchpad");
+    s.data = std::shared_ptr<void>(p, std::free);
+    s.bytes = size;
+    s.mem = ALEXNET_DNNL(memory(Md({static_cast<int64_t>(size)}, Dt::u8, Tag::a), ctx.eng, p));
+  }
+  return s.mem.get();
+}
+
 void execute(const Context& ctx, const dnnl::primitive& prim,
              std::initializer_list<std::pair<int, const memory*>> args) {
-  dnnl_exec_arg_t c_args[16];
+  dnnl_exec_arg_t c_args[17];
   int n = 0;
   for (const auto& [arg, mem] : args) {
     if (!mem) continue;
     if (n == 16) throw Error("cpu backend: too many primitive arguments");
     c_args[n++] = {arg, mem->get()};
   }
+  const_dnnl_primitive_desc_t pd = prim.get_primitive_desc();
+  const_dnnl_primitive_attr_t attr = nullptr;
+  dnnl_scratchpad_mode_t mode = dnnl_scratchpad_mode_library;
+  if (dnnl_primitive_desc_get_attr(pd, &attr) != dnnl_success ||
+      dnnl_primitive_attr_get_scratchpad_mode(attr, &mode) != dnnl_success ||
+      mode != dnnl_scratchpad_mode_user) {
+    const char* impl = "?";
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    throw Error(std::string("cpu backend: ") + impl +
+                " was created without user_scratchpad() (cpu_common.h says why it needs one)");
+  }
+  const dnnl_memory_desc_t* scratch = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  if (const size_t bytes = scratch ? dnnl_memory_desc_get_size(scratch) : 0)
+    c_args[n++] = {DNNL_ARG_SCRATCHPAD, scratchpad_memory(ctx, bytes)};
   dnnl_status_t st = dnnl_primitive_execute(prim.get(), ctx.strm.get(), n, c_args);
   if (st != dnnl_success) {
     const char* impl = "?";
@@ -192,7 +228,7 @@ Md with_dt(const Md& md, Dt dt) {
 
 void quantize_weights(const Context& ctx, const Md& user_md, const float* user, const Md& want,
                       int mask, const std::vector<float>& scales, void* dst) {
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = user_scratchpad();
   attr.set_output_scales(mask, scales);
   auto pd = ALEXNET_DNNL(dnnl::reorder::primitive_desc(ctx.eng, user_md, ctx.eng, want, attr));
   memory src = empty_memory(ctx, user_md), out = empty_memory(ctx, want);
@@ -230,7 +266,7 @@ void Output::bind(const Md& want, const Shape& shape, float want_scale) {
 void ReorderCache::run(const Context& ctx, const Md& from, const void* src, const Md& to, void* dst,
                        float scale) {
   if (!prim_ || from != from_ || to != to_ || scale != scale_) {
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = user_scratchpad();
     if (scale != 1.f) attr.set_output_scales(0, {scale});
     auto pd = ALEXNET_DNNL(dnnl::reorder::primitive_desc(ctx.eng, from, ctx.eng, to, attr));
     prim_ = ALEXNET_DNNL(dnnl::reorder(pd));
@@ -368,7 +404,7 @@ dnnl::primitive_attr Int8Layer::attr(bool fused_relu) const {
 }
 
 dnnl::primitive_attr fused_relu_attr(bool fused_relu) {
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = user_scratchpad();
   if (fused_relu) {
     dnnl::post_ops po;
     ALEXNET_DNNL(po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f));
@@ -381,13 +417,13 @@ dnnl::eltwise_forward::primitive_desc relu_forward_pd(const Context& ctx, const 
   return ALEXNET_DNNL(dnnl::eltwise_forward::primitive_desc(
       dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training,
                                   dnnl::algorithm::eltwise_relu_use_dst_for_bwd, md, 0.f, 0.f),
-      ctx.eng));
+      user_scratchpad(), ctx.eng));
 }
 
 void ReluBackward::init(const Context& ctx, const Md& md) {
   auto pd = ALEXNET_DNNL(dnnl::eltwise_backward::primitive_desc(
       dnnl::eltwise_backward::desc(dnnl::algorithm::eltwise_relu_use_dst_for_bwd, md, md, 0.f, 0.f),
-      ctx.eng, relu_forward_pd(ctx, md)));
+      user_scratchpad(), ctx.eng, relu_forward_pd(ctx, md)));
   prim_ = ALEXNET_DNNL(dnnl::eltwise_backward(pd));
   dx_md_ = pd.diff_src_desc();
   y_ = empty_memory(ctx, md);

@@ -67,6 +67,15 @@ struct Context {
   // u8 activations between them; see conv.cpp). Training is always f32.
   Dt inference = f32;
   Dt act_dt(bool training) const { return training ? f32 : inference; }
+  // The scratchpad every primitive of this backend runs with (see user_scratchpad()), grown
+  // to the largest a primitive asks for. A backend runs on one thread at a time, so one is
+  // enough; execute() binds it.
+  struct Scratchpad {
+    std::shared_ptr<void> data;
+    size_t bytes = 0;
+    dnnl::memory mem;
+  };
+  mutable Scratchpad scratchpad;
 };
 using ContextPtr = std::shared_ptr<const Context>;
 
@@ -88,6 +97,14 @@ class ThreadScope {
  private:
   int saved_;
 };
+
+// The attributes every primitive of this backend is created with: scratchpad_mode::user.
+// In oneDNN's default (library) mode, some implementations (Winograd, the gemm-based
+// convolutions) take their scratchpad from a buffer that belongs to the thread that *created*
+// the primitive, and find none, or one too small, when another thread runs it: the element
+// plans on one batch's thread and runs on the next one's (oneDNN 2.6: a null-pointer write in
+// jit_wino_4x3 on the second thread). With a user scratchpad each execution brings its own.
+dnnl::primitive_attr user_scratchpad();
 
 // Runs a primitive with arguments given as (DNNL_ARG_*, memory) pairs through the C API, so
 // steady-state execution builds no std::unordered_map on our side. A null memory is an

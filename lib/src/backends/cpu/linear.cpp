@@ -243,7 +243,8 @@ LinearOp::Bwd& LinearOp::bwd_plan(Fwd& f) {
   Md w_any(f.user_w.dims(), f32, Tag::any);
   // dx in the layout x came in (src's), so the layer below gets what it produced.
   b->data_pd = ALEXNET_DNNL(dn::inner_product_backward_data::primitive_desc(
-      dn::inner_product_backward_data::desc(f.src_md, w_any, y_md), ctx_->eng, f.pd));
+      dn::inner_product_backward_data::desc(f.src_md, w_any, y_md), user_scratchpad(), ctx_->eng,
+      f.pd));
   b->data = ALEXNET_DNNL(dn::inner_product_backward_data(b->data_pd));
   b->d_ddst = empty_memory(*ctx_, y_md);
   b->d_wei = empty_memory(*ctx_, b->data_pd.weights_desc());
@@ -252,7 +253,7 @@ LinearOp::Bwd& LinearOp::bwd_plan(Fwd& f) {
                   ALEXNET_DNNL(dn::inner_product_backward_weights::primitive_desc(
                       dn::inner_product_backward_weights::desc(
                           f.src_md, w_any, Md({spec_.out_channels}, f32, Tag::a), y_md),
-                      ctx_->eng, f.pd)),
+                      user_scratchpad(), ctx_->eng, f.pd)),
                   spec_.out_channels);
   f.bwd = std::move(b);
   return *f.bwd;

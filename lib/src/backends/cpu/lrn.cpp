@@ -40,7 +40,7 @@ class LrnOp final : public CpuOp {
       auto bpd = ALEXNET_DNNL(dn::lrn_backward::primitive_desc(
           dn::lrn_backward::desc(algorithm::lrn_across_channels, md, p.fpd.dst_desc(), size(),
                                  alpha(), beta(), k()),
-          ctx_->eng, p.fpd));
+          user_scratchpad(), ctx_->eng, p.fpd));
       p.bwd = ALEXNET_DNNL(dn::lrn_backward(bpd));
       p.bdiff_dst = empty_memory(*ctx_, bpd.diff_dst_desc());
       p.bdiff_src = empty_memory(*ctx_, bpd.diff_src_desc());
@@ -85,7 +85,7 @@ class LrnOp final : public CpuOp {
     p->fpd = ALEXNET_DNNL(dn::lrn_forward::primitive_desc(
         dn::lrn_forward::desc(training ? prop_kind::forward_training : prop_kind::forward_inference,
                               algorithm::lrn_across_channels, md, size(), alpha(), beta(), k()),
-        ctx_->eng));
+        user_scratchpad(), ctx_->eng));
     p->fwd = ALEXNET_DNNL(dn::lrn_forward(p->fpd));
     p->src = empty_memory(*ctx_, md);
     p->dst = empty_memory(*ctx_, p->fpd.dst_desc());

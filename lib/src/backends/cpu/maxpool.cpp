@@ -44,7 +44,7 @@ class MaxPoolOp final : public CpuOp {
       auto bpd = ALEXNET_DNNL(dn::pooling_backward::primitive_desc(
           dn::pooling_backward::desc(algorithm::pooling_max, dx_any, dy_any, strides(), kernel(),
                                      {0, 0}, {0, 0}),
-          ctx_->eng, p.fpd));
+          user_scratchpad(), ctx_->eng, p.fpd));
       p.bwd = ALEXNET_DNNL(dn::pooling_backward(bpd));
       p.bdiff_dst = empty_memory(*ctx_, bpd.diff_dst_desc());
       p.bdiff_src = empty_memory(*ctx_, bpd.diff_src_desc());
@@ -90,7 +90,7 @@ class MaxPoolOp final : public CpuOp {
             algorithm::pooling_max, md,
             activation_md(*ctx_, Dims(y_shape.begin(), y_shape.end()), md.data_type()), strides(),
             kernel(), {0, 0}, {0, 0}),
-        ctx_->eng));
+        user_scratchpad(), ctx_->eng));
     p->fwd = ALEXNET_DNNL(dn::pooling_forward(p->fpd));
     p->src = empty_memory(*ctx_, md);
     p->dst = empty_memory(*ctx_, p->fpd.dst_desc());
