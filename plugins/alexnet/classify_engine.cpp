@@ -50,7 +50,9 @@ static std::shared_ptr<Engine> make_engine(const Settings& s) {
   alexnet::Model model = alexnet::load_model(s.model, s.labels_file);
   alexnet::ClassifierOptions options;
   options.devices = s.device;
-  options.threads = static_cast<int>(s.threads);
+  /* threads=0 in a pipeline: fewer threads for small models (pipeline_cpu_threads says why) */
+  options.threads =
+      s.threads ? static_cast<int>(s.threads) : alexnet::pipeline_cpu_threads(model.config);
   options.precision = s.precision == GST_ALEXNET_PRECISION_FP16   ? alexnet::Precision::F16
                       : s.precision == GST_ALEXNET_PRECISION_BF16 ? alexnet::Precision::BF16
                       : s.precision == GST_ALEXNET_PRECISION_INT8 ? alexnet::Precision::INT8

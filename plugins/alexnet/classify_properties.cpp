@@ -195,8 +195,9 @@ void gst_alexnet_classify_install_properties(GObjectClass* gobject_class) {
   g_object_class_install_property(
       gobject_class, PROP_THREADS,
       g_param_spec_uint("threads", "Threads",
-                        "CPU threads in all, split among CPU workers (0 = all cores)", 0,
-                        MAX_THREADS, DEFAULT_THREADS, rw_ready));
+                        "CPU threads in all, split among CPU workers (0 = auto: 1 for a model "
+                        "under 100 M multiply-adds per image, else all cores)",
+                        0, MAX_THREADS, DEFAULT_THREADS, rw_ready));
   g_object_class_install_property(
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",

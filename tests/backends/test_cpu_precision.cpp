@@ -306,3 +306,39 @@ TEST(CpuPrecision, PlannedOnOneThreadRunOnAnother) {
     for (float loss : losses) EXPECT_EQ(loss, losses[0]);
   }
 }
+
+// int8 plans are made per input shape (batch size) but share one s8 copy of the weights per
+// layout (WeightCache::get_s8), and plans of earlier weights are dropped. int8 sums are exact,
+// so an image's logits do not depend on the batch it came in: batch 8, then 3, then 8 again
+// give the same rows. After set_calibration (new scales, new weights version) the network
+// equals a fresh one loaded with that calibration.
+TEST(CpuPrecision, Int8PlansOfEveryBatchSizeShareTheirWeights) {
+  Model m = random_model(NetConfig::by_name("small-32", 10), 9);
+  const Tensor x8 = photo_batch(m, 8);
+  m.calibration = calibrate(m, x8);
+  Network net(m.config, make_cpu_backend(1, Precision::INT8));
+  net.load(m);
+  const Tensor a = net.forward(x8).clone();
+  Tensor x3({3, x8.dim(1), x8.dim(2), x8.dim(3)});
+  std::copy(x8.data(), x8.data() + x3.numel(), x3.data());
+  const Tensor b = net.forward(x3).clone();
+  const Tensor c = net.forward(x8).clone();
+  const int64_t classes = a.dim(1);
+  for (int64_t i = 0; i < 3 * classes; ++i) EXPECT_NEAR(b.data()[i], a.data()[i], 1e-5) << i;
+  EXPECT_EQ(logit_error(c, a), 0.0);
+
+  std::vector<LayerRange> wider = m.calibration;
+  for (LayerRange& r : wider) {
+    r.in_min *= 2;
+    r.in_max *= 2;
+    r.out_max *= 2;
+  }
+  net.set_calibration(wider);
+  const Tensor d = net.forward(x8).clone();
+  Model m2 = m;
+  m2.calibration = wider;
+  Network fresh(m.config, make_cpu_backend(1, Precision::INT8));
+  fresh.load(m2);
+  EXPECT_EQ(logit_error(d, fresh.forward(x8)), 0.0);
+  EXPECT_GT(logit_error(d, a), 0.0);  // the new scales were used
+}

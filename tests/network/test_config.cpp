@@ -23,6 +23,19 @@ TEST(Config, ParameterCountsMatchTheKnownNetworks) {
   EXPECT_EQ(count_params(NetConfig::paper()), 60965224);
 }
 
+// Multiply-adds per image: torchvision's AlexNet is listed at 0.71 GFLOPS (its model card
+// counts multiply-adds); worked out by hand for conv1 of the paper's (55*55*96 outputs of
+// 11*11*3) and the 28x28 config the demo trains (conv1 28*28*32 of 5*5*1).
+TEST(Config, ForwardMacsAndThePipelineThreadDefault) {
+  EXPECT_NEAR(forward_macs(NetConfig::torchvision(1000)) / 1e6, 714.2, 0.5);
+  const double paper_conv1 = 55.0 * 55 * 96 * 11 * 11 * 3;
+  EXPECT_GT(forward_macs(NetConfig::paper(1000)), paper_conv1);
+  EXPECT_LT(forward_macs(NetConfig::by_name("small-28", 10)), 20e6);
+  EXPECT_GT(forward_macs(NetConfig::by_name("small-28", 10)), 28.0 * 28 * 32 * 5 * 5);
+  EXPECT_EQ(pipeline_cpu_threads(NetConfig::by_name("small-28", 10)), 1);
+  EXPECT_EQ(pipeline_cpu_threads(NetConfig::torchvision(1000)), usable_cores());
+}
+
 TEST(Config, PaperShapesFollowThePaper) {
   Shape s{1, 3, 227, 227};
   std::vector<std::pair<std::string, Shape>> seen;

@@ -35,6 +35,15 @@ struct ClassifierOptions {
   Parallel parallel = Parallel::Data;
 };
 
+// What `threads = 0` means inside a media pipeline (the element), where the decoder, the
+// converters and an encoder need cores too: 1 thread for a model under 100 M multiply-adds per
+// image (forward_macs: the 28-64 pixel configs), else usable_cores(). A small model gains
+// little from a second thread, and its OpenMP barriers stall whenever another stage of the
+// pipeline holds a core. Measured on a 2-core VM (docs in benchmarks/README.md): the demo's
+// model (10 M) in the demo pipeline was 5-30% faster on 1 thread than on 2 at batch 1-32;
+// torchvision's (714 M) in the 1080p pipeline 1.5x faster on 2 than on 1.
+int pipeline_cpu_threads(const NetConfig& cfg);
+
 class Classifier {
  public:
   Classifier(Model model, const ClassifierOptions& options);

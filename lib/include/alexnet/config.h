@@ -113,6 +113,10 @@ size_t embedding_layer(const std::vector<LayerSpec>& layers);
 // Its width: the last weighted layer's input features (`in_channels`).
 int embedding_width(const NetConfig& cfg);
 
+// Multiply-adds of one image's inference forward (convolutions and fully connected layers):
+// 0.71 G for torchvision's config, 1.1 G for the paper's, ~10 M for the 28x28 ones.
+double forward_macs(const NetConfig& cfg);
+
 // The range of one weighted layer's input and output (after its fused ReLU) over calibration
 // images: what int8 inference scales by (calibrate.h; docs/weights-format.md, key
 // alexnet.calibration, format 1.1).

@@ -152,6 +152,21 @@ int embedding_width(const NetConfig& cfg) {
   return layers[embedding_layer(layers)].in_channels;
 }
 
+double forward_macs(const NetConfig& cfg) {
+  Shape shape{1, cfg.in_channels, cfg.input_size, cfg.input_size};
+  double macs = 0;
+  for (const LayerSpec& l : build_layers(cfg)) {
+    const Shape out = l.output_shape(shape);
+    if (l.kind == LayerKind::Conv)
+      macs += static_cast<double>(out[1] * out[2] * out[3]) * (l.in_channels / l.groups) *
+              l.kernel * l.kernel;
+    else if (l.kind == LayerKind::Linear)
+      macs += static_cast<double>(l.in_channels) * l.out_channels;
+    shape = out;
+  }
+  return macs;
+}
+
 std::vector<LayerSpec> build_layers(const NetConfig& cfg) {
   std::vector<LayerSpec> layers;
   Shape shape{1, cfg.in_channels, cfg.input_size, cfg.input_size};

@@ -34,6 +34,11 @@ struct Classifier::Impl {
   }
 };
 
+int pipeline_cpu_threads(const NetConfig& cfg) {
+  constexpr double kSmallModelMacs = 100e6;
+  return forward_macs(cfg) < kSmallModelMacs ? 1 : usable_cores();
+}
+
 Classifier::Classifier(Model model, const ClassifierOptions& options)
     : impl_(std::make_unique<Impl>()) {
   impl_->model = std::move(model);

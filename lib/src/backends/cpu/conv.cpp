@@ -72,7 +72,8 @@ class ConvOp final : public CpuOp {
     bool unsupported = false;  // int8: oneDNN has only its reference kernel here
     uint64_t version = 0;
     Int8Layer q;
-    Buffer wq, bq;
+    const void* wq = nullptr;  // in weights_ (shared by the plans of every batch size)
+    Buffer bq;
     dn::convolution_forward::primitive_desc pd;  // the one executed
     dn::convolution_forward prim;
     memory src, wei, bias, dst;
@@ -185,12 +186,7 @@ ConvOp::Fwd& ConvOp::plan(const Md& x_md, const Shape& x_shape, bool training, b
 ConvOp::Fwd* ConvOp::int8_plan(const Tensor& x, const OpParams& p) {
   check_int8_range(p);
   const Md x_md = tensor_md(x);
-  const float x_scale = tensor_scale(x);
-  if (Fwd* f = plans_.find([&](const Fwd& c) {
-        return c.int8 && c.x_md == x_md && c.version == p.version &&
-               (x_scale == 0 || c.q.sx == x_scale) && c.has_bias == (p.bias != nullptr);
-      }))
-    return f->unsupported ? nullptr : f;
+  if (auto [found, f] = find_int8_plan(plans_, x_md, tensor_scale(x), p); found) return f;
   const LayerSpec& s = spec_;
   const Shape y_shape = s.output_shape(x.shape());
   auto f = std::make_unique<Fwd>();
@@ -221,8 +217,8 @@ ConvOp::Fwd* ConvOp::int8_plan(const Tensor& x, const OpParams& p) {
   if (f->has_bias) f->bias = empty_memory(*ctx_, bias_md);
   f->dst = empty_memory(*ctx_, f->pd.dst_desc());
   f->y.bind(f->pd.dst_desc(), y_shape, f->q.sy);
-  quantize_weights(*ctx_, weight_md(false), p.weight->data(), f->pd.weights_desc(),
-                   s.groups > 1 ? 3 : 1, f->q.sw, f->wq.ensure(f->pd.weights_desc().get_size()));
+  f->wq = weights_.get_s8(*ctx_, weight_md(false), p.weight->data(), f->pd.weights_desc(),
+                          s.groups > 1 ? 3 : 1, f->q.sw, p.version);
   std::memcpy(f->bq.ensure(f->q.bias.size() * sizeof(int32_t)), f->q.bias.data(),
               f->q.bias.size() * sizeof(int32_t));
   return &plans_.add(std::move(f));

@@ -287,23 +287,37 @@ const float* Converter::to(const Context& ctx, const Md& have, const float* data
   return out;
 }
 
+WeightCache::Entry& WeightCache::entry_for(const Md& want) {
+  for (auto& entry : entries_)
+    if (entry->md == want) return *entry;
+  entries_.push_back(std::make_unique<Entry>());
+  entries_.back()->md = want;
+  return *entries_.back();
+}
+
 const float* WeightCache::get(const Context& ctx, const Md& user_md, const float* user,
                               const Md& want, uint64_t version) {
   if (user_md == want) return user;
-  Entry* e = nullptr;
-  for (auto& entry : entries_)
-    if (entry->md == want) e = entry.get();
-  if (!e) {
-    entries_.push_back(std::make_unique<Entry>());
-    e = entries_.back().get();
-    e->md = want;
-  } else if (e->src == user && e->version == version) {
-    return e->buf.data();
-  }
-  float* out = e->buf.ensure(want.get_size());
-  e->reorder.run(ctx, user_md, user, want, out);
-  e->src = user;
-  e->version = version;
+  Entry& e = entry_for(want);
+  if (e.src == user && e.version == version && e.buf.data()) return e.buf.data();
+  float* out = e.buf.ensure(want.get_size());
+  e.reorder.run(ctx, user_md, user, want, out);
+  e.src = user;
+  e.version = version;
+  return out;
+}
+
+const void* WeightCache::get_s8(const Context& ctx, const Md& user_md, const float* user,
+                                const Md& want, int mask, const std::vector<float>& scales,
+                                uint64_t version) {
+  Entry& e = entry_for(want);
+  if (e.src == user && e.version == version && e.scales == scales && e.buf.data())
+    return e.buf.data();
+  float* out = e.buf.ensure(want.get_size());
+  quantize_weights(ctx, user_md, user, want, mask, scales, out);
+  e.src = user;
+  e.version = version;
+  e.scales = scales;
   return out;
 }
 

@@ -203,6 +203,11 @@ class WeightCache {
  public:
   const float* get(const Context& ctx, const Md& user_md, const float* user, const Md& want,
                    uint64_t version);
+  // The s8 weights of an int8 plan: `user` quantised into `want` (an s8 layout) with
+  // per-slice `scales` (quantize_weights). One copy per layout, shared by every plan (batch
+  // size) that wants it: fc6 alone is 38 MB of s8.
+  const void* get_s8(const Context& ctx, const Md& user_md, const float* user, const Md& want,
+                     int mask, const std::vector<float>& scales, uint64_t version);
 
  private:
   struct Entry {
@@ -211,7 +216,9 @@ class WeightCache {
     Md md;
     const float* src = nullptr;
     uint64_t version = 0;
+    std::vector<float> scales;  // get_s8's
   };
+  Entry& entry_for(const Md& want);
   std::vector<std::unique_ptr<Entry>> entries_;
 };
 
@@ -248,6 +255,10 @@ class PlanCache {
   Plan& add(std::unique_ptr<Plan> p) {
     plans_.push_back(std::move(p));
     return *plans_.back();
+  }
+  template <class Matches>
+  void erase_if(Matches matches) {
+    std::erase_if(plans_, [&](const std::unique_ptr<Plan>& p) { return matches(*p); });
   }
   auto begin() const { return plans_.begin(); }
   auto end() const { return plans_.end(); }
@@ -369,13 +380,29 @@ struct Int8Layer {
   dnnl::primitive_attr attr(bool fused_relu) const;
 };
 
+// The int8 plan of a conv or fc layer for input x (its layout and scale) and weights p:
+// {true, plan}, {true, nullptr} when oneDNN has only its reference kernel there (f32 then,
+// remembered), {false, nullptr} when none is made yet. Plans of earlier weights (a load,
+// set_calibration) are dropped first: they are never asked for again.
+template <class Plan>
+std::pair<bool, Plan*> find_int8_plan(PlanCache<Plan>& plans, const Md& x_md, float x_scale,
+                                      const OpParams& p) {
+  plans.erase_if([&](const Plan& c) { return c.int8 && c.version != p.version; });
+  Plan* f = plans.find([&](const Plan& c) {
+    return c.int8 && c.x_md == x_md && c.version == p.version &&
+           (x_scale == 0 || c.q.sx == x_scale) && c.has_bias == (p.bias != nullptr);
+  });
+  if (!f) return {false, nullptr};
+  return {true, f->unsupported ? nullptr : f};
+}
+
 // Runs the int8 plan of a conv or fc layer (its prim, memories, s8 weights wq, s32 bias bq and
 // output y) on `src`, already in the primitive's src layout and type.
 template <class Plan>
 const Tensor& run_int8(const Context& ctx, Plan& q, const void* src) {
   execute(ctx, q.prim,
           {{DNNL_ARG_SRC, &bind(q.src, src)},
-           {DNNL_ARG_WEIGHTS, &bind(q.wei, q.wq.data())},
+           {DNNL_ARG_WEIGHTS, &bind(q.wei, q.wq)},
            {DNNL_ARG_BIAS, bind_optional(q.bias, q.bq.data())},
            {DNNL_ARG_DST, &bind(q.dst, q.y.data())}});
   return q.y.tensor;

@@ -80,7 +80,8 @@ class LinearOp final : public CpuOp {
     bool unsupported = false;  // oneDNN has only its reference kernel here
     uint64_t version = 0;
     Int8Layer q;
-    Buffer wq, bq;
+    const void* wq = nullptr;  // in weights_ (shared by the plans of every batch size)
+    Buffer bq;
   };
 
   Fwd& plan(const Md& x_md, const Shape& x_shape, bool training, bool has_bias);
@@ -106,12 +107,20 @@ LinearOp::Fwd& LinearOp::plan(const Md& x_md, const Shape& x_shape, bool trainin
   // Candidates for src: x's own layout (4-D or 2-D), then plain 2-D (N, I). The best
   // implementation wins (impl_rank; the first of equals); a layout with padding lanes
   // (channels not a multiple of the block) is not dense and goes straight to plain.
+  // Inference takes plain 2-D only (x re-laid out: 9216 values an image for fc6), except bf16
+  // at batch 1: on x's 4-D layout the weights' layout followed pool5's, which differs by
+  // batch size, so an instance seeing batches 1-8 kept fc6's 151 MB of fp32 weights three
+  // times (1182 MB resident, against 890 plain); and plain was as fast or faster. Measured on
+  // the AMX VM, torchvision, 2 threads, ms: fp32 b1 17.5-17.7 either way, b8 57-58 plain
+  // against 66-68, b32 186-197 against 217-235; bf16 b8 28 against 33, b1 10.5-11.8 plain
+  // against 7.9-9.4 (hence the exception).
   // bf16 inference: src and weights in bf16 (x converted when it comes in f32), f32 out.
   const Dt dt = ctx_->act_dt(training) == bf16 ? bf16 : f32;  // int8's fallback: f32
   std::vector<Md> candidates;
   bool dense = x_md.get_size() ==
                static_cast<size_t>(shape_numel(x_shape)) * memory::data_type_size(x_md.data_type());
-  if ((x_shape.size() == 4 || x_shape.size() == 2) && dense && x_md.data_type() == dt)
+  if ((x_shape.size() == 4 || x_shape.size() == 2) && dense && x_md.data_type() == dt &&
+      (training || (dt == bf16 && n == 1)))
     candidates.push_back(x_md);
   candidates.push_back(Md({n, i}, dt, Tag::nc));
   Md bias_md = has_bias ? Md({o}, f32, Tag::a) : Md();
@@ -145,11 +154,7 @@ LinearOp::Fwd* LinearOp::int8_plan(const Tensor& x, const OpParams& p) {
   check_int8_range(p);
   const Md x_md = tensor_md(x);
   const float x_scale = tensor_scale(x);
-  if (Fwd* f = plans_.find([&](const Fwd& c) {
-        return c.int8 && c.x_md == x_md && c.version == p.version &&
-               (x_scale == 0 || c.q.sx == x_scale) && c.has_bias == (p.bias != nullptr);
-      }))
-    return f->unsupported ? nullptr : f;
+  if (auto [found, f] = find_int8_plan(plans_, x_md, x_scale, p); found) return f;
   const int64_t n = x.dim(0), o = spec_.out_channels, in = spec_.in_channels;
   auto f = std::make_unique<Fwd>();
   f->x_md = x_md;
@@ -192,8 +197,8 @@ LinearOp::Fwd* LinearOp::int8_plan(const Tensor& x, const OpParams& p) {
   if (f->has_bias) f->bias = empty_memory(*ctx_, bias_md);
   f->dst = empty_memory(*ctx_, f->pd.dst_desc());
   f->y.bind(f->pd.dst_desc(), {n, o}, f->q.sy);
-  quantize_weights(*ctx_, f->user_w, p.weight->data(), f->pd.weights_desc(), 1, f->q.sw,
-                   f->wq.ensure(f->pd.weights_desc().get_size()));
+  f->wq = weights_.get_s8(*ctx_, f->user_w, p.weight->data(), f->pd.weights_desc(), 1, f->q.sw,
+                          p.version);
   std::memcpy(f->bq.ensure(f->q.bias.size() * sizeof(int32_t)), f->q.bias.data(),
               f->q.bias.size() * sizeof(int32_t));
   return &plans_.add(std::move(f));
