@@ -255,12 +255,44 @@ def run_peers(args):
 RESULT_RE = re.compile(r"^RESULT (.*)$")
 
 
+# A CPU's nominal peak, in operations (2 per multiply-add) per cycle per core, by the ISA
+# oneDNN runs at (bench_forward's isa=) and the precision. Two 512-bit FMA ports are assumed
+# on AVX-512 parts (some Xeon Silver/Bronze have one: half these). fp32: 16 lanes x 2 ops x
+# 2 ports. int8 without VNNI: vpmaddubsw + vpmaddwd, about 2x fp32; VNNI's vpdpbusd 4x.
+# bf16: vdpbf16ps 2x fp32. AMX: a TMUL per core, 1024 bf16 / 2048 int8 ops per cycle.
+PEAK_OPS_PER_CYCLE = {
+    "avx2": {"fp32": 32, "int8": 64},
+    "avx512_core": {"fp32": 64, "int8": 128},
+    "avx512_core_vnni": {"fp32": 64, "int8": 256},
+    "avx512_core_bf16": {"fp32": 64, "bf16": 128, "int8": 256},
+    "avx512_core_amx": {"fp32": 64, "bf16": 1024, "int8": 2048},
+}
+TORCHVISION_OPS_PER_IMAGE = 2 * 714.2e6  # forward_macs(torchvision(1000)), direct convolution
+
+
+def peak_ops(isa, precision, threads, mhz):
+    """Ops/s a CPU at `isa` can do at `precision` on `threads` cores; None when unknown.
+    OpenVINO's "default" is bf16 where the ISA has it, else fp32."""
+    table = PEAK_OPS_PER_CYCLE.get(isa)
+    if not table or not mhz:
+        return None
+    if precision == "default":
+        precision = "bf16" if "bf16" in table else "fp32"
+    per_cycle = table.get(precision)
+    return per_cycle * mhz * 1e6 * threads if per_cycle else None
+
+
 def parse_results(path):
     rows = []
     versions = {}
     with open(path) as f:
         for line in f:
             line = line.strip()
+            if line.startswith("cpu MHz: "):
+                try:
+                    versions["_mhz"] = float(line.split()[2])
+                except (IndexError, ValueError):
+                    pass
             m = RESULT_RE.match(line)
             if m:
                 kv = dict(p.split("=", 1) for p in m.group(1).split())
@@ -274,6 +306,8 @@ def parse_results(path):
 
 def table(args):
     rows, versions = parse_results(args.log)
+    mhz = versions.pop("_mhz", None)
+    isa = next((r["isa"] for r in rows if r.get("impl") == "alexnet" and "isa" in r), None)
     # best (lowest median) over thread counts, per (impl, precision, config, batch)
     best = {}
     for r in rows:
@@ -297,22 +331,27 @@ def table(args):
 
     out = []
     out.append("torchvision AlexNet (1000 classes, 224x224), median ms per forward of the batch "
-               "[threads], images/s, and ratio = that engine's median / our best precision's "
-               "(> 1: ours is faster):")
-    hdr = "| engine | precision | " + " | ".join("batch %d: ms [thr] | img/s | ratio" % b for b in batches) + " |"
+               "[threads], images/s, ratio = that engine's median / our best precision's "
+               "(> 1: ours is faster), and %% peak = its ops/s (2 x 714 M multiply-adds an image) "
+               "over the CPU's nominal peak at that precision on the threads it used (%s at %s "
+               "MHz; PEAK_OPS_PER_CYCLE in peers.py):" % (isa or "ISA unknown", mhz or "?"))
+    hdr = "| engine | precision | " + " | ".join("batch %d: ms [thr] | img/s | ratio | %% peak" % b
+                                               for b in batches) + " |"
     out.append(hdr)
-    out.append("|" + "---|" * (2 + 3 * len(batches)))
+    out.append("|" + "---|" * (2 + 4 * len(batches)))
     for impl, precision in engines:
         cells = []
         for b in batches:
             r = cell(impl, "torchvision", b, precision)
             ours = ours_best(b)
             if not r:
-                cells += ["-", "-", "-"]
+                cells += ["-", "-", "-", "-"]
                 continue
             ratio = float(r["median_ms"]) / float(ours["median_ms"]) if ours else float("nan")
+            peak = peak_ops(isa, precision, int(r["threads"]), mhz)
+            achieved = TORCHVISION_OPS_PER_IMAGE * b / (float(r["median_ms"]) / 1000)
             cells += ["%.2f [%s]" % (float(r["median_ms"]), r["threads"]), "%.1f" % float(r["images_per_s"]),
-                      "%.2f" % ratio]
+                      "%.2f" % ratio, "%.0f%%" % (100 * achieved / peak) if peak else "-"]
         name = "libalexnet (ours)" if impl == "alexnet" else impl
         out.append("| %s | %s | %s |" % (name, precision, " | ".join(cells)))
     paper = [cell("alexnet", "paper", b) for b in batches]

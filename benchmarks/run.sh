@@ -42,6 +42,7 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
 simd=$(for f in avx2 fma avx512f avx512bw avx512vl avx512_vnni avx512_bf16 amx_tile; do
          if [[ " $flags " == *" $f "* ]]; then printf '%s ' "$f"; fi; done)
 say "simd flags: ${simd:-none of avx2/avx512}"
+say "cpu MHz: $(awk -F': *' '/^cpu MHz/ {print $2; exit}' /proc/cpuinfo) (nominal, /proc/cpuinfo; the % of peak below uses it)"
 say "memory: $(free -g | awk '/^Mem:/ {print $2 " GiB"}'), kernel $(uname -r)"
 say "libalexnet: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet 2>/dev/null || echo ' (+ local changes)'), $(c++ --version | head -1)"
 say "debian packages: $(dpkg-query -W -f '${Package} ${Version}; ' libdnnl2 python3-torch python3-torchvision python3-opencv libblas3 2>/dev/null || true)"

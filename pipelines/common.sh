@@ -6,7 +6,7 @@
 #                 (default: auto)
 #   PARALLEL      with two devices: data (frames alternate between whole-network replicas) or
 #                 model (each device holds half of every layer, the paper's split) (default: data)
-#   THREADS       CPU threads, 0 = all cores (default: 0)
+#   THREADS       CPU threads, 0 = auto: 1 for small models, else all cores (default: 0)
 #   TOP_K         labels per result (default: 5)
 #   INTERVAL      inference-interval: 1 = every frame, N = every Nth frame (default: 1)
 #   BATCH_SIZE    frames classified together (default: 1)
