@@ -72,6 +72,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 // Seeded mutations of a valid tiny weights file, biased towards the header where the
 // parsing happens; then each file named on the command line, as a libFuzzer reproducer.
 int main(int argc, char** argv) {
+  // `--seed OUT`: write the valid tiny weights file the mutations start from (a seed for
+  // tests/fuzz/make_corpus.py) and stop.
+  if (argc == 3 && std::string(argv[1]) == "--seed") {
+    alexnet::NetConfig cfg = alexnet::NetConfig::small(1, 28, 3);
+    int widths[5] = {2, 4, 4, 4, 4};
+    for (size_t i = 0; i < 5; ++i) cfg.conv[i].out_channels = widths[i];
+    cfg.fc = {4, 4};
+    alexnet::save_model(alexnet::random_model(cfg, 1), argv[2]);
+    return 0;
+  }
   for (int i = 1; i < argc; ++i) {
     FILE* f = std::fopen(argv[i], "rb");
     if (!f) return std::fprintf(stderr, "cannot open %s\n", argv[i]), 1;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs a libFuzzer target for a while, under ASan + UBSan (clang 14, Debian's clang-14 and
+# libclang-rt-14-dev): builds build-fuzz/ once (the whole project instrumented), copies the
+# target's seed corpus into build-fuzz/corpus/T (which grows across runs), and prints
+# libFuzzer's last status line (execs, cov, ft, exec/s). A crash leaves its input in
+# build-fuzz/artifacts/T/: copy it into tests/fuzz/regressions/T/ once fixed, so every CI run
+# replays it.
+#
+#   tests/fuzz/run.sh TARGET SECONDS      TARGET: npy dataset strings frame weights
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+target=${1:?target}
+seconds=${2:?seconds}
+build=${FUZZ_BUILD:-$root/build-fuzz}
+if [[ ! -f $build/build.ninja ]]; then
+  CC=clang-14 CXX=clang++-14 meson setup "$build" "$root" -Dfuzz=true -Dcuda=disabled \
+    -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dcpp_args=-fsanitize=fuzzer-no-link -Dc_args=-fsanitize=fuzzer-no-link > /dev/null
+fi
+ninja -C "$build" "tests/fuzz/fuzz_$target" plugins/alexnet/libgstalexnet.so > /dev/null
+corpus=$build/corpus/$target
+artifacts=$build/artifacts/$target
+mkdir -p "$corpus" "$artifacts"
+cp -n "$root/tests/fuzz/corpus/$target/"* "$corpus/" 2> /dev/null || true
+export GST_PLUGIN_PATH=$build/plugins/alexnet GST_REGISTRY_1_0=$build/fuzz-registry.bin
+export GST_REGISTRY_FORK=no
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=suppressions=$root/tests/fuzz/lsan.supp
+log=$build/fuzz-$target.log
+"$build/tests/fuzz/fuzz_$target" "$corpus" -max_total_time="$seconds" -max_len=1048576 -artifact_prefix="$artifacts/" -print_final_stats=1 \
+  > "$log" 2>&1 || { echo "fuzz_$target: FAILED, see $log and $artifacts"; tail -40 "$log"; exit 1; }
+grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$log" | tail -1
+grep -E '^stat::' "$log" || true
