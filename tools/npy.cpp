@@ -47,13 +47,18 @@ Tensor read(const std::string& path) {
        ++it)
     shape.push_back(std::stoll((*it)[1]));
   if (shape.empty()) return fail("scalar arrays are not supported");
-  const int64_t n = shape_numel(shape);
+  // Up to 12 digits a dimension: the product can overflow int64 (found by fuzz_npy, UBSan).
+  int64_t n = 1, bytes = 0;
+  bool overflow = false;
+  for (int64_t d : shape) overflow |= __builtin_mul_overflow(n, d, &n);
+  overflow |= __builtin_mul_overflow(n, int64_t{4}, &bytes);
+  if (overflow) return fail("shape " + shape_str(shape) + " is too large");
   const auto data_start = in.tellg();
   in.seekg(0, std::ios::end);
   const auto file_end = in.tellg();
-  if (file_end - data_start != static_cast<std::streamoff>(n * 4))
+  if (file_end - data_start != static_cast<std::streamoff>(bytes))
     return fail("holds " + std::to_string(file_end - data_start) + " data bytes, shape " +
-                shape_str(shape) + " needs " + std::to_string(n * 4));
+                shape_str(shape) + " needs " + std::to_string(bytes));
   in.seekg(data_start);
   Tensor t(shape);
   if (n && !in.read(reinterpret_cast<char*>(t.data()), n * 4)) return fail("truncated data");
