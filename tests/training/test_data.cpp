@@ -343,6 +343,21 @@ TEST(Cifar, GoodAndMalformedBatches) {
 
 // -------------------------------------------------------------------------- image folders
 
+// A PNG whose sides are near 2^32 (found by fuzz_dataset, UBSan): their product overflowed
+// int64 before the pixel-limit check; refused as too large, from the header.
+TEST(Folder, HugeSidesAreRefusedWithoutOverflow) {
+  TempDir t;
+  std::vector<uint8_t> png;
+  cv::imencode(".png", cv::Mat(2, 2, CV_8UC3, cv::Scalar(1, 2, 3)), png);
+  png[16] = 0xfe, png[17] = 0xe5, png[18] = 0xb6, png[19] = 0xc8;  // width 4276467400
+  png[20] = 0xc5, png[21] = 0x42, png[22] = 0xd9, png[23] = 0x80;  // height 3309492608
+  write_file(t / "a/wide.png", png);
+  Image im;
+  std::string why;
+  EXPECT_FALSE(open_dataset(t.path().string(), "folder", true, "")->load(0, im, &why));
+  EXPECT_EQ(why, "too large (4276467400 x 3309492608)");
+}
+
 TEST(Folder, BadFilesAreSkippedWithReasons) {
   TempDir t;
   cv::Mat photo(40, 60, CV_8UC3);

@@ -554,7 +554,9 @@ class FolderDataset : public Dataset {
     int64_t w = 0, h = 0;
     const std::string bad = check_header(bytes, w, h);
     // Size first: a huge picture is refused as such even when its file is also cut short.
-    if (w * h > kMaxImagePixels)
+    // Each side first: a PNG's are 32-bit, and their product overflowed int64 (fuzz_dataset,
+    // UBSan).
+    if (w > kMaxImagePixels || h > kMaxImagePixels || w * h > kMaxImagePixels)
       return "too large (" + std::to_string(w) + " x " + std::to_string(h) + ")";
     if (!bad.empty()) return bad;
     if (w < 1 || h < 1)

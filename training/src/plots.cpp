@@ -109,14 +109,14 @@ void plot_filters(const alexnet::Tensor& w, const std::string& png_path) {
   const int64_t per = static_cast<int64_t>(c) * kh * kw;
   for (int f = 0; f < n; ++f) {
     const float* d = w.data() + f * per;
-    auto [lo, hi] = std::minmax_element(d, d + per);
-    float scale = *hi > *lo ? 255.f / (*hi - *lo) : 0.f;
+    const auto range = std::minmax_element(d, d + per);  // not a structured binding: the
+    const float lo = *range.first, hi = *range.second;   // lambda below uses it (clang 14)
+    float scale = hi > lo ? 255.f / (hi - lo) : 0.f;
     int x0 = gap + (f % cols) * (tw + gap), y0 = gap + (f / cols) * (th + gap);
     for (int y = 0; y < th; ++y)
       for (int x = 0; x < tw; ++x) {
         auto v = [&](int ch) {
-          return cv::saturate_cast<uint8_t>((d[(ch * kh + y / zoom) * kw + x / zoom] - *lo) *
-                                            scale);
+          return cv::saturate_cast<uint8_t>((d[(ch * kh + y / zoom) * kw + x / zoom] - lo) * scale);
         };
         // Weights are RGB (the network's channel order); OpenCV pixels are BGR.
         cv::Vec3b px = c == 3 ? cv::Vec3b(v(2), v(1), v(0)) : cv::Vec3b(v(0), v(0), v(0));
