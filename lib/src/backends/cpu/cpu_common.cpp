@@ -126,15 +126,10 @@ dnnl::primitive_attr user_scratchpad() {
 // The context's scratchpad as a memory of at least `bytes`.
 static dnnl_memory_t scratchpad_memory(const Context& ctx, size_t bytes) {
   Context::Scratchpad& s = ctx.scratchpad;
-  if (bytes > s.bytes || !s.mem) {
-    const size_t size = (bytes + 4095) / 4096 * 4096;
-    void* p = std::aligned_alloc(64, size);
-    if (!p)
-      throw Error("cpu backend: out of memory allocating a " + std::to_string(size) +
-                  "-byte scratchpad");
-    s.data = std::shared_ptr<void>(p, std::free);
-    s.bytes = size;
-    s.mem = ALEXNET_DNNL(memory(Md({static_cast<int64_t>(size)}, Dt::u8, Tag::a), ctx.eng, p));
+  if (bytes > s.buf.bytes() || !s.mem) {
+    s.buf.ensure(bytes);
+    s.mem = ALEXNET_DNNL(
+        memory(Md({static_cast<int64_t>(s.buf.bytes())}, Dt::u8, Tag::a), ctx.eng, s.buf.data()));
   }
   return s.mem.get();
 }

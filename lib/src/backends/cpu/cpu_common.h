@@ -51,6 +51,21 @@ inline bool is_int8(Dt dt) {
 
 // One engine and one in-order stream per backend; ops share them through a shared_ptr so an
 // op may outlive the backend object that made it.
+// A 64-byte aligned, growable host buffer; Tensors handed out share its ownership, so a
+// tensor returned earlier stays readable even after the buffer is replaced by a larger one.
+class Buffer {
+ public:
+  float* ensure(size_t bytes);  // keeps the data when already large enough
+  float* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  const std::shared_ptr<void>& owner() const { return owner_; }
+
+ private:
+  std::shared_ptr<void> owner_;
+  float* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 struct Context {
   Context(int threads, int block, Dt inference = f32);
   dnnl::engine eng;
@@ -71,9 +86,8 @@ struct Context {
   // to the largest a primitive asks for. A backend runs on one thread at a time, so one is
   // enough; execute() binds it.
   struct Scratchpad {
-    std::shared_ptr<void> data;
-    size_t bytes = 0;
-    dnnl::memory mem;
+    Buffer buf;
+    dnnl::memory mem;  // over buf
   };
   mutable Scratchpad scratchpad;
 };
@@ -141,21 +155,6 @@ Md with_dt(const Md& md, Dt dt);
 // `mask` multiplied by its scale first (oneDNN's output scales); into `dst`.
 void quantize_weights(const Context& ctx, const Md& user_md, const float* user, const Md& want,
                       int mask, const std::vector<float>& scales, void* dst);
-
-// A 64-byte aligned, growable host buffer; Tensors handed out share its ownership, so a
-// tensor returned earlier stays readable even after the buffer is replaced by a larger one.
-class Buffer {
- public:
-  float* ensure(size_t bytes);  // keeps the data when already large enough
-  float* data() const { return data_; }
-  size_t bytes() const { return bytes_; }
-  const std::shared_ptr<void>& owner() const { return owner_; }
-
- private:
-  std::shared_ptr<void> owner_;
-  float* data_ = nullptr;
-  size_t bytes_ = 0;
-};
 
 // An op's output: a buffer and the Tensor (shape + layout) that views it, made once per
 // shape so returning it costs nothing.
