@@ -92,14 +92,14 @@ def corpus_dataset():
             ("png-grey", ".png", 1, pic[:, :, 0], [])]:
         ok, enc = cv2.imencode(ext, arr, params)
         assert ok
-        write("dataset", "folder-" + name, b"\x02" + bytes([flag]) + enc.tobytes())
+        write("image", name, bytes([flag]) + enc.tobytes())
         if name in ("jpg", "png"):
-            write("dataset", "folder-%s-truncated" % name, b"\x02" + bytes([flag]) + enc.tobytes()[: len(enc) // 2])
-    write("dataset", "folder-empty", b"\x02\x00")
-    write("dataset", "folder-not-an-image", b"\x02\x01hello")
-    write("dataset", "labels-valid", b"\x03# names\nzero\n\none\n")
-    write("dataset", "labels-too-few", b"\x03zero\n")
-    write("dataset", "labels-binary", b"\x03\x00\xff\xfe\n\n")
+            write("image", "%s-truncated" % name, bytes([flag]) + enc.tobytes()[: len(enc) // 2])
+    write("image", "empty", b"\x00")
+    write("image", "not-an-image", b"\x01hello")
+    write("dataset", "labels-valid", b"\x02# names\nzero\n\none\n")
+    write("dataset", "labels-too-few", b"\x02zero\n")
+    write("dataset", "labels-binary", b"\x02\x00\xff\xfe\n\n")
 
 
 CONFIG = ('{"adaptive_pool":0,"classes":10,"conv":[{"groups":1,"kernel":5,"lrn":true,"out_channels":32,'

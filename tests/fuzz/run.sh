@@ -6,11 +6,17 @@
 # build-fuzz/artifacts/T/: copy it into tests/fuzz/regressions/T/ once fixed, so every CI run
 # replays it.
 #
-#   tests/fuzz/run.sh TARGET SECONDS      TARGET: npy dataset strings frame weights
+# Each run's log is kept (build-fuzz/logs/T-DATE.log) and its summary line appended to
+# build-fuzz/logs/summary.tsv: what docs/RELIABILITY.md's campaign tables report.
+#
+#   tests/fuzz/run.sh TARGET SECONDS [RUNS]   TARGET: npy dataset image strings frame weights
+# Stops after SECONDS of wall time or RUNS executions, whichever comes first. The summary
+# records the CPU time the fuzzer used (user + sys), which is what "1 CPU-hour" counts.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${1:?target}
 seconds=${2:?seconds}
+runs=${3:--1}
 build=${FUZZ_BUILD:-$root/build-fuzz}
 if [[ ! -f $build/build.ninja ]]; then
   CC=clang-14 CXX=clang++-14 meson setup "$build" "$root" -Dfuzz=true -Dcuda=disabled \
@@ -27,8 +33,16 @@ export GST_REGISTRY_FORK=no
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=suppressions=$root/tests/fuzz/lsan.supp
-log=$build/fuzz-$target.log
-"$build/tests/fuzz/fuzz_$target" "$corpus" -max_total_time="$seconds" -max_len=1048576 -artifact_prefix="$artifacts/" -print_final_stats=1 \
-  > "$log" 2>&1 || { echo "fuzz_$target: FAILED, see $log and $artifacts"; tail -40 "$log"; exit 1; }
-grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$log" | tail -1
+mkdir -p "$build/logs"
+log=$build/logs/$target-$(date -u +%Y%m%dT%H%M%S).log
+TIMEFORMAT='%U %S'
+cpu=$( { time "$build/tests/fuzz/fuzz_$target" "$corpus" -max_total_time="$seconds" -runs="$runs" \
+  -max_len=1048576 -artifact_prefix="$artifacts/" -print_final_stats=1 > "$log" 2>&1; } 2>&1) ||
+  { echo "fuzz_$target: FAILED, see $log and $artifacts"; tail -40 "$log"; exit 1; }
+cpu_s=$(awk '{printf "%.0f", $1 + $2}' <<< "$cpu")
+last=$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$log" | tail -1)
+echo "$last"
 grep -E '^stat::' "$log" || true
+echo "cpu time: ${cpu_s} s"
+printf '%s\t%s\tcpu %ss\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "$cpu_s" "$(git -C "$root" rev-parse --short HEAD)" "$last" \
+  >> "$build/logs/summary.tsv"
