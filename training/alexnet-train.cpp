@@ -5,7 +5,8 @@
 //   alexnet-train --resume RUN_DIR [OPTIONS]
 //
 // Exit codes (all our tools): 0 success, 1 runtime error ("alexnet-train: <reason>"), 2 usage
-// error (one line naming the option and the problem).
+// error (one line naming the option and the problem); after SIGTERM or SIGINT a checkpoint
+// is written and the exit code is 143 or 130.
 #include <getopt.h>
 
 #include <cerrno>
@@ -23,6 +24,7 @@
 #include "alexnet/error.h"
 #include "alexnet/runner.h"
 #include "src/checkpoint.h"
+#include "src/interrupt.h"
 #include "src/trainer.h"
 
 namespace {
@@ -113,7 +115,8 @@ Testing hooks (never stored in checkpoints):
       --debug-nan-at-step N[,M...]   poison the loss and a gradient of the N-th, M-th ... batch
                                      this process trains on
 
-Exit status: 0 success, 1 runtime error, 2 usage error.
+Exit status: 0 success, 1 runtime error, 2 usage error; 143 / 130 after SIGTERM / SIGINT
+(a checkpoint is written first: continue with --resume RUN_DIR).
 )";
 
 // A bad command line: main prints it and exits 2 (parsing itself never exits).
@@ -568,6 +571,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::cerr << "alexnet-train: " << e.what() << "\n";
     return 2;
+  } catch (const train::Interrupted& e) {
+    std::cerr << "alexnet-train: " << e.what() << "\n";
+    return 128 + e.signal;  // 143 for SIGTERM, 130 for SIGINT, as if the signal had ended it
   } catch (const std::exception& e) {
     std::cerr << "alexnet-train: " << e.what() << "\n";
     return 1;

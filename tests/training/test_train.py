@@ -2,7 +2,7 @@
 images, bad arguments and headers, and agreement with alexnet-classify.
 
 Usage: test_train.py CASE ALEXNET_TRAIN ALEXNET_CLASSIFY
-CASE: learn | resume | data-parallel | model-parallel | checkpoint-kill | nan | folder | errors | classify
+CASE: learn | faults | resume | data-parallel | model-parallel | checkpoint-kill | nan | folder | errors | classify
 Exit 0 = pass, 1 = fail, 77 = skipped (meson's convention).
 """
 import csv
@@ -331,6 +331,116 @@ def case_folder(tmp):
           len([l for l in listed.splitlines() if l.strip()]) == len(bad), listed)
 
 
+def start(*args, env=None):
+    return subprocess.Popen([TRAIN, *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for(path, proc, timeout=300):
+    """Polls until `path` exists (True) or the process ends first (False)."""
+    import time
+    end = time.time() + timeout
+    while time.time() < end:
+        if os.path.exists(path):
+            return True
+        if proc.poll() is not None:
+            return os.path.exists(path)
+        time.sleep(0.01)
+    return False
+
+
+def checkpoint_step(run_dir):
+    _, meta = read_safetensors(os.path.join(run_dir, "checkpoint.safetensors"))
+    return json.loads(meta["alexnet.checkpoint"])["step"]
+
+
+def case_faults(tmp):
+    """What the trainer survives (issue 16): a full disk during a checkpoint, SIGTERM and
+    SIGINT, its run folder deleted, dataset files vanishing mid-run. Each ends with a clear
+    error or a clean stop, the last checkpoint intact, and --resume working: resumed runs end
+    bit-identical to an uninterrupted one."""
+    need_fashion()
+    whole = os.path.join(tmp, "whole")
+    rc, out, err = run(*short_run(whole))
+    check("uninterrupted run exits 0", rc == 0, out[-2000:] + err)
+    final = os.path.join(whole, "alexnet.safetensors")
+
+    # Disk full: checkpoints at steps 10, 20 (end of epoch 1: now with the best weights), 30...
+    # The shim lets 1.5 final checkpoints' bytes through: step 10's is written, step 20's fails.
+    full = os.path.join(tmp, "full")
+    size = os.path.getsize(os.path.join(whole, "checkpoint.safetensors"))
+    env = dict(os.environ, LD_PRELOAD=os.environ["ENOSPC_SHIM"],
+               ENOSPC_MATCH="checkpoint.safetensors.tmp", ENOSPC_BYTES=str(size * 3 // 2))
+    p = subprocess.run([TRAIN, *short_run(full)], capture_output=True, text=True, env=env,
+                       timeout=600)
+    check("disk full: exit 1", p.returncode == 1, f"{p.returncode}\n{p.stderr}")
+    check("disk full: the error says so and names the intact checkpoint (step 10)",
+          "No space left on device" in p.stderr and "previous checkpoint (step 10)" in p.stderr
+          and "intact" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr)
+    check("disk full: the checkpoint on disk is step 10's, no temp file left",
+          checkpoint_step(full) == 10 and not [f for f in os.listdir(full) if ".tmp." in f],
+          str(os.listdir(full)))
+    rc, out, err = run("--resume", full)
+    same, _ = same_weights(final, os.path.join(full, "alexnet.safetensors"))
+    check("disk full: --resume exits 0 and ends bit-identical to the uninterrupted run",
+          rc == 0 and same, out[-2000:] + err)
+
+    # SIGTERM and SIGINT once the first checkpoint exists: a checkpoint at the step reached,
+    # exit 128 + signal, and --resume ends where the uninterrupted run did.
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        name = signal.Signals(sig).name
+        d = os.path.join(tmp, name)
+        proc = start(*short_run(d))
+        wait_for(os.path.join(d, "checkpoint.safetensors"), proc)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=300)
+        check(f"{name}: exit {code}", proc.returncode == code, f"{proc.returncode}\n{err}")
+        if proc.returncode != code:
+            continue
+        step = checkpoint_step(d)
+        check(f"{name}: the message names the signal, the step ({step}) and how to resume",
+              f"stopped by {name} at step {step}" in err and "--resume" in err, err)
+        rc, out, err = run("--resume", d)
+        same, _ = same_weights(final, os.path.join(d, "alexnet.safetensors"))
+        check(f"{name}: --resume exits 0 and ends bit-identical to the uninterrupted run",
+              rc == 0 and same, out[-2000:] + err)
+
+    # The run folder deleted under a running trainer: exit 1 at the next step, naming it.
+    gone = os.path.join(tmp, "gone")
+    proc = start(*short_run(gone))
+    wait_for(os.path.join(gone, "checkpoint.safetensors"), proc)
+    import shutil
+    shutil.rmtree(gone, ignore_errors=True)
+    out, err = proc.communicate(timeout=300)
+    check("run folder deleted: exit 1 with an error naming the folder",
+          proc.returncode == 1 and gone in err and len(err.strip().splitlines()) == 1,
+          f"{proc.returncode}\n{err}")
+
+    # Dataset files vanishing mid-run (after epoch 1's metrics): skipped and named, as a
+    # corrupt file is; the run ends normally.
+    data = os.path.join(tmp, "data")
+    files = write_folder(data, 150, np.random.default_rng(1))
+    d = os.path.join(tmp, "vanish")
+    proc = start("--data", data, "--config", "small-32", "--val-split", "0.2", "--batch-size",
+                 "8", "--epochs", "3", "--threads", "1", "--workers", "2", "--run-dir", d,
+                 "--init", "kaiming", "--checkpoint-minutes", "0")
+    wait_for(os.path.join(d, "metrics.csv"), proc)
+    removed = set(files[::2])
+    for f in removed:
+        os.remove(f)
+    out, err = proc.communicate(timeout=600)
+    check("files vanishing mid-run: the run ends with exit 0", proc.returncode == 0,
+          out[-2000:] + err)
+    listed = {}
+    if os.path.exists(os.path.join(d, "skipped.txt")):
+        for line in open(os.path.join(d, "skipped.txt")):
+            name, _, why = line.rstrip("\n").partition("\t")
+            listed[name] = why
+    check("skipped.txt names vanished files, and only those, as 'cannot open'",
+          listed and set(listed) <= removed and
+          all("cannot open" in w for w in listed.values()), str(listed)[:1000])
+
+
 def write_idx_images(path, n, rows=28, cols=28, magic=0x00000803, gz=False):
     data = struct.pack(">IIII", magic, n, rows, cols) + bytes(n * rows * cols)
     with (gzip.open if gz else open)(path, "wb") as f:
@@ -534,7 +644,7 @@ def case_classify(tmp):
           f"{len(diff)} differ, e.g. {diff[:3]}")
 
 
-CASES = {"learn": case_learn, "resume": case_resume, "data-parallel": case_data_parallel,
+CASES = {"learn": case_learn, "faults": case_faults, "resume": case_resume, "data-parallel": case_data_parallel,
          "model-parallel": case_model_parallel,
          "checkpoint-kill": case_checkpoint_kill,
          "nan": case_nan, "folder": case_folder, "errors": case_errors, "classify": case_classify}

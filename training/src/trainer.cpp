@@ -35,6 +35,7 @@
 #include "calibration.h"
 #include "checkpoint.h"
 #include "dataset.h"
+#include "interrupt.h"
 #include "loader.h"
 #include "metrics.h"
 #include "plots.h"
@@ -215,6 +216,8 @@ Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset
   Batch b;
   std::vector<double> p(static_cast<size_t>(k));
   while (loader.next(b)) {
+    // A stop asked for by a signal may end an evaluation early: it is redone on resume.
+    if (const int sig = stop_signal()) throw Interrupted(sig, "during evaluation");
     Tensor probs = alexnet::softmax_rows(learner.forward(b.x));  // (N·crops, K)
     for (size_t j = 0; j < b.labels.size(); ++j) {
       std::fill(p.begin(), p.end(), 0.0);
@@ -337,12 +340,22 @@ class Training {
   void run() {
     prepare();
     bool stop = o_.max_steps > 0 && learner().step() >= o_.max_steps;
-    while (ck_.epoch < o_.epochs && !stop) {
-      const auto epoch_start = Clock::now();
-      Loader loader(data_.train, aug_, loader_config(), static_cast<uint64_t>(ck_.epoch), ck_.batch,
-                    [&](const SkippedItem& s) { skips_->add(s); });
-      const uint64_t images = train_epoch(loader, stop);
-      end_epoch(loader.num_batches(), images, seconds_since(epoch_start), stop);
+    try {
+      while (ck_.epoch < o_.epochs && !stop) {
+        const auto epoch_start = Clock::now();
+        Loader loader(data_.train, aug_, loader_config(), static_cast<uint64_t>(ck_.epoch),
+                      ck_.batch, [&](const SkippedItem& s) { skips_->add(s); });
+        const uint64_t images = train_epoch(loader, stop);
+        end_epoch(loader.num_batches(), images, seconds_since(epoch_start), stop);
+      }
+    } catch (const Interrupted& i) {
+      // Thrown only where ck_ and the network agree (between steps, or before the epoch's
+      // evaluation is recorded), so this checkpoint resumes like any other.
+      const std::string name = signal_name(i.signal);
+      save(name.c_str());
+      throw Interrupted(i.signal, "stopped by " + name + " at step " + std::to_string(ck_.step) +
+                                      "; checkpoint " + ck_path_ +
+                                      "; continue with: alexnet-train --resume " + o_.run_dir);
     }
     write_outputs();
   }
@@ -362,7 +375,8 @@ class Training {
   std::unique_ptr<Skips> skips_;
   double seconds_before_ = 0;  // training time of the run's earlier parts (resumed runs)
   int checkpoint_writes_ = 0;
-  uint64_t attempts_ = 0;  // batches tried by this process (--debug-nan-at-step counts these)
+  int64_t saved_step_ = -1;  // the step of the checkpoint on disk (-1: none yet)
+  uint64_t attempts_ = 0;    // batches tried by this process (--debug-nan-at-step counts these)
   Clock::time_point last_checkpoint_ = Clock::now();
 
   Learner& learner() { return *runner_; }
@@ -404,6 +418,7 @@ class Training {
     if (!o_.resume.empty()) {
       const std::string path = resolve_checkpoint(o_.resume);
       ck_ = load_checkpoint(path);
+      saved_step_ = static_cast<int64_t>(ck_.step);
       if (ck_.seed != o_.seed) throw Error(path + ": the checkpoint's seed differs from --seed");
     } else if (fs::exists(ck_path_)) {
       throw Error(o_.run_dir + ": already holds a checkpoint; continue it with --resume " +
@@ -488,7 +503,7 @@ class Training {
     Progress progress(log_, ck_.epoch + 1, o_.epochs, loader.num_batches(), ck_.batch);
     uint64_t images = 0;
     Batch b;
-    while (!stop && loader.next(b)) {
+    while (!stop && !stop_signal() && loader.next(b)) {
       ck_.batch = b.index + 1;
       if (!train_step(b)) continue;
       images += b.labels.size();
@@ -503,7 +518,9 @@ class Training {
         save("periodic");
       }
       if (o_.debug_kill_after_step > 0 && step == o_.debug_kill_after_step) std::raise(SIGKILL);
+      check_run_dir();
     }
+    if (const int sig = stop_signal()) throw Interrupted(sig, "between steps");
     if (ck_.epoch_images == 0)
       throw Error(o_.data + ": no training image of this epoch could be read");
     return images;
@@ -591,7 +608,16 @@ class Training {
 
   // --- checkpoints and outputs --------------------------------------------------------------
 
+  // A run folder deleted under a running trainer: stop now rather than train on for hours
+  // with nowhere to save (one stat() per step).
+  void check_run_dir() const {
+    if (!fs::is_directory(o_.run_dir))
+      throw Error(o_.run_dir + ": the run folder was removed while training; stopping, since " +
+                  "no checkpoint or output can be written there");
+  }
+
   void save(const char* why) {
+    check_run_dir();
     ck_.step = learner().step();
     ck_.weights = learner().get_params();
     ck_.momentum = learner().get_momentum();
@@ -605,7 +631,16 @@ class Training {
       if (::truncate(tmp.c_str(), static_cast<off_t>(fs::file_size(tmp) / 2)) != 0) std::abort();
       std::raise(SIGKILL);
     }
-    save_checkpoint(ck_path_, ck_);
+    try {
+      save_checkpoint(ck_path_, ck_);
+    } catch (const Error& e) {  // e.g. the disk is full: say what is safe
+      throw Error("checkpoint of step " + std::to_string(ck_.step) + " not written: " + e.what() +
+                  (saved_step_ >= 0
+                       ? "; the previous checkpoint (step " + std::to_string(saved_step_) +
+                             ") in " + ck_path_ + " is intact: continue with --resume " + o_.run_dir
+                       : std::string("; no checkpoint had been written yet")));
+    }
+    saved_step_ = static_cast<int64_t>(ck_.step);
     skips_->write();
     log_.line(std::string("checkpoint (") + why + "): step " + std::to_string(ck_.step) + " -> " +
               ck_path_);
@@ -678,6 +713,7 @@ class Training {
 }  // namespace
 
 void run_training(const Options& o) {
+  install_stop_handlers();
   Training(o).run();
 }
 

@@ -64,7 +64,8 @@ struct Options {
 };
 
 // Runs (or resumes) a training. Throws alexnet::Error for anything that stops it; the
-// caller prints "alexnet-train: <reason>" and exits 1.
+// caller prints "alexnet-train: <reason>" and exits 1. After SIGTERM or SIGINT it writes a
+// checkpoint and throws train::Interrupted (interrupt.h); the caller exits 128 + the signal.
 void run_training(const Options& o);
 
 }  // namespace train
