@@ -7,7 +7,9 @@
 // gradient sums' order (two half-batch means combined in double vs one batch mean).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 
 #include "../reference/test_util.h"
@@ -82,4 +84,47 @@ TEST(DataParallel, ErrorsNameTheProblem) {
   std::vector<int> bad{0, 1, 2, 99};
   EXPECT_THROW(two.forward_backward(x, bad), Error);
   EXPECT_THROW(DataParallel(cfg, {}, 1), Error);
+}
+
+// A replica that stops responding (ALEXNET_DEBUG_STALL: replica 1 sleeps from step 2 on)
+// ends the step with an error naming it after ALEXNET_DEVICE_TIMEOUT_S, not a hang; the
+// runner then refuses further work, and its destructor does not wait for the stalled thread.
+// A timeout that is not a number is an error naming the variable.
+TEST(DataParallel, AStalledReplicaEndsTheStepWithinTheTimeout) {
+  NetConfig cfg = NetConfig::by_name("small-28", 10);
+  Tensor x = random_input(cfg, 4, 1);
+  const auto labels = labels_for(4, 10, 0);
+  ::setenv("ALEXNET_DEVICE_TIMEOUT_S", "soon", 1);
+  {
+    DataParallel two(cfg, parse_devices("cpu,cpu"), 2);
+    try {
+      two.forward_backward(x, labels);
+      ADD_FAILURE() << "a timeout of \"soon\" was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("ALEXNET_DEVICE_TIMEOUT_S=\"soon\""), std::string::npos)
+          << e.what();
+    }
+  }
+  ::setenv("ALEXNET_DEVICE_TIMEOUT_S", "0.5", 1);
+  ::setenv("ALEXNET_DEBUG_STALL", "1:2", 1);
+  const auto start = std::chrono::steady_clock::now();
+  {
+    DataParallel two(cfg, parse_devices("cpu,cpu"), 2);
+    two.forward_backward(x, labels);  // step 1: both answer
+    two.sgd_step(0.01f, 0.9f, 0.f);
+    try {
+      two.forward_backward(x, labels);
+      ADD_FAILURE() << "the stalled replica was not noticed";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("replica 1 (cpu) did not finish"), std::string::npos) << what;
+      EXPECT_NE(what.find("0.5 s (ALEXNET_DEVICE_TIMEOUT_S)"), std::string::npos) << what;
+    }
+    EXPECT_THROW(two.sgd_step(0.01f, 0.9f, 0.f), Error);  // refused: replica 1 stalled
+  }
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(took, 30.0) << "the stall was not bounded by the timeout";
+  ::unsetenv("ALEXNET_DEBUG_STALL");
+  ::unsetenv("ALEXNET_DEVICE_TIMEOUT_S");
 }

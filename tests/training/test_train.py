@@ -416,6 +416,23 @@ def case_faults(tmp):
           proc.returncode == 1 and gone in err and len(err.strip().splitlines()) == 1,
           f"{proc.returncode}\n{err}")
 
+    # A worker that stops responding (ALEXNET_DEBUG_STALL: it sleeps from step 3 on, as a hung
+    # device would): the run ends with exit 1 and an error naming it within the bounded wait
+    # (ALEXNET_DEVICE_TIMEOUT_S=2 here), never a hang. Replica 1 of data-parallel; half 0 of
+    # model-parallel (the half that used to run on the caller's own thread).
+    import time
+    for what, worker, extra in (("data-parallel", "replica 1", []),
+                                ("model-parallel", "half 0", ["--parallel", "model"])):
+        d = os.path.join(tmp, "stall-" + what)
+        env = dict(os.environ, ALEXNET_DEBUG_STALL=worker[-1] + ":3", ALEXNET_DEVICE_TIMEOUT_S="2")
+        t0 = time.monotonic()
+        p = subprocess.run([TRAIN, *short_run(d, "--device", "cpu,cpu", *extra)],
+                           capture_output=True, text=True, env=env, timeout=120)
+        took = time.monotonic() - t0
+        check(f"{what}, {worker} stalled: exit 1 in {took:.1f} s, naming it and the timeout",
+              p.returncode == 1 and worker in p.stderr and "did not finish" in p.stderr and
+              "ALEXNET_DEVICE_TIMEOUT_S" in p.stderr and took < 60, f"{p.returncode}\n{p.stderr}")
+
     # Dataset files vanishing mid-run (after epoch 1's metrics): skipped and named, as a
     # corrupt file is; the run ends normally.
     data = os.path.join(tmp, "data")

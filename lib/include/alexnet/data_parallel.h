@@ -24,8 +24,10 @@
 // distribution, not number for number; with dropout off it equals it within float rounding.
 #pragma once
 
+#include <future>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "alexnet/device.h"
@@ -85,6 +87,11 @@ class DataParallel final : public Runner {
   std::vector<int64_t> slice_sizes_;  // of the last forward_backward
   Reduction reduction_ = Reduction::Host;
   std::string reduction_note_;
+  std::string stalled_;  // "replica 1 (cpu)" once one missed the device timeout
+
+  template <class T, class OnValue>
+  void wait_replicas(std::vector<std::future<T>>& tasks, const char* what, OnValue on_value);
+  void refuse_if_stalled() const;
 
   void reduce_on_host(int64_t N);
   void reduce_with_nccl(int64_t N);

@@ -8,6 +8,7 @@
 
 #include "alexnet/backend.h"
 #include "alexnet/error.h"
+#include "core/device_timeout.h"
 #include "core/seed_mix.h"
 
 namespace alexnet {
@@ -40,6 +41,48 @@ Reduction requested(Reduction asked) {
 }
 
 }  // namespace
+
+// Waits for every replica's task (an invalid future: no task), for at most the device timeout
+// in all, and collects the first failure. A replica that has not finished by then is
+// abandoned: its task, and (in the destructor) every network, are deliberately never freed,
+// since the stalled thread may still use them; the error names the replica. Later calls are
+// refused.
+template <class T, class OnValue>
+void DataParallel::wait_replicas(std::vector<std::future<T>>& tasks, const char* what,
+                                 OnValue on_value) {
+  const double limit = device_timeout_seconds();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(limit));
+  for (size_t r = 0; r < tasks.size(); ++r) {
+    if (!tasks[r].valid() || tasks[r].wait_until(deadline) == std::future_status::ready) continue;
+    new std::vector<std::future<T>>(std::move(tasks));  // leaked: ~future would wait for it
+    stalled_ = "replica " + std::to_string(r) + " (" + devices_[r].str() + ")";
+    throw Error("DataParallel " + join_devices(devices_) + ": " + stalled_ +
+                " did not finish its " + what + " within " + device_timeout_text(limit) +
+                "; the device failed or is stuck");
+  }
+  std::exception_ptr failure;
+  for (size_t r = 0; r < tasks.size(); ++r) {
+    if (!tasks[r].valid()) continue;
+    try {
+      if constexpr (std::is_void_v<T>) {
+        tasks[r].get();
+      } else {
+        on_value(r, tasks[r].get());
+      }
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+void DataParallel::refuse_if_stalled() const {
+  if (!stalled_.empty())
+    throw Error("DataParallel " + join_devices(devices_) + ": " + stalled_ +
+                " stalled in an earlier step; this runner cannot be used any more");
+}
 
 DataParallel::DataParallel(const NetConfig& cfg, const std::vector<Device>& devices, int threads,
                            Reduction reduce)
@@ -83,7 +126,10 @@ DataParallel::DataParallel(const NetConfig& cfg, const std::vector<Device>& devi
   set_seed(0);
 }
 
-DataParallel::~DataParallel() = default;
+DataParallel::~DataParallel() {
+  if (stalled_.empty()) return;
+  for (auto& n : nets_) (void)n.release();  // a stalled task may still be running on them
+}
 
 std::string DataParallel::describe() const {
   std::string s = join_devices(devices_);
@@ -129,6 +175,7 @@ void DataParallel::set_step(uint64_t step) {
 
 float DataParallel::forward_backward(const Tensor& x, std::span<const int> labels,
                                      Tensor* logits_out) {
+  refuse_if_stalled();
   if (nets_.size() == 1) return nets_.front()->forward_backward(x, labels, logits_out);
   if (x.rank() != 4 || x.dim(0) < 1)
     throw Error("DataParallel: input " + shape_str(x.shape()) + " must be (N, C, H, W)");
@@ -146,26 +193,23 @@ float DataParallel::forward_backward(const Tensor& x, std::span<const int> label
     if (end == begin) continue;
     Network* net = nets_[static_cast<size_t>(r)].get();
     Tensor* lo = logits_out ? &logits[static_cast<size_t>(r)] : nullptr;
+    // The task owns its rows, labels and logits: an abandoned (stalled) one touches nothing
+    // of the caller's.
     losses[static_cast<size_t>(r)] =
         std::async(std::launch::async,
-                   [net, lo, xs = copy_rows(x, begin, end),
+                   [net, lo, r, xs = copy_rows(x, begin, end),
                     ls = std::vector<int>(labels.begin() + begin, labels.begin() + end)]() {
-                     return net->forward_backward(xs, ls, lo);
+                     debug_stall_point(static_cast<size_t>(r), net->step() + 1);
+                     Tensor mine;
+                     const float loss = net->forward_backward(xs, ls, lo ? &mine : nullptr);
+                     if (lo) *lo = std::move(mine);
+                     return loss;
                    });
   }
-  // Wait for every replica before rethrowing, so none is left running on our data.
+  // Wait for every replica (boundedly) before rethrowing, so none is left running on our data.
   double loss = 0;
-  std::exception_ptr failure;
-  for (int64_t r = 0; r < R; ++r) {
-    auto& f = losses[static_cast<size_t>(r)];
-    if (!f.valid()) continue;
-    try {
-      loss += double(f.get()) * double(slice_sizes_[static_cast<size_t>(r)]);
-    } catch (...) {
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+  wait_replicas(losses, "forward and backward pass",
+                [&](size_t r, float l) { loss += double(l) * double(slice_sizes_[r]); });
 
   if (reduction_ == Reduction::Nccl)
     reduce_with_nccl(N);
@@ -234,6 +278,7 @@ void DataParallel::reduce_with_nccl(int64_t N) {
 }
 
 void DataParallel::sgd_step(float lr, float momentum, float weight_decay) {
+  refuse_if_stalled();
   // Replicas with no slice still take the step: every replica holds the reduced gradient.
   std::vector<std::future<void>> done;
   for (auto& n : nets_) {
@@ -241,15 +286,7 @@ void DataParallel::sgd_step(float lr, float momentum, float weight_decay) {
     done.push_back(
         std::async(std::launch::async, [=] { net->sgd_step(lr, momentum, weight_decay); }));
   }
-  std::exception_ptr failure;
-  for (auto& f : done) {
-    try {
-      f.get();
-    } catch (...) {
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+  wait_replicas(done, "SGD step", nullptr);
 }
 
 }  // namespace alexnet

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "alexnet/error.h"
+#include "core/device_timeout.h"
 #include "core/seed_mix.h"
 
 namespace alexnet {
@@ -157,57 +158,73 @@ struct Planner {
   }
 };
 
-// A persistent thread that runs half 1's share of each step while the caller runs half 0's.
-class HalfThread {
+// Two persistent threads, one per half, that run each half's share of a step. The caller
+// waits for both, at most the device timeout ($ALEXNET_DEVICE_TIMEOUT_S): a half that fails
+// ends the step with its error, a half that stalls with an error naming it, never a hang.
+// (Half 0 has its own thread too, so that a stall of either is seen.)
+class HalfThreads {
  public:
-  HalfThread() : thread_([this] { loop(); }) {}
-  ~HalfThread() {
+  HalfThreads() : threads_{std::thread([this] { loop(0); }), std::thread([this] { loop(1); })} {}
+  ~HalfThreads() {
     {
       std::lock_guard lock(mutex_);
       stop_ = true;
     }
     cond_.notify_all();
-    thread_.join();
+    for (std::thread& t : threads_)
+      if (stalled_ < 0)
+        t.join();
+      else
+        t.detach();  // the stalled one never returns; ModelParallel leaks what it uses
   }
-  // Runs f(0) here and f(1) on the thread; rethrows the first error (half 0's first).
-  void both(const std::function<void(size_t)>& f) {
-    {
-      std::lock_guard lock(mutex_);
-      job_ = &f;
-      error_ = nullptr;
-      done_ = false;
-    }
-    cond_.notify_all();
-    std::exception_ptr mine;
-    try {
-      f(0);
-    } catch (...) {
-      mine = std::current_exception();
-    }
+  bool stalled() const { return stalled_ >= 0; }
+  // Runs f(0) and f(1), one per thread; rethrows the first error (half 0's first). `names`:
+  // the halves' devices, for the error.
+  void both(const std::function<void(size_t)>& f, const std::array<std::string, 2>& names) {
+    if (stalled_ >= 0)
+      throw Error("model-parallel: half " + std::to_string(stalled_) + " (" +
+                  names[static_cast<size_t>(stalled_)] +
+                  ") stalled in an earlier step; this runner cannot be used any more");
+    const double limit = device_timeout_seconds();
     std::unique_lock lock(mutex_);
-    cond_.wait(lock, [this] { return done_; });
+    job_ = &f;
+    errors_ = {};
+    done_ = {false, false};
+    ++generation_;
+    cond_.notify_all();
+    const bool finished = cond_.wait_for(lock, std::chrono::duration<double>(limit),
+                                         [this] { return done_[0] && done_[1]; });
+    if (!finished) {
+      stalled_ = done_[0] ? 1 : 0;
+      throw Error("model-parallel: half " + std::to_string(stalled_) + " (" +
+                  names[static_cast<size_t>(stalled_)] +
+                  ") did not finish its part of the step within " + device_timeout_text(limit) +
+                  "; the device failed or is stuck");
+    }
     job_ = nullptr;
-    if (mine) std::rethrow_exception(mine);
-    if (error_) std::rethrow_exception(error_);
+    for (auto& e : errors_)
+      if (e) std::rethrow_exception(e);
   }
 
  private:
-  void loop() {
+  void loop(size_t h) {
     std::unique_lock lock(mutex_);
+    uint64_t seen = 0;
     for (;;) {
-      cond_.wait(lock, [this] { return stop_ || (job_ && !done_); });
+      cond_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
+      seen = generation_;
       const std::function<void(size_t)>* job = job_;
       lock.unlock();
       std::exception_ptr err;
       try {
-        (*job)(1);
+        (*job)(h);
       } catch (...) {
         err = std::current_exception();
       }
       lock.lock();
-      error_ = err;
-      done_ = true;
+      errors_[h] = err;
+      done_[h] = true;
       cond_.notify_all();
     }
   }
@@ -215,9 +232,12 @@ class HalfThread {
   std::mutex mutex_;
   std::condition_variable cond_;
   const std::function<void(size_t)>* job_ = nullptr;
-  std::exception_ptr error_;
-  bool done_ = true, stop_ = false;
-  std::thread thread_;  // last: starts after the members it uses exist
+  std::array<std::exception_ptr, 2> errors_;
+  std::array<bool, 2> done_ = {true, true};
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  int stalled_ = -1;                    // the half that missed the timeout
+  std::array<std::thread, 2> threads_;  // last: they start after the members they use exist
 };
 
 // Rows [r.lo, r.hi) of a host tensor whose first dimension is split (a copy).
@@ -243,7 +263,10 @@ struct ModelParallel::Impl {
   std::array<std::vector<Tensor>, 2> exchanged, exchanged_grad;
   std::array<Tensor, 2> dlogits_half;
   Tensor logits_full, dlogits_full;  // on half 0
-  HalfThread worker;
+  HalfThreads workers;
+  std::array<std::string, 2> names;  // the halves' devices ("cpu", "gpu:1")
+  // Runs f(0) and f(1) at once, one thread per half (bounded by the device timeout).
+  void both(const std::function<void(size_t)>& f) { workers.both(f, names); }
 
   Tensor& zeroed(size_t h, Tensor& slot, const Shape& shape) {
     if (slot.empty() || slot.shape() != shape)
@@ -344,7 +367,7 @@ void ModelParallel::Impl::run_forward(bool training) {
     if (s.exchange)
       each_half([&](size_t h) { acts[h][k + 1] = exchange_forward(h, s, acts[0][k], acts[1][k]); });
     else
-      worker.both([&](size_t h) {
+      both([&](size_t h) {
         acts[h][k + 1] = ops[h][k]->forward(acts[h][k], op_params(h, s), training);
       });
   }
@@ -384,6 +407,7 @@ void ModelParallel::init(const NetConfig& cfg, std::unique_ptr<Backend> half0,
   m.cfg.validate();
   m.be = {std::move(half0), std::move(half1)};
   m.description = m.be[0]->name() + "," + m.be[1]->name() + " (model-parallel)";
+  m.names = {m.be[0]->name(), m.be[1]->name()};
   m.layers = build_layers(m.cfg);
   m.build_plan();
   m.param_index.assign(m.layers.size(), -1);
@@ -453,7 +477,9 @@ ModelParallel::ModelParallel(const NetConfig& cfg, const std::vector<Device>& de
                        (threads_desc.empty() ? "" : "; " + threads_desc + " CPU threads") + ")";
 }
 
-ModelParallel::~ModelParallel() = default;
+ModelParallel::~ModelParallel() {
+  if (impl_->workers.stalled()) (void)impl_.release();  // a stalled half may still use it
+}
 
 const NetConfig& ModelParallel::config() const {
   return impl_->cfg;
@@ -543,7 +569,7 @@ Tensor ModelParallel::forward_embedding(const Tensor& x, Tensor* embedding) {
 Tensor ModelParallel::forward_impl(const Tensor& x, bool training, Tensor* embedding) {
   Impl& m = *impl_;
   check_input(m.cfg, x);
-  m.worker.both([&](size_t h) { m.be[h]->upload(x, m.input[h]); });
+  m.both([&](size_t h) { m.be[h]->upload(x, m.input[h]); });
   m.run_forward(training);
   if (embedding) {
     // The last weighted layer reads every channel (the plan gathers them on both halves
@@ -577,7 +603,10 @@ float ModelParallel::forward_backward(const Tensor& x, std::span<const int> labe
   if (static_cast<int64_t>(labels.size()) != x.dim(0))
     throw Error("forward_backward: " + std::to_string(labels.size()) + " labels for a batch of " +
                 std::to_string(x.dim(0)));
-  m.worker.both([&](size_t h) { m.be[h]->upload(x, m.input[h]); });
+  m.both([&](size_t h) {
+    debug_stall_point(h, m.step + 1);
+    m.be[h]->upload(x, m.input[h]);
+  });
   m.run_forward(/*training=*/true);
 
   // The loss on half 0, over the logits gathered there: (N, classes).
@@ -604,7 +633,7 @@ float ModelParallel::forward_backward(const Tensor& x, std::span<const int> labe
         m.grads[h][k1] = m.exchange_backward(h, s, m.grads[0][k1 + 1], m.grads[1][k1 + 1]);
       });
     else
-      m.worker.both([&](size_t h) {
+      m.both([&](size_t h) {
         m.grads[h][k1] = m.ops[h][k1]->backward(m.acts[h][k1], m.acts[h][k1 + 1],
                                                 m.grads[h][k1 + 1], m.op_params(h, s),
                                                 /*need_dx=*/k1 > 0);
@@ -615,7 +644,7 @@ float ModelParallel::forward_backward(const Tensor& x, std::span<const int> labe
 
 void ModelParallel::sgd_step(float lr, float momentum, float weight_decay) {
   Impl& m = *impl_;
-  m.worker.both([&](size_t h) {
+  m.both([&](size_t h) {
     for (Param& p : m.params[h]) {
       if (p.momentum.empty()) p.momentum = m.be[h]->zeros(p.value.shape());
       m.be[h]->sgd_update(p.value, p.grad, p.momentum, lr, momentum, weight_decay);

@@ -14,6 +14,7 @@
 
 #include "backends/channels.h"
 #include "backends/op_common.h"
+#include "core/device_timeout.h"
 #include "graph.h"
 #include "kernels.h"
 #include "ops.h"
@@ -25,12 +26,7 @@ namespace {
 // $ALEXNET_DEVICE_TIMEOUT_S seconds (default 60): a model-parallel exchange waits on the other
 // GPU this way, so a GPU that hangs or fails gives an error naming it instead of a hang.
 void wait_bounded(Context& ctx, const char* what) {
-  double limit = 60.0;
-  if (const char* env = std::getenv("ALEXNET_DEVICE_TIMEOUT_S")) {
-    char* end = nullptr;
-    const double v = std::strtod(env, &end);
-    if (end != env && v > 0) limit = v;
-  }
+  const double limit = device_timeout_seconds();
   DeviceScope scope(ctx.device);
   const auto start = std::chrono::steady_clock::now();
   for (int spins = 0;; ++spins) {
@@ -41,12 +37,9 @@ void wait_bounded(Context& ctx, const char* what) {
                   cudaGetErrorString(q) + ")");
     const double waited =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (waited > limit) {
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%g", limit);
-      throw Error(ctx.name + " did not finish its work within " + secs + " s before " + what +
-                  " (ALEXNET_DEVICE_TIMEOUT_S); the GPU failed or is stuck");
-    }
+    if (waited > limit)
+      throw Error(ctx.name + " did not finish its work within " + device_timeout_text(limit) +
+                  " before " + what + "; the GPU failed or is stuck");
     if (spins < 1000)
       std::this_thread::yield();
     else
