@@ -34,6 +34,7 @@
 #include "alexnet/error.h"
 #include "alexnet/network.h"
 #include "alexnet/weights.h"
+#include "backends/cuda/fault_injection.h"
 #include "npy.h"
 
 using namespace alexnet;
@@ -494,4 +495,56 @@ TEST(Cuda, WithoutGpuAutoFallsBackToCpuAndSaysWhy) {
     EXPECT_NE(w.find("gpu:0"), std::string::npos) << w;
     EXPECT_NE(w.find("not available"), std::string::npos) << w;
   }
+}
+
+// ALEXNET_CUDA_FAULT's plan (backends/cuda/fault_injection.h): parsed, refused with the
+// variable named, and firing exactly once at the Nth call of its kind. Host code: runs
+// without a GPU.
+TEST(CudaFault, PlanParsesAndFiresOnceAtTheNthCall) {
+  using cuda::Fault;
+  const cuda::FaultPlan plan = cuda::parse_fault_plan("malloc:3,cudnn:1");
+  EXPECT_EQ(plan.nth[0], 3u);
+  EXPECT_EQ(plan.nth[1], 0u);
+  EXPECT_EQ(plan.nth[2], 1u);
+  cuda::FaultCounter counter(plan);
+  std::vector<bool> mallocs;
+  for (int i = 0; i < 5; ++i) mallocs.push_back(counter.fail_now(Fault::Malloc));
+  EXPECT_EQ(mallocs, (std::vector<bool>{false, false, true, false, false}));
+  EXPECT_TRUE(counter.fail_now(Fault::Cudnn));
+  EXPECT_FALSE(counter.fail_now(Fault::Cudnn));
+  EXPECT_FALSE(counter.fail_now(Fault::Launch));
+  for (const char* bad : {"malloc", "malloc:0", "malloc:-1", "malloc:x", "disk:2", "launch:1,"}) {
+    try {
+      cuda::parse_fault_plan(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("ALEXNET_CUDA_FAULT=\"") + bad + "\""),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// On a GPU, run by the meson tests cuda-fault-{malloc,launch,cudnn}, each its own process with
+// ALEXNET_CUDA_FAULT set: the injected failure of a classifier on gpu:0 is an alexnet::Error
+// naming the device and the call, the process goes on (a second classifier, made after the
+// planned fault has fired, works), and device memory comes back to where it was.
+TEST(CudaFault, InjectedFailureNamesTheDeviceAndTheCall) {
+  const char* spec = std::getenv("ALEXNET_CUDA_FAULT");
+  if (!spec || !*spec) GTEST_SKIP() << "run by the cuda-fault-* tests (ALEXNET_CUDA_FAULT unset)";
+  REQUIRE_GPU();
+  Model m = random_model(NetConfig::by_name("small-32", 10), 3);
+  Tensor x = random_input(m.config, 4, 1);
+  std::string what;
+  try {
+    Classifier c(m, {"gpu:0", 0});
+    for (int i = 0; i < 3; ++i) c.logits(x);
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  ASSERT_FALSE(what.empty()) << "ALEXNET_CUDA_FAULT=" << spec << " did not fail anything";
+  EXPECT_NE(what.find("cuda:0"), std::string::npos) << what;
+  EXPECT_NE(what.find("injected by ALEXNET_CUDA_FAULT"), std::string::npos) << what;
+  Classifier again(m, {"gpu:0", 0});
+  EXPECT_EQ(again.logits(x).dim(0), 4);
 }

@@ -114,7 +114,10 @@ void* grow(void*& buffer, size_t& have, size_t bytes, cudaStream_t stream, Alloc
 void* Context::workspace(size_t bytes) {
   return grow(
       workspace_, workspace_bytes_, bytes, stream,
-      [](void** p, size_t n) { return cudaMalloc(p, n); }, [](void* p) { return cudaFree(p); });
+      [](void** p, size_t n) {
+        return inject_fault(Fault::Malloc) ? cudaErrorMemoryAllocation : cudaMalloc(p, n);
+      },
+      [](void* p) { return cudaFree(p); });
 }
 
 void* Context::pinned(size_t bytes) {
@@ -147,15 +150,16 @@ Tensor device_tensor(Context& ctx, const Shape& shape, DType type) {
   int64_t n = shape_numel(shape);
   size_t bytes = static_cast<size_t>(n > 0 ? n : 1) * dtype_size(type);
   void* p = nullptr;
-  cudaError_t e = cudaMalloc(&p, bytes);
+  const bool injected = inject_fault(Fault::Malloc);
+  cudaError_t e = injected ? cudaErrorMemoryAllocation : cudaMalloc(&p, bytes);
   if (e != cudaSuccess) {
     cudaGetLastError();  // clear the sticky-free error state of a failed allocation
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
     throw Error(ctx.name + ": out of GPU memory allocating " + shape_str(shape) + " (" +
                 std::to_string(bytes >> 20) + " MiB; " + std::to_string(free_b >> 20) +
-                " MiB free of " + std::to_string(total_b >> 20) +
-                " MiB): " + cudaGetErrorString(e));
+                " MiB free of " + std::to_string(total_b >> 20) + " MiB): " +
+                cudaGetErrorString(e) + (injected ? " (injected by ALEXNET_CUDA_FAULT)" : ""));
   }
   int device = ctx.device;
   std::shared_ptr<void> owner(p, [device](void* q) {

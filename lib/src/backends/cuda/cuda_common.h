@@ -17,6 +17,7 @@
 #include "alexnet/backend.h"
 #include "alexnet/error.h"
 #include "alexnet/tensor.h"
+#include "fault_injection.h"
 
 namespace alexnet::cuda {
 
@@ -38,14 +39,32 @@ std::string cublas_status_str(cublasStatus_t s);
                             __LINE__);                                                       \
   } while (0)
 
+// The same, for a call that ALEXNET_CUDA_FAULT may fail (fault_injection.h): then `injected`
+// stands for the call's result, the call is not made, and the error says it was injected.
+#define ALEXNET_CHECK_INJECTABLE(api, call_text, fault, injected, status, ok, describe)    \
+  do {                                                                                     \
+    const bool alexnet_inj_ = ::alexnet::cuda::inject_fault(fault);                        \
+    const auto alexnet_s_ = alexnet_inj_ ? (injected) : (status);                          \
+    if (alexnet_s_ != (ok))                                                                \
+      ::alexnet::cuda::fail(api, call_text,                                                \
+                            ::alexnet::cuda::describe(alexnet_s_) +                        \
+                                (alexnet_inj_ ? " (injected by ALEXNET_CUDA_FAULT)" : ""), \
+                            __FILE__, __LINE__);                                           \
+  } while (0)
+
 #define ALEXNET_CUDA(call) ALEXNET_CHECK_STATUS("CUDA", #call, call, cudaSuccess, cuda_error_str)
-#define ALEXNET_CUDNN(call) \
-  ALEXNET_CHECK_STATUS("cuDNN", #call, call, CUDNN_STATUS_SUCCESS, cudnn_status_str)
+#define ALEXNET_CUDNN(call)                                                           \
+  ALEXNET_CHECK_INJECTABLE("cuDNN", #call, ::alexnet::cuda::Fault::Cudnn,             \
+                           CUDNN_STATUS_EXECUTION_FAILED, call, CUDNN_STATUS_SUCCESS, \
+                           cudnn_status_str)
 #define ALEXNET_CUBLAS(call) \
   ALEXNET_CHECK_STATUS("cuBLAS", #call, call, CUBLAS_STATUS_SUCCESS, cublas_status_str)
 
 // After a kernel launch: launch errors (bad configuration, no kernel image for this GPU).
-#define ALEXNET_CUDA_LAUNCHED() ALEXNET_CUDA(cudaGetLastError())
+#define ALEXNET_CUDA_LAUNCHED()                                                    \
+  ALEXNET_CHECK_INJECTABLE("CUDA", "cudaGetLastError() after a kernel launch",     \
+                           ::alexnet::cuda::Fault::Launch, cudaErrorLaunchFailure, \
+                           cudaGetLastError(), cudaSuccess, cuda_error_str)
 
 // Makes `device` current for the calling thread for the scope's lifetime. Every public
 // entry point of the backend opens one: the element and the classifier call a backend from
