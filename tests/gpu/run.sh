@@ -73,6 +73,19 @@ group cuda 100 "$b/bin/test-cuda"
 group fast-paths 90 "$b/bin/test-cuda-fast-paths"
 # 2b. Model parallelism (the paper's split): gpu:0,gpu:0 vs one GPU; gpu:0,gpu:1 with two.
 group model-parallel 60 "$b/bin/test-cuda-model-parallel"
+# 2c. The fault injector: each kind of injected failure is an error naming the device and the
+# call, and the process goes on (issue 16).
+faults() {
+  local rc=0
+  for f in malloc:3 launch:2 cudnn:2; do
+    echo "== ALEXNET_CUDA_FAULT=$f"
+    ALEXNET_CUDA_FAULT=$f "$b/bin/test-cuda" \
+      --gtest_filter=CudaFault.InjectedFailureNamesTheDeviceAndTheCall || rc=1
+  done
+  return $rc
+}
+export -f faults
+group faults 30 faults
 # 3. The element on the GPU (GstHarness): order, batches, replicas, fp16.
 group element 45 "$b/bin/test_element" --gtest_filter='Element.Gpu*:Element.NegotiatesEvery*'
 # 3b. The same with the opt-in fast paths on (GPU preprocessing, CUDA graphs): they become the
