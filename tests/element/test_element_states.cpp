@@ -374,7 +374,9 @@ TEST(Element, StateCyclesWithSeeksAndFlushesOnARealFile) {
       t = wait_for(bus, GST_MESSAGE_EOS, run_for / 2, &why);
     }
     ASSERT_NE(t, GST_MESSAGE_ERROR) << why;
-    if (to_eos) EXPECT_EQ(t, GST_MESSAGE_EOS) << "an unsynchronised run did not reach its end";
+    if (to_eos) {
+      EXPECT_EQ(t, GST_MESSAGE_EOS) << "an unsynchronised run did not reach its end";
+    }
     eos += t == GST_MESSAGE_EOS;
     ASSERT_EQ(gst_element_set_state(pipeline, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
     gst_bus_set_flushing(bus, TRUE);
