@@ -1,5 +1,8 @@
 #include "alexnet/backend.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "alexnet/error.h"
 
 namespace alexnet {
@@ -35,7 +38,24 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
   throw Error("unknown backend '" + name + "' (known: reference, cpu, cuda, cuda:N)");
 }
 
+// $ALEXNET_CPU_BACKEND=reference runs every "cpu" device on the reference backend (plain
+// loops, one thread, fp32): for ThreadSanitizer, which cannot see inside oneDNN and libgomp
+// (scripts/sanitize --tsan), and for debugging a fast path against its oracle. Unset or
+// "onednn": the cpu backend.
+bool cpu_means_reference() {
+  const char* env = std::getenv("ALEXNET_CPU_BACKEND");
+  if (!env || !*env || std::strcmp(env, "onednn") == 0) return false;
+  if (std::strcmp(env, "reference") == 0) return true;
+  throw Error(std::string("ALEXNET_CPU_BACKEND=\"") + env + "\": expected onednn or reference");
+}
+
 std::unique_ptr<Backend> make_backend(const Device& device, int threads, Precision precision) {
+  if (device.kind == DeviceKind::Cpu && cpu_means_reference()) {
+    if (precision != Precision::F32)
+      throw Error(std::string("ALEXNET_CPU_BACKEND=reference runs fp32 only, not ") +
+                  precision_name(precision));
+    return make_reference_backend();
+  }
   if (device.kind == DeviceKind::Cpu) return make_cpu_backend(threads, precision);
   if (precision == Precision::INT8)
     throw Error("device gpu:" + std::to_string(device.index) +
