@@ -85,6 +85,21 @@ TEST(DataParallel, ErrorsNameTheProblem) {
   std::vector<int> bad{0, 1, 2, 99};
   EXPECT_THROW(two.forward_backward(x, bad), Error);
   EXPECT_THROW(DataParallel(cfg, {}, 1), Error);
+  // The testing switch ALEXNET_CPU_BACKEND takes onednn or reference, nothing else.
+  const char* was = std::getenv("ALEXNET_CPU_BACKEND");
+  const std::string saved = was ? was : "";
+  ::setenv("ALEXNET_CPU_BACKEND", "fast", 1);
+  try {
+    DataParallel bad(cfg, parse_devices("cpu"), 1);
+    ADD_FAILURE() << "ALEXNET_CPU_BACKEND=fast was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ALEXNET_CPU_BACKEND=\"fast\""), std::string::npos)
+        << e.what();
+  }
+  if (was)
+    ::setenv("ALEXNET_CPU_BACKEND", saved.c_str(), 1);
+  else
+    ::unsetenv("ALEXNET_CPU_BACKEND");
 }
 
 // A replica that stops responding (ALEXNET_DEBUG_STALL: replica 1 sleeps from step 2 on)
