@@ -47,10 +47,53 @@ ap.add_argument("--warmup", type=float, default=60)
 ap.add_argument("--out", default="")
 ap.add_argument("--plot", default="")
 ap.add_argument("--seed", type=int, default=16)
+ap.add_argument("--replot", default="", help="only draw --plot from an earlier run's soak.csv")
 ap.add_argument("--rss-limit-mb", type=float, default=10,
                 help="allowed growth after the warmup (under ASan its quarantine of freed "
                      "memory grows RSS by design: scripts/sanitize --gst passes a large one)")
 args = ap.parse_args()
+
+def plot(samples, warmup, path):
+    """RSS (MB, its range after the warmup) and open fds against time, drawn with OpenCV."""
+    import cv2
+    import numpy as np
+    W, H, M = 960, 420, 60
+    img = np.full((H, W, 3), 255, np.uint8)
+    t_max = max(s[0] for s in samples) or 1
+    settled = [s[1] / 1024 for s in samples if s[0] >= warmup] or [s[1] / 1024 for s in samples]
+    lo, hi = min(settled) - 5, max(settled) + 5
+    fd_hi = max(s[2] for s in samples) + 2
+
+    def xy(t, v, vlo, vhi):
+        v = min(max(v, vlo), vhi)
+        return (int(M + (W - 2 * M) * t / t_max), int(H - M - (H - 2 * M) * (v - vlo) / (vhi - vlo)))
+
+    cv2.rectangle(img, (M, M), (W - M, H - M), (0, 0, 0), 1)
+    for a, b in zip(samples, samples[1:]):
+        cv2.line(img, xy(a[0], a[2], 0, fd_hi), xy(b[0], b[2], 0, fd_hi), (0, 140, 0), 1)
+        cv2.line(img, xy(a[0], a[1] / 1024, lo, hi), xy(b[0], b[1] / 1024, lo, hi), (200, 60, 0), 1)
+    wx = xy(warmup, lo, lo, hi)[0]
+    cv2.line(img, (wx, M), (wx, H - M), (150, 150, 150), 1)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    frames = samples[-1][3]
+    cv2.putText(img, f"alexnetclassify soak, {t_max / 60:.0f} min, {frames} frames: RSS (blue, "
+                f"{lo:.0f}-{hi:.0f} MB), open fds (green, 0-{fd_hi})", (M, 35), font, 0.5,
+                (0, 0, 0), 1)
+    cv2.putText(img, f"{hi:.0f} MB", (4, M + 5), font, 0.4, (200, 60, 0), 1)
+    cv2.putText(img, f"{lo:.0f} MB", (4, H - M), font, 0.4, (200, 60, 0), 1)
+    cv2.putText(img, "0 s", (M, H - 35), font, 0.5, (0, 0, 0), 1)
+    cv2.putText(img, f"{t_max:.0f} s", (W - M - 50, H - 35), font, 0.5, (0, 0, 0), 1)
+    cv2.putText(img, f"end of warmup ({warmup:.0f} s)", (wx + 4, M + 18), font, 0.45,
+                (90, 90, 90), 1)
+    cv2.imwrite(path, img)
+
+
+if args.replot:
+    with open(args.replot) as f:
+        rows = [tuple(float(x) for x in line.split(",")) for line in list(f)[1:]]
+    plot([(t, int(r), int(d), int(n)) for t, r, d, n in rows], args.warmup, args.plot)
+    sys.exit(0)
+
 
 tmp = tempfile.mkdtemp(prefix="alexnet-soak-")
 os.environ["GST_PLUGIN_PATH"] = args.plugin_dir
@@ -267,31 +310,7 @@ if args.out:
         for s in samples:
             f.write(",".join(map(str, s)) + "\n")
 if args.plot and samples:
-    import cv2
-    import numpy as np
-    W, H, M = 960, 420, 60
-    img = np.full((H, W, 3), 255, np.uint8)
-    t_max = max(s[0] for s in samples) or 1
-    rss = [s[1] / 1024 for s in samples]
-    lo, hi = min(rss) - 5, max(rss) + 5
-    fd_hi = max(s[2] for s in samples) + 2
-
-    def xy(t, v, vlo, vhi):
-        return (int(M + (W - 2 * M) * t / t_max), int(H - M - (H - 2 * M) * (v - vlo) / (vhi - vlo)))
-
-    cv2.rectangle(img, (M, M), (W - M, H - M), (0, 0, 0), 1)
-    for a, b in zip(samples, samples[1:]):
-        cv2.line(img, xy(a[0], a[1] / 1024, lo, hi), xy(b[0], b[1] / 1024, lo, hi), (200, 60, 0), 2)
-        cv2.line(img, xy(a[0], a[2], 0, fd_hi), xy(b[0], b[2], 0, fd_hi), (0, 140, 0), 1)
-    wx = xy(args.warmup, lo, lo, hi)[0]
-    cv2.line(img, (wx, M), (wx, H - M), (150, 150, 150), 1)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(img, f"alexnetclassify soak: RSS (blue, {lo:.0f}-{hi:.0f} MB), open fds (green, 0-{fd_hi})",
-                (M, 35), font, 0.55, (0, 0, 0), 1)
-    cv2.putText(img, f"0 s", (M, H - 35), font, 0.5, (0, 0, 0), 1)
-    cv2.putText(img, f"{t_max:.0f} s", (W - M - 50, H - 35), font, 0.5, (0, 0, 0), 1)
-    cv2.putText(img, f"warmup {args.warmup:.0f} s", (wx + 4, M + 18), font, 0.45, (90, 90, 90), 1)
-    cv2.imwrite(args.plot, img)
+    plot(samples, args.warmup, args.plot)
 
 shutil.rmtree(tmp, ignore_errors=True)
 if failures:
