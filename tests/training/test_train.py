@@ -438,9 +438,12 @@ def case_faults(tmp):
     data = os.path.join(tmp, "data")
     files = write_folder(data, 150, np.random.default_rng(1))
     d = os.path.join(tmp, "vanish")
+    # --lr 0.001: these two classes separate at once, and at the default 0.01 the batches that
+    # the deletions shrink sometimes sent the run into non-finite losses (seen once in CI)
+    # before the end this case is about.
     proc = start("--data", data, "--config", "small-32", "--val-split", "0.2", "--batch-size",
                  "8", "--epochs", "3", "--threads", "1", "--workers", "2", "--run-dir", d,
-                 "--init", "kaiming", "--checkpoint-minutes", "0")
+                 "--init", "kaiming", "--checkpoint-minutes", "0", "--lr", "0.001")
     wait_for(os.path.join(d, "metrics.csv"), proc)
     removed = set(files[::2])
     for f in removed:
