@@ -5,6 +5,7 @@
 #include <cstring>
 #include <future>
 #include <thread>
+#include <utility>
 
 #include "alexnet/backend.h"
 #include "alexnet/error.h"
@@ -185,31 +186,32 @@ float DataParallel::forward_backward(const Tensor& x, std::span<const int> label
                 std::to_string(N));
   const int64_t R = static_cast<int64_t>(nets_.size());
   slice_sizes_.assign(static_cast<size_t>(R), 0);
-  std::vector<std::future<float>> losses(static_cast<size_t>(R));
+  // Each task returns its loss and logits rather than writing into this frame: an abandoned
+  // (stalled) one touches nothing of the caller's.
+  std::vector<std::future<std::pair<float, Tensor>>> tasks(static_cast<size_t>(R));
   std::vector<Tensor> logits(static_cast<size_t>(R));
+  const bool want_logits = logits_out != nullptr;
   for (int64_t r = 0; r < R; ++r) {
     int64_t begin = N * r / R, end = N * (r + 1) / R;
     slice_sizes_[static_cast<size_t>(r)] = end - begin;
     if (end == begin) continue;
     Network* net = nets_[static_cast<size_t>(r)].get();
-    Tensor* lo = logits_out ? &logits[static_cast<size_t>(r)] : nullptr;
-    // The task owns its rows, labels and logits: an abandoned (stalled) one touches nothing
-    // of the caller's.
-    losses[static_cast<size_t>(r)] =
-        std::async(std::launch::async,
-                   [net, lo, r, xs = copy_rows(x, begin, end),
-                    ls = std::vector<int>(labels.begin() + begin, labels.begin() + end)]() {
-                     debug_stall_point(static_cast<size_t>(r), net->step() + 1);
-                     Tensor mine;
-                     const float loss = net->forward_backward(xs, ls, lo ? &mine : nullptr);
-                     if (lo) *lo = std::move(mine);
-                     return loss;
-                   });
+    tasks[static_cast<size_t>(r)] = std::async(
+        std::launch::async,
+        [net, want_logits, r, xs = copy_rows(x, begin, end),
+         ls = std::vector<int>(labels.begin() + begin, labels.begin() + end)]() {
+          debug_stall_point(static_cast<size_t>(r), net->step() + 1);
+          Tensor mine;
+          const float loss = net->forward_backward(xs, ls, want_logits ? &mine : nullptr);
+          return std::pair<float, Tensor>(loss, std::move(mine));
+        });
   }
   // Wait for every replica (boundedly) before rethrowing, so none is left running on our data.
   double loss = 0;
-  wait_replicas(losses, "forward and backward pass",
-                [&](size_t r, float l) { loss += double(l) * double(slice_sizes_[r]); });
+  wait_replicas(tasks, "forward and backward pass", [&](size_t r, std::pair<float, Tensor> out) {
+    loss += double(out.first) * double(slice_sizes_[r]);
+    logits[r] = std::move(out.second);
+  });
 
   if (reduction_ == Reduction::Nccl)
     reduce_with_nccl(N);
