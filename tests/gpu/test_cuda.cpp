@@ -200,7 +200,7 @@ TEST(Cuda, TwoReplicasOnOneGpuAgreeWithOneAndKeepOrder) {
 }
 
 // Data-parallel training on gpu:0,gpu:0 (two replicas, host reduction) against one GPU,
-// dropout off (each replica draws its own masks by design): same weights within 5e-4 of
+// dropout off (as when replicas drew their own masks): same weights within 5e-4 of
 // max|w| after 4 steps at lr 0.05 (measured on an H100: 9.2e-5; cuDNN picks other
 // algorithms for the half batches, and backward-filter sums with atomics, so gradients
 // differ by ~1e-6 and momentum carries that through the steps), and the two replicas

@@ -1,6 +1,7 @@
 // DataParallel on CPU replicas (cpu,cpu): the same training as one device within float
-// rounding (dropout off: with dropout each replica draws its own masks, by design), replicas
-// that stay bit-identical, uneven and tiny batches, and errors. The GPU lists (gpu:0,gpu:0)
+// rounding, dropout off and on (the replicas draw one device's masks: set_batch_offset),
+// replicas that stay bit-identical, slices of a batch (distributed training's ranks), uneven
+// and tiny batches, and errors. The GPU lists (gpu:0,gpu:0)
 // are tested in tests/gpu.
 //
 // Tolerance: weights after 4 steps within 1e-5 of max|w| — the only differences are the
@@ -10,8 +11,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "../reference/test_util.h"
 #include "alexnet/data_parallel.h"
@@ -29,37 +33,141 @@ using testutil::rel_diff;
 }  // namespace
 
 TEST(DataParallel, TwoCpuReplicasTrainLikeOneDevice) {
-  NetConfig cfg = NetConfig::by_name("small-28", 10);
-  cfg.dropout = 0;
-  Model m = random_model(cfg, 4);
-  for (int64_t n : {8, 7}) {  // even and uneven splits
-    SCOPED_TRACE("batch " + std::to_string(n));
-    DataParallel one(cfg, parse_devices("cpu"), 2);
-    DataParallel two(cfg, parse_devices("cpu,cpu"), 2);
-    one.load(m);
-    two.load(m);
-    EXPECT_EQ(two.replicas(), 2u);
-    for (int step = 0; step < 4; ++step) {
-      Tensor x = random_input(cfg, n, 50 + step);
-      auto labels = labels_for(n, 10, step);
-      Tensor l1, l2;
-      float a = one.forward_backward(x, labels, &l1);
-      float b = two.forward_backward(x, labels, &l2);
-      EXPECT_NEAR(b, a, 1e-5 * std::max(1.f, std::fabs(a))) << "loss at step " << step;
-      EXPECT_LE(rel_diff(l2, l1), 1e-5) << "logits at step " << step;
-      one.sgd_step(0.05f, 0.9f, 5e-4f);
-      two.sgd_step(0.05f, 0.9f, 5e-4f);
+  for (double dropout : {0.0, 0.5})
+    for (int64_t n : {8, 7}) {  // even and uneven splits
+      NetConfig cfg = NetConfig::by_name("small-28", 10);
+      cfg.dropout = dropout;
+      Model m = random_model(cfg, 4);
+      SCOPED_TRACE("batch " + std::to_string(n) + ", dropout " + std::to_string(dropout));
+      DataParallel one(cfg, parse_devices("cpu"), 2);
+      DataParallel two(cfg, parse_devices("cpu,cpu"), 2);
+      one.load(m);
+      two.load(m);
+      EXPECT_EQ(two.replicas(), 2u);
+      for (int step = 0; step < 4; ++step) {
+        Tensor x = random_input(cfg, n, 50 + step);
+        auto labels = labels_for(n, 10, step);
+        Tensor l1, l2;
+        float a = one.forward_backward(x, labels, &l1);
+        float b = two.forward_backward(x, labels, &l2);
+        EXPECT_NEAR(b, a, 1e-5 * std::max(1.f, std::fabs(a))) << "loss at step " << step;
+        EXPECT_LE(rel_diff(l2, l1), 1e-5) << "logits at step " << step;
+        one.sgd_step(0.05f, 0.9f, 5e-4f);
+        two.sgd_step(0.05f, 0.9f, 5e-4f);
+      }
+      auto w1 = one.get_params();
+      auto w2 = two.get_params();
+      auto w2b = two.replica(1).get_params();
+      for (size_t p = 0; p < w1.size(); ++p) {
+        EXPECT_LE(rel_diff(w2[p].value, w1[p].value), 1e-5) << w1[p].name;
+        for (int64_t i = 0; i < w2[p].value.numel(); ++i)
+          ASSERT_EQ(w2[p].value.data()[i], w2b[p].value.data()[i])
+              << "replicas diverged: " << w1[p].name << " at " << i;
+      }
     }
-    auto w1 = one.get_params();
-    auto w2 = two.get_params();
-    auto w2b = two.replica(1).get_params();
-    for (size_t p = 0; p < w1.size(); ++p) {
-      EXPECT_LE(rel_diff(w2[p].value, w1[p].value), 1e-5) << w1[p].name;
-      for (int64_t i = 0; i < w2[p].value.numel(); ++i)
-        ASSERT_EQ(w2[p].value.data()[i], w2b[p].value.data()[i])
-            << "replicas diverged: " << w1[p].name << " at " << i;
+}
+
+// Distributed training's contract: two runners each given half of a batch (the second told
+// its rows start at row 4) and their gradients combined n_r / N through the exchange hook
+// train like one runner on the whole batch, dropout on. The hook is a two-party all-reduce
+// between two threads: what training/src/distributed.cpp does over MPI between processes.
+namespace {
+class TwoPartyAllreduce {
+ public:
+  // Party `who`'s gradients (a mean over its rows) times `weight`, summed with the other's.
+  void operator()(int who, float weight, Backend* backend, std::span<Tensor* const> grads) {
+    std::vector<Tensor> mine;
+    for (Tensor* g : grads) {
+      Tensor h = backend ? backend->to_host(*g) : g->clone();
+      for (int64_t i = 0; i < h.numel(); ++i) h.data()[i] *= weight;
+      mine.push_back(std::move(h));
     }
+    std::unique_lock<std::mutex> lock(mu_);
+    parts_[who] = std::move(mine);
+    ++arrived_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return arrived_ >= 2; });
+    const std::vector<Tensor>& other = parts_[1 - who];
+    for (size_t p = 0; p < grads.size(); ++p) {
+      Tensor sum = parts_[who][p].clone();
+      for (int64_t i = 0; i < sum.numel(); ++i) sum.data()[i] += other[p].data()[i];
+      if (backend)
+        backend->upload(sum, *grads[p]);
+      else
+        std::copy(sum.data(), sum.data() + sum.numel(), grads[p]->data());
+    }
+    if (++left_ == 2) arrived_ = left_ = 0;  // the next step's round
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return left_ == 0; });
   }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Tensor> parts_[2];
+  int arrived_ = 0, left_ = 0;
+};
+}  // namespace
+
+TEST(DataParallel, TwoSlicesWithTheirOffsetsTrainLikeTheWholeBatch) {
+  NetConfig cfg = NetConfig::by_name("small-28", 10);
+  cfg.dropout = 0.5;
+  Model m = random_model(cfg, 8);
+  Network whole(cfg, make_backend(parse_devices("cpu")[0], 1));
+  Network a(cfg, make_backend(parse_devices("cpu")[0], 1));
+  DataParallel b(cfg, parse_devices("cpu,cpu"), 2);  // a data-parallel "rank"
+  for (Runner* r : std::initializer_list<Runner*>{&whole, &a, &b}) {
+    r->load(m);
+    r->set_seed(99);
+  }
+  TwoPartyAllreduce allreduce;
+  a.set_gradient_exchange(
+      [&](Backend* be, std::span<Tensor* const> g) { allreduce(0, 0.5f, be, g); });
+  b.set_gradient_exchange(
+      [&](Backend* be, std::span<Tensor* const> g) { allreduce(1, 0.5f, be, g); });
+  b.set_batch_offset(4);
+  const int64_t N = 8;
+  for (int step = 0; step < 3; ++step) {
+    Tensor x = random_input(cfg, N, 70 + step);
+    auto labels = labels_for(N, 10, step);
+    Tensor lw, la, lb;
+    whole.forward_backward(x, labels, &lw);
+    std::thread ta([&] {
+      a.forward_backward(copy_rows(x, 0, 4), std::span<const int>(labels).subspan(0, 4), &la);
+    });
+    std::thread tb([&] {
+      b.forward_backward(copy_rows(x, 4, 8), std::span<const int>(labels).subspan(4, 4), &lb);
+    });
+    ta.join();
+    tb.join();
+    for (int64_t i = 0; i < 4 * 10; ++i) {  // the same masks: the same logits
+      ASSERT_NEAR(la.data()[i], lw.data()[i], 1e-4) << "rows 0-3, step " << step;
+      ASSERT_NEAR(lb.data()[i], lw.data()[40 + i], 1e-4) << "rows 4-7, step " << step;
+    }
+    for (Runner* r : std::initializer_list<Runner*>{&whole, &a, &b})
+      r->sgd_step(0.05f, 0.9f, 5e-4f);
+  }
+  auto ww = whole.get_params(), wa = a.get_params(), wb = b.get_params();
+  for (size_t p = 0; p < ww.size(); ++p) {
+    EXPECT_LE(rel_diff(wa[p].value, ww[p].value), 1e-5) << ww[p].name;
+    EXPECT_LE(rel_diff(wb[p].value, ww[p].value), 1e-5) << ww[p].name;
+  }
+  // Without the offsets the second half draws the first half's masks: the test can fail.
+  Network c(cfg, make_backend(parse_devices("cpu")[0], 1));
+  c.load(m);
+  c.set_seed(99);
+  Tensor x = random_input(cfg, N, 70);
+  Network w2(cfg, make_backend(parse_devices("cpu")[0], 1));
+  w2.load(m);
+  w2.set_seed(99);
+  Tensor full, part;
+  auto labels = labels_for(N, 10, 0);
+  w2.forward_backward(x, labels, &full);
+  c.forward_backward(copy_rows(x, 4, 8), std::span<const int>(labels).subspan(4, 4), &part);
+  double worst = 0;
+  for (int64_t i = 0; i < 40; ++i)
+    worst = std::max(worst, double(std::fabs(part.data()[i] - full.data()[40 + i])));
+  EXPECT_GT(worst, 1e-3) << "rows 4-7 without their offset drew the same masks";
 }
 
 TEST(DataParallel, BatchSmallerThanTheReplicaCount) {

@@ -29,6 +29,10 @@ struct OpParams {
   Tensor* grad_bias = nullptr;
   uint64_t version = 0;
   uint64_t seed = 0;  // dropout: mask of element i in call c = hash(seed, i)
+  // dropout: element i of this call is element index_offset + i of the whole batch, so a
+  // slice of a batch (a data-parallel replica, a distributed rank) draws the whole batch's
+  // mask for its rows.
+  uint64_t index_offset = 0;
   // int8 inference: the layer's calibrated ranges (a weighted layer; null when uncalibrated).
   const LayerRange* range = nullptr;
 };

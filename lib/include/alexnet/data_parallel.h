@@ -19,9 +19,11 @@
 // also makes the communicators), else host; $ALEXNET_REDUCE=host|nccl|auto overrides
 // Auto (tests and benchmarks force a path that way). Asking for NCCL where it cannot run is
 // an error that says why.
-// Dropout: each replica draws its own masks (seed, step, layer, replica), as in PyTorch's
-// DistributedDataParallel, so with dropout on, the result equals one-device training in
-// distribution, not number for number; with dropout off it equals it within float rounding.
+// Dropout: every replica has the same seed and indexes its masks by its rows' place in the
+// whole batch (Runner::set_batch_offset), so the replicas draw exactly one device's masks and
+// the result equals one-device training within float rounding, dropout on or off. (Before
+// 2026-12, each replica drew its own masks, as PyTorch's DistributedDataParallel does, which
+// equals one device in distribution only.)
 #pragma once
 
 #include <future>
@@ -78,6 +80,9 @@ class DataParallel final : public Runner {
   bool debug_poison_gradient() override { return nets_.front()->debug_poison_gradient(); }
   void sgd_step(float lr, float momentum, float weight_decay) override;
   void set_seed(uint64_t seed) override;
+  void set_batch_offset(int64_t first_row) override;
+  // Host reduction: called once with the summed host tensors; NCCL: once per replica.
+  void set_gradient_exchange(GradientExchange exchange) override;
   void set_step(uint64_t step) override;
   uint64_t step() const override { return nets_.front()->step(); }
 
@@ -85,6 +90,8 @@ class DataParallel final : public Runner {
   std::vector<Device> devices_;
   std::vector<std::unique_ptr<Network>> nets_;
   std::vector<int64_t> slice_sizes_;  // of the last forward_backward
+  int64_t batch_offset_ = 0;          // set_batch_offset
+  GradientExchange exchange_;
   Reduction reduction_ = Reduction::Host;
   std::string reduction_note_;
   std::string stalled_;  // "replica 1 (cpu)" once one missed the device timeout

@@ -80,8 +80,13 @@ class Network final : public Runner {
   // SGD with momentum and weight decay on every parameter (the paper's rule); then step+1.
   void sgd_step(float lr, float momentum, float weight_decay) override;
 
-  // Dropout masks derive from (seed, step, layer): reproducible runs.
+  // Dropout masks derive from (seed, step, layer) and the row's place in the whole batch
+  // (set_batch_offset): reproducible runs.
   void set_seed(uint64_t seed) override { seed_ = seed; }
+  void set_batch_offset(int64_t first_row) override;
+  void set_gradient_exchange(GradientExchange exchange) override {
+    exchange_ = std::move(exchange);
+  }
   void set_step(uint64_t step) override { step_ = step; }
   uint64_t step() const override { return step_; }
 
@@ -95,6 +100,8 @@ class Network final : public Runner {
   uint64_t version_ = 1;
   uint64_t seed_ = 0;
   uint64_t step_ = 0;
+  int64_t batch_offset_ = 0;  // rows of the whole batch before this one's
+  GradientExchange exchange_;
   Tensor input_;              // the device copy of the batch, reused from call to call
   std::vector<Tensor> acts_;  // acts_[i] = input of layer i; acts_.back() = logits
   Tensor dlogits_;

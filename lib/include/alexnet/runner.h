@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -72,6 +73,20 @@ class Runner {
   virtual void set_seed(uint64_t seed) = 0;
   virtual void set_step(uint64_t step) = 0;
   virtual uint64_t step() const = 0;
+
+  // Distributed training (training/src/distributed.h) runs one runner per process, each on a
+  // slice of the global batch.
+  // The next batches are rows [first_row, first_row + N) of a larger batch: dropout masks
+  // index that batch, so the slices together draw the masks one process would draw for the
+  // whole. Runners that cannot (model-parallel) throw alexnet::Error for first_row != 0.
+  virtual void set_batch_offset(int64_t first_row);
+  // Called at the end of every forward_backward with the runner's gradients (its own
+  // reduction done; the mean over its N rows), in param_infos order, to be combined in place
+  // with other processes'. `backend`: the device they are on, or null for plain host tensors.
+  // A data-parallel runner calls it once with host tensors (host reduction) or once per
+  // replica (NCCL). Runners that cannot throw alexnet::Error for a non-empty exchange.
+  using GradientExchange = std::function<void(Backend* backend, std::span<Tensor* const> grads)>;
+  virtual void set_gradient_exchange(GradientExchange exchange);
 
   // Tests of the trainer's non-finite refusal: one NaN into a gradient of the last
   // forward_backward, as an overflow would leave it. False where the runner cannot (then the

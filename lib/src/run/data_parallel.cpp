@@ -10,7 +10,6 @@
 #include "alexnet/backend.h"
 #include "alexnet/error.h"
 #include "core/device_timeout.h"
-#include "core/seed_mix.h"
 
 namespace alexnet {
 
@@ -165,9 +164,20 @@ Tensor DataParallel::forward(const Tensor& x, bool training) {
 }
 
 void DataParallel::set_seed(uint64_t seed) {
-  // Replica 0 keeps the seed itself, so one replica is exactly one Network.
-  for (size_t r = 0; r < nets_.size(); ++r)
-    nets_[r]->set_seed(r == 0 ? seed : splitmix64(seed + r));
+  // One seed: each replica's rows draw the whole batch's masks (set_batch_offset below).
+  for (auto& n : nets_) n->set_seed(seed);
+}
+
+void DataParallel::set_batch_offset(int64_t first_row) {
+  if (first_row < 0)
+    throw Error("set_batch_offset: negative first row " + std::to_string(first_row));
+  batch_offset_ = first_row;
+}
+
+void DataParallel::set_gradient_exchange(GradientExchange exchange) {
+  exchange_ = std::move(exchange);
+  // One replica: the Network's own forward_backward runs, and calls it.
+  if (nets_.size() == 1) nets_.front()->set_gradient_exchange(exchange_);
 }
 
 void DataParallel::set_step(uint64_t step) {
@@ -177,7 +187,10 @@ void DataParallel::set_step(uint64_t step) {
 float DataParallel::forward_backward(const Tensor& x, std::span<const int> labels,
                                      Tensor* logits_out) {
   refuse_if_stalled();
-  if (nets_.size() == 1) return nets_.front()->forward_backward(x, labels, logits_out);
+  if (nets_.size() == 1) {
+    nets_.front()->set_batch_offset(batch_offset_);
+    return nets_.front()->forward_backward(x, labels, logits_out);
+  }
   if (x.rank() != 4 || x.dim(0) < 1)
     throw Error("DataParallel: input " + shape_str(x.shape()) + " must be (N, C, H, W)");
   const int64_t N = x.dim(0);
@@ -196,6 +209,7 @@ float DataParallel::forward_backward(const Tensor& x, std::span<const int> label
     slice_sizes_[static_cast<size_t>(r)] = end - begin;
     if (end == begin) continue;
     Network* net = nets_[static_cast<size_t>(r)].get();
+    net->set_batch_offset(batch_offset_ + begin);
     tasks[static_cast<size_t>(r)] = std::async(
         std::launch::async,
         [net, want_logits, r, xs = copy_rows(x, begin, end),
@@ -237,8 +251,9 @@ float DataParallel::forward_backward(const Tensor& x, std::span<const int> label
 void DataParallel::reduce_on_host(int64_t N) {
   const int64_t R = static_cast<int64_t>(nets_.size());
   const size_t P = nets_.front()->params().size();
+  std::vector<Tensor> sums(P);
   for (size_t p = 0; p < P; ++p) {
-    Tensor sum;
+    Tensor& sum = sums[p];
     std::vector<double> acc;
     for (int64_t r = 0; r < R; ++r) {
       int64_t n = slice_sizes_[static_cast<size_t>(r)];
@@ -251,8 +266,14 @@ void DataParallel::reduce_on_host(int64_t N) {
     }
     for (int64_t i = 0; i < sum.numel(); ++i)
       sum.data()[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
-    for (auto& net : nets_) net->backend().upload(sum, net->params()[p].grad);
   }
+  if (exchange_) {  // with the other processes' (distributed training), on the host
+    std::vector<Tensor*> grads;
+    for (Tensor& s : sums) grads.push_back(&s);
+    exchange_(nullptr, grads);
+  }
+  for (size_t p = 0; p < P; ++p)
+    for (auto& net : nets_) net->backend().upload(sums[p], net->params()[p].grad);
 }
 
 // g = sum_r (n_r / N) g_r on the GPUs: each replica's gradients scaled by n_r / N (0 without
@@ -277,6 +298,15 @@ void DataParallel::reduce_with_nccl(int64_t N) {
     }
   }
   gpu_allreduce(backends, buffers, counts, scales);
+  // With the other processes' (distributed training): every replica holds this process's sum,
+  // so replica r's exchange with replica r of every other process gives every replica the sum
+  // over all processes.
+  if (exchange_)
+    for (auto& n : nets_) {
+      std::vector<Tensor*> grads;
+      for (Param& prm : n->params()) grads.push_back(&prm.grad);
+      exchange_(&n->backend(), grads);
+    }
 }
 
 void DataParallel::sgd_step(float lr, float momentum, float weight_decay) {

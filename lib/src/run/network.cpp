@@ -116,8 +116,13 @@ OpParams Network::op_params(size_t layer) {
 
 const Tensor& Network::run_forward(const Tensor& x_device, bool training) {
   acts_.assign(1, x_device);
-  for (size_t i = 0; i < ops_.size(); ++i)
-    acts_.push_back(ops_[i]->forward(acts_.back(), op_params(i), training));
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    OpParams p = op_params(i);
+    const Tensor& x = acts_.back();  // (N, ...): a row is numel / N elements
+    if (batch_offset_ != 0 && x.rank() > 0 && x.dim(0) > 0)
+      p.index_offset = static_cast<uint64_t>(batch_offset_ * (x.numel() / x.dim(0)));
+    acts_.push_back(ops_[i]->forward(x, p, training));
+  }
   return acts_.back();
 }
 
@@ -203,7 +208,18 @@ float Network::forward_backward(const Tensor& x, std::span<const int> labels, Te
   for (size_t i = ops_.size(); i-- > 0;) {
     dy = &ops_[i]->backward(acts_[i], acts_[i + 1], *dy, op_params(i), /*need_dx=*/i > 0);
   }
+  if (exchange_) {
+    std::vector<Tensor*> grads;
+    for (Param& p : params_) grads.push_back(&p.grad);
+    exchange_(backend_.get(), grads);
+  }
   return loss;
+}
+
+void Network::set_batch_offset(int64_t first_row) {
+  if (first_row < 0)
+    throw Error("set_batch_offset: negative first row " + std::to_string(first_row));
+  batch_offset_ = first_row;
 }
 
 void Network::sgd_step(float lr, float momentum, float weight_decay) {

@@ -18,6 +18,17 @@ Parallel parse_parallel(const std::string& text) {
   throw Error("parallel \"" + text + "\": unknown (expected data or model)");
 }
 
+void Runner::set_batch_offset(int64_t first_row) {
+  if (first_row != 0)
+    throw Error(describe() + ": cannot train on a slice of a larger batch (distributed training)");
+}
+
+void Runner::set_gradient_exchange(GradientExchange exchange) {
+  if (exchange)
+    throw Error(describe() + ": cannot exchange gradients with other processes " +
+                "(distributed training); use the data-parallel mode");
+}
+
 Tensor Runner::forward_embedding(const Tensor&, Tensor*) {
   throw Error(describe() + ": this runner does not hand out the embedding");
 }

@@ -180,10 +180,10 @@ __global__ void bias_grad_nchw_kernel(const float* dy, float* db, int64_t N, int
 // out[i] = in[i] * scale if element i is kept, else 0: dropout_keep is the same constexpr
 // function the host backends call (pure integer hashing and an exact double compare), and
 // `scale` is computed once on the host by dropout_scale.
-__global__ void dropout_kernel(const float* in, float* out, int64_t n, uint64_t seed, double p,
-                               float scale) {
+__global__ void dropout_kernel(const float* in, float* out, int64_t n, uint64_t seed,
+                               uint64_t offset, double p, float scale) {
   for (int64_t i = first_index(); i < n; i += grid_stride())
-    out[i] = dropout_keep(seed, static_cast<uint64_t>(i), p) ? in[i] * scale : 0.0f;
+    out[i] = dropout_keep(seed, offset + static_cast<uint64_t>(i), p) ? in[i] * scale : 0.0f;
 }
 
 // --- adaptive average pooling -------------------------------------------------------------
@@ -424,16 +424,18 @@ void bias_grad_nchw(const float* dy, float* db, int64_t N, int64_t C, int64_t HW
   bias_grad_nchw_kernel<<<grid, kThreads, 0, stream>>>(dy, db, N, C, HW);
 }
 
-void dropout_forward(const float* x, float* y, int64_t n, uint64_t seed, double p,
-                     cudaStream_t stream) {
+void dropout_forward(const float* x, float* y, int64_t n, uint64_t seed, uint64_t offset,
+                     double p, cudaStream_t stream) {
   if (n <= 0) return;
-  dropout_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, y, n, seed, p, dropout_scale(p));
+  dropout_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, y, n, seed, offset, p,
+                                                         dropout_scale(p));
 }
 
-void dropout_backward(const float* dy, float* dx, int64_t n, uint64_t seed, double p,
-                      cudaStream_t stream) {
+void dropout_backward(const float* dy, float* dx, int64_t n, uint64_t seed, uint64_t offset,
+                      double p, cudaStream_t stream) {
   if (n <= 0) return;
-  dropout_kernel<<<blocks_for(n), kThreads, 0, stream>>>(dy, dx, n, seed, p, dropout_scale(p));
+  dropout_kernel<<<blocks_for(n), kThreads, 0, stream>>>(dy, dx, n, seed, offset, p,
+                                                         dropout_scale(p));
 }
 
 void adaptive_avgpool_forward(const void* x, void* y, int N, int C, int H, int W, int out,

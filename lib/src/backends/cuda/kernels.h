@@ -27,12 +27,12 @@ void bias_grad_rows(const float* dy, float* db, int64_t rows, int64_t cols, cuda
 void bias_grad_nchw(const float* dy, float* db, int64_t N, int64_t C, int64_t HW,
                     cudaStream_t stream);
 
-// Dropout (inverted): y = x * scale where dropout_keep(seed, i, p) (lib/src/core/dropout_mask.h),
-// else 0 — the same mask as every other backend. dx likewise from dy.
-void dropout_forward(const float* x, float* y, int64_t n, uint64_t seed, double p,
+// Dropout (inverted): y = x * scale where dropout_keep(seed, offset + i, p)
+// (lib/src/core/dropout_mask.h), else 0 — the same mask as every other backend. dx likewise.
+void dropout_forward(const float* x, float* y, int64_t n, uint64_t seed, uint64_t offset, double p,
                      cudaStream_t stream);
-void dropout_backward(const float* dy, float* dx, int64_t n, uint64_t seed, double p,
-                      cudaStream_t stream);
+void dropout_backward(const float* dy, float* dx, int64_t n, uint64_t seed, uint64_t offset,
+                      double p, cudaStream_t stream);
 
 // Adaptive average pooling (N, C, H, W) → (N, C, out, out), PyTorch's bin boundaries
 // (start = floor(i*H/out), end = ceil((i+1)*H/out)). backward: dx from dy (dx overwritten).
