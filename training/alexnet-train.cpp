@@ -24,6 +24,7 @@
 #include "alexnet/error.h"
 #include "alexnet/runner.h"
 #include "src/checkpoint.h"
+#include "src/cluster.h"
 #include "src/interrupt.h"
 #include "src/trainer.h"
 
@@ -43,6 +44,9 @@ Data:
                            held-out part of --data, see --val-split]
       --val-split F        fraction of --data held out for validation when there is no
                            --val, chosen with --seed, in (0, 1)                [default: 0.1]
+      --test PATH          test set (idx/CIFAR folders: their test split), evaluated once at
+                           the end with the weights validation chose; the result goes into
+                           the log and the weights' provenance          [default: no test]
       --format F           auto, folder, idx or cifar10                       [default: auto]
       --labels FILE        class names: folders: "FOLDER name" lines; idx/CIFAR: one name per
                            line                              [default: folder/built-in names]
@@ -85,6 +89,12 @@ Machine:
                            0 = all cores; fix it for bit-reproducible runs       [default: 0]
       --workers N          data loading threads, 0 = min(4, cores)               [default: 0]
       --seed N             seed of every random choice                           [default: 1]
+      --distributed MODE   none, or mpi: one rank of `mpirun -np N alexnet-train ...`; the
+                           batch is split between the ranks, gradients summed with
+                           MPI_Allreduce; gpu:local in --device = the rank's GPU on its
+                           machine (training/README.md: several machines)   [default: none]
+      --dist-check-steps N  compare the ranks' weights (a checksum) every N steps, 0 = never
+                                                                               [default: 100]
 
 Outputs:
       --run-dir DIR        checkpoints, train.log, metrics.csv, curves.png,
@@ -114,6 +124,7 @@ Testing hooks (never stored in checkpoints):
       --debug-kill-in-checkpoint N   SIGKILL itself in the middle of its N-th checkpoint write
       --debug-nan-at-step N[,M...]   poison the loss and a gradient of the N-th, M-th ... batch
                                      this process trains on
+      --debug-perturb RANK:STEP      rank RANK nudges one of its weights after step STEP
 
 Exit status: 0 success, 1 runtime error, 2 usage error; 143 / 130 after SIGTERM / SIGINT
 (a checkpoint is written first: continue with --resume RUN_DIR).
@@ -216,7 +227,11 @@ enum Opt {
   kCalibrate,
   kKillAfter,
   kKillInCheckpoint,
-  kNanAt
+  kNanAt,
+  kTest,
+  kDistributed,
+  kDistCheckSteps,
+  kPerturb
 };
 
 const option kLongOpts[] = {
@@ -259,6 +274,10 @@ const option kLongOpts[] = {
     {"debug-kill-after-step", required_argument, nullptr, kKillAfter},
     {"debug-kill-in-checkpoint", required_argument, nullptr, kKillInCheckpoint},
     {"debug-nan-at-step", required_argument, nullptr, kNanAt},
+    {"test", required_argument, nullptr, kTest},
+    {"distributed", required_argument, nullptr, kDistributed},
+    {"dist-check-steps", required_argument, nullptr, kDistCheckSteps},
+    {"debug-perturb", required_argument, nullptr, kPerturb},
     {"help", no_argument, nullptr, 'h'},
     {nullptr, 0, nullptr, 0}};
 
@@ -276,11 +295,14 @@ const std::set<std::string> kResumable = {"epochs",
                                           "max-bad-steps",
                                           "predictions-out",
                                           "calibrate",
+                                          "distributed",
+                                          "dist-check-steps",
+                                          "test",
                                           "resume",
                                           "debug-kill-after-step",
                                           "debug-kill-in-checkpoint",
                                           "debug-nan-at-step"};
-const std::set<std::string> kPathOptions = {"data", "val", "labels", "run-dir", "out"};
+const std::set<std::string> kPathOptions = {"data", "val", "test", "labels", "run-dir", "out"};
 
 std::string option_name(int c) {
   for (const option* o = kLongOpts; o->name; ++o)
@@ -297,6 +319,9 @@ bool set_data_option(train::Options& o, int c, const std::string& opt, const cha
       break;
     case kVal:
       o.val = v;
+      break;
+    case kTest:
+      o.test = v;
       break;
     case kValSplit:
       o.val_split = parse_double(opt, v, 0, 1, true, true);
@@ -392,9 +417,21 @@ bool set_recipe_option(train::Options& o, int c, const std::string& opt, const c
 // them.
 bool set_machine_option(train::Options& o, int c, const std::string& opt, const char* v) {
   switch (c) {
-    case kDevice:
-      parse_or_usage_error(opt, [&] { return alexnet::parse_devices(v); });  // checked only
+    case kDevice: {
+      // Checked only (gpu:local, a distributed rank's own GPU, checked as gpu:0).
+      std::string check = v;
+      for (size_t at; (at = check.find("gpu:local")) != std::string::npos;)
+        check.replace(at, 9, "gpu:0");
+      parse_or_usage_error(opt, [&] { return alexnet::parse_devices(check); });
       o.device = v;
+      break;
+    }
+    case kDistributed:
+      check_choice(opt, v, {"none", "mpi"});
+      o.distributed = v;
+      break;
+    case kDistCheckSteps:
+      o.dist_check_steps = parse_u64(opt, v, 0, UINT64_MAX);
       break;
     case kParallel:
       o.parallel = parse_or_usage_error(opt, [&] { return alexnet::parse_parallel(v); });
@@ -451,6 +488,15 @@ bool set_output_option(train::Options& o, int c, const std::string& opt, const c
     case kKillInCheckpoint:
       o.debug_kill_in_checkpoint = static_cast<int>(parse_u64(opt, v, 1, 1000000));
       break;
+    case kPerturb: {
+      unsigned long long r = 0, s = 0;
+      char tail = 0;
+      if (std::sscanf(v, "%llu:%llu%c", &r, &s, &tail) != 2 || r > 100000 || s < 1)
+        usage_error(opt + ": expected RANK:STEP (STEP >= 1), got '" + std::string(v) + "'");
+      o.debug_perturb_rank = static_cast<int>(r);
+      o.debug_perturb_step = s;
+      break;
+    }
     case kNanAt:
       for_each_item(v, [&](const std::string& item) {
         o.debug_nan_at.push_back(parse_u64(opt, item.c_str(), 1, UINT64_MAX));
@@ -531,6 +577,7 @@ std::vector<std::string> stored_args(const Parsed& p) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
+  train::Options options;
   try {
     Parsed p = parse(args);
     if (p.help) {
@@ -567,14 +614,34 @@ int main(int argc, char** argv) {
       if (p.o.data.empty()) usage_error("--data is required (or --resume a run)");
       p.o.args = stored_args(p);
     }
-    train::run_training(p.o);
+    options = std::move(p.o);
   } catch (const UsageError& e) {
     std::cerr << "alexnet-train: " << e.what() << "\n";
     return 2;
-  } catch (const train::Interrupted& e) {
+  } catch (const std::exception& e) {
     std::cerr << "alexnet-train: " << e.what() << "\n";
+    return 1;
+  }
+  // The job: this process alone, or a rank of an MPI job. From here on, a rank that fails
+  // ends the whole job (MPI_Abort), so that no other rank waits for it.
+  std::unique_ptr<train::Cluster> cluster;
+  try {
+    cluster = train::make_cluster(options.distributed);
+  } catch (const std::exception& e) {
+    std::cerr << "alexnet-train: " << e.what() << "\n";
+    return 1;
+  }
+  const std::string who = cluster->distributed() ? cluster->me() + ": " : "";
+  try {
+    train::run_training(options, *cluster);
+    cluster->finish();
+  } catch (const train::Interrupted& e) {
+    // Every rank stops at the same step (they agree on it), so the job ends in order.
+    if (cluster->root()) std::cerr << "alexnet-train: " << e.what() << "\n";
+    cluster->finish();
     return 128 + e.signal;  // 143 for SIGTERM, 130 for SIGINT, as if the signal had ended it
   } catch (const std::exception& e) {
+    if (cluster->distributed()) cluster->abort("alexnet-train: " + who + e.what(), 1);
     std::cerr << "alexnet-train: " << e.what() << "\n";
     return 1;
   }

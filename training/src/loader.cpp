@@ -31,6 +31,9 @@ Loader::Loader(std::shared_ptr<const Dataset> data, AugmentConfig aug, LoaderCon
   if (cfg_.workers < 1) throw alexnet::Error("loader: workers must be at least 1");
   if (cfg_.ten_crop && cfg_.train)
     throw alexnet::Error("loader: ten-crop is an evaluation mode (train = false)");
+  if (cfg_.shards < 1 || cfg_.shard >= cfg_.shards)
+    throw alexnet::Error("loader: shard " + std::to_string(cfg_.shard) + " of " +
+                         std::to_string(cfg_.shards));
   order_ = epoch_order(data_->size(), cfg_.seed, epoch_, cfg_.train);
   const size_t n = order_.size(), b = cfg_.batch_size;
   num_batches_ = (cfg_.train && cfg_.drop_last) ? n / b : (n + b - 1) / b;
@@ -81,8 +84,10 @@ void Loader::work() {
 }
 
 void Loader::build(size_t k, Slot& slot) const {
-  const size_t first = k * cfg_.batch_size;
-  const size_t last = std::min(first + cfg_.batch_size, order_.size());
+  const size_t begin = k * cfg_.batch_size;
+  const size_t length = std::min(begin + cfg_.batch_size, order_.size()) - begin;
+  const size_t first = begin + length * cfg_.shard / cfg_.shards;  // this shard's positions
+  const size_t last = begin + length * (cfg_.shard + 1) / cfg_.shards;
   const size_t per = input_numel(aug_) * (cfg_.ten_crop ? 10 : 1);
   const int64_t s = aug_.input_size, c = aug_.channels;
   Batch& b = slot.batch;
@@ -146,7 +151,7 @@ bool Loader::next(Batch& out) {
     }
     if (on_skip_)
       for (const SkippedItem& s : slot.skipped) on_skip_(s);
-    if (!slot.batch.labels.empty()) {
+    if (!slot.batch.labels.empty() || cfg_.shards > 1) {
       out = std::move(slot.batch);
       return true;
     }

@@ -3,7 +3,7 @@
 // order. The result is a pure function of (data, augment config, seed, epoch, batch number):
 //   - the epoch's order is a permutation seeded by (seed, epoch) (training), or 0..n-1 (eval);
 //   - sample i's augmentation draws from Rng(mix_seed(seed, epoch, i)) (i = dataset index);
-//   - batch k holds the order's positions [k·B, (k+1)·B).
+//   - batch k holds the order's positions [k·B, (k+1)·B) (a shard of them: LoaderConfig).
 // So batches are bit-identical whatever the worker count and timing, and a loader started at
 // `start_batch` = k gives exactly the batches k, k+1, … of a full epoch (resume mid-epoch).
 //
@@ -60,6 +60,11 @@ struct LoaderConfig {
   bool ten_crop = false;   // eval only: ten crops per sample (see Batch::x)
   bool drop_last = false;  // training: leave out a final partial batch
   uint64_t seed = 0;
+  // Distributed training: this process loads only its shard of every batch, positions
+  // [L·shard/shards, L·(shard+1)/shards) of a batch of L, so the shards of the ranks, in rank
+  // order, are the batch one process would load. With shards > 1 next() also returns a batch
+  // in which nothing of this shard loaded (no labels): every rank sees every batch.
+  size_t shard = 0, shards = 1;
 };
 
 class Loader {

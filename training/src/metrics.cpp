@@ -20,6 +20,7 @@ void Log::open_file(const std::string& path) {
 }
 
 void Log::line(const std::string& text) {
+  if (quiet_) return;
   if (status_shown_) {
     std::fputs("\r\033[K", stdout);
     status_shown_ = false;

@@ -22,9 +22,12 @@ class Log {
   void status(const std::string& text);
   bool tty() const { return tty_; }
   void set_tty(bool on) { tty_ = on; }
+  // Nothing at all (the ranks of a distributed job other than rank 0).
+  void set_quiet(bool on) { quiet_ = on; }
 
  private:
   std::FILE* file_ = nullptr;
+  bool quiet_ = false;
   bool tty_ = false;
   bool status_shown_ = false;
 };

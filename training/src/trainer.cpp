@@ -34,6 +34,7 @@
 #include "augment.h"
 #include "calibration.h"
 #include "checkpoint.h"
+#include "cluster.h"
 #include "dataset.h"
 #include "interrupt.h"
 #include "loader.h"
@@ -64,7 +65,7 @@ double seconds_since(Clock::time_point t) {
 // Data
 
 struct Data {
-  std::shared_ptr<const Dataset> train, val;
+  std::shared_ptr<const Dataset> train, val, test;  // test: null without --test
   std::vector<std::string> class_names;
   std::string config_name;  // the network config to use
 };
@@ -103,22 +104,47 @@ Data open_data(const Options& o, Log& log) {
   d.val = limit(d.val, o.limit_val, o.seed + 1);
   d.class_names = base->class_names();
   if (d.train->size() == 0) throw Error(o.data + ": no training images");
+  const std::string val_kind = detect_kind(*d.val);
+  if (!o.val.empty() && (val_kind == "idx" || val_kind == "cifar10"))
+    log.line("note: --val " + o.val + " reads that folder's test split: the best epoch and the " +
+             "learning-rate schedule are then chosen on test images, and the validation accuracy " +
+             "is not a test result. Hold validation out of --data (--val-split) and give the " +
+             "test split to --test instead");
+  if (!o.test.empty()) {
+    d.test = open_dataset(o.test, o.format, false, o.labels);
+    if (d.test->class_names().size() != base->class_names().size())
+      throw Error(o.test + ": has " + std::to_string(d.test->class_names().size()) +
+                  " classes, the training data " + o.data + " has " +
+                  std::to_string(base->class_names().size()));
+    std::error_code ec;
+    if (!o.val.empty() &&
+        (d.test->source() == d.val->source() || fs::equivalent(o.val, o.test, ec)))
+      log.line("note: --val and --test read the same images (" + d.test->source() +
+               "): the test result is not independent of the model selection");
+  }
   d.config_name = o.config;
   if (d.config_name == "auto") {
     std::string kind = detect_kind(*base);
     d.config_name = kind == "idx" ? "small-28" : kind == "cifar10" ? "small-32" : "paper";
   }
-  log.line("data: " + base->source() + ", " + std::to_string(d.train->size()) + " training, " +
-           std::to_string(d.val->size()) + " validation images" +
-           (o.val.empty() ? " (held out with --val-split)" : " from " + d.val->source()) + ", " +
-           std::to_string(d.class_names.size()) + " classes");
+  log.line(
+      "data: " + base->source() + ", " + std::to_string(d.train->size()) + " training, " +
+      std::to_string(d.val->size()) + " validation images" +
+      (o.val.empty() ? " (held out with --val-split)" : " from " + d.val->source()) +
+      (d.test ? ", " + std::to_string(d.test->size()) + " test images (evaluated once, at the end)"
+              : "") +
+      ", " + std::to_string(d.class_names.size()) + " classes");
   return d;
 }
 
 // Names skipped items: the first few in the log, all of them in <run-dir>/skipped.txt.
 class Skips {
  public:
-  explicit Skips(Log& log, std::string path) : log_(log), path_(std::move(path)) {
+  // Rank 0 of a distributed job (or the only process) keeps the list; the other ranks name
+  // their first few skips on stderr, prefixed with `who` ("rank 1 (host h, pid p)").
+  Skips(Log& log, std::string path, bool keeper, std::string who)
+      : log_(log), path_(std::move(path)), keeper_(keeper), who_(std::move(who)) {
+    if (!keeper_) return;
     std::ifstream in(path_);  // a resumed run keeps what its earlier part found
     for (std::string line; std::getline(in, line);)
       if (!line.empty() && seen_.insert(line.substr(0, line.find('\t'))).second)
@@ -128,6 +154,12 @@ class Skips {
     ++count_;
     if (!seen_.insert(s.name).second) return;
     lines_.push_back(s.name + "\t" + s.reason);
+    if (!keeper_) {
+      if (lines_.size() <= kShown)
+        std::fprintf(stderr, "%s: skipped %s: %s\n", who_.c_str(), s.name.c_str(),
+                     s.reason.c_str());
+      return;
+    }
     if (lines_.size() <= kShown)
       log_.line("skipped " + s.name + ": " + s.reason);
     else if (lines_.size() == kShown + 1)
@@ -135,7 +167,7 @@ class Skips {
     dirty_ = true;
   }
   void write() {
-    if (!dirty_) return;
+    if (!dirty_ || !keeper_) return;
     std::string text;
     for (const auto& l : lines_) text += l + "\n";
     write_text_atomic(path_, text);
@@ -147,6 +179,8 @@ class Skips {
   static constexpr size_t kShown = 5;
   Log& log_;
   std::string path_;
+  bool keeper_ = true;
+  std::string who_;
   std::set<std::string> seen_;
   std::vector<std::string> lines_;
   uint64_t count_ = 0;
@@ -195,10 +229,13 @@ struct Eval {
   std::vector<std::pair<size_t, int>> predictions;  // (val index, predicted class)
 };
 
-// Loss, top-1 and top-5 error over the validation set, through eval_transform() (= the
-// library's preprocessing) or, with ten-crop, the softmax averaged over the ten crops.
+// Loss, top-1 and top-5 error over an evaluation set, through eval_transform() (= the
+// library's preprocessing) or, with ten-crop, the softmax averaged over the ten crops. In a
+// distributed job each rank evaluates its shard of every batch and the sums are reduced, so
+// every rank returns the whole set's figures (and, with `predictions`, every prediction).
 Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset>& val,
-              const AugmentConfig& aug, const Options& o, int workers, Skips& skips) {
+              const AugmentConfig& aug, const Options& o, int workers, Skips& skips,
+              Cluster& cluster, const std::string& what, bool predictions = false) {
   LoaderConfig lc;
   // Ten crops make each sample ten rows: keep the forward batch near --batch-size rows.
   lc.batch_size = static_cast<size_t>(o.ten_crop ? std::max(1, o.batch_size / 10) : o.batch_size);
@@ -207,17 +244,21 @@ Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset
   lc.train = false;
   lc.ten_crop = o.ten_crop;
   lc.seed = o.seed;
+  lc.shard = static_cast<size_t>(cluster.rank());
+  lc.shards = static_cast<size_t>(cluster.size());
   Loader loader(val, aug, lc, 0, 0, [&](const SkippedItem& s) { skips.add(s); });
   const int crops = o.ten_crop ? 10 : 1;
   const int k = classes, top = std::min(5, k);
   Eval e;
-  double loss_sum = 0;
-  size_t wrong1 = 0, wrong5 = 0;
+  double sums[4] = {0, 0, 0, 0};  // loss, wrong top-1, wrong top-5, images
   Batch b;
   std::vector<double> p(static_cast<size_t>(k));
   while (loader.next(b)) {
-    // A stop asked for by a signal may end an evaluation early: it is redone on resume.
-    if (const int sig = stop_signal()) throw Interrupted(sig, "during evaluation");
+    // A stop asked for by a signal may end an evaluation early: it is redone on resume. (The
+    // ranks of a job agree on stopping at their next step instead.)
+    if (const int sig = stop_signal(); sig && !cluster.distributed())
+      throw Interrupted(sig, "during evaluation");
+    if (b.labels.empty()) continue;  // nothing of this rank's shard loaded
     Tensor probs = alexnet::softmax_rows(learner.forward(b.x));  // (N·crops, K)
     for (size_t j = 0; j < b.labels.size(); ++j) {
       std::fill(p.begin(), p.end(), 0.0);
@@ -233,17 +274,38 @@ Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset
         if (p[i] > p[label] || (p[i] == p[label] && i < label)) ++rank;
         if (p[i] > p[best]) best = i;
       }
-      wrong1 += rank >= 1;
-      wrong5 += rank >= top;
-      loss_sum += -std::log(std::max(p[static_cast<size_t>(label)], 1e-30));
+      sums[1] += rank >= 1;
+      sums[2] += rank >= top;
+      sums[0] += -std::log(std::max(p[static_cast<size_t>(label)], 1e-30));
       e.predictions.push_back({b.indices[j], best});
     }
-    e.images += b.labels.size();
+    sums[3] += static_cast<double>(b.labels.size());
   }
-  if (e.images == 0) throw Error("no validation image could be read");
-  e.loss = loss_sum / e.images;
-  e.top1_error = static_cast<double>(wrong1) / e.images;
-  e.top5_error = static_cast<double>(wrong5) / e.images;
+  cluster.allreduce_sum(sums, 4, "the " + what + " sums");
+  e.images = static_cast<size_t>(sums[3]);
+  if (e.images == 0) throw Error("no " + what + " image could be read");
+  e.loss = sums[0] / e.images;
+  e.top1_error = sums[1] / e.images;
+  e.top5_error = sums[2] / e.images;
+  if (predictions && cluster.size() > 1) {  // every rank's (index, class) pairs, in rank order
+    const int64_t mine = static_cast<int64_t>(e.predictions.size());
+    const std::vector<int64_t> counts = cluster.allgather(&mine, 1, "the " + what + " predictions");
+    const int64_t most = *std::max_element(counts.begin(), counts.end());
+    std::vector<int64_t> flat(static_cast<size_t>(2 * most), -1);
+    for (size_t i = 0; i < e.predictions.size(); ++i) {
+      flat[2 * i] = static_cast<int64_t>(e.predictions[i].first);
+      flat[2 * i + 1] = e.predictions[i].second;
+    }
+    const std::vector<int64_t> all =
+        cluster.allgather(flat.data(), flat.size(), "the " + what + " predictions");
+    e.predictions.clear();
+    for (size_t r = 0; r < counts.size(); ++r)
+      for (int64_t i = 0; i < counts[r]; ++i) {
+        const size_t at = r * flat.size() + 2 * static_cast<size_t>(i);
+        e.predictions.push_back({static_cast<size_t>(all[at]), static_cast<int>(all[at + 1])});
+      }
+    std::sort(e.predictions.begin(), e.predictions.end());  // dataset order, as one process
+  }
   return e;
 }
 
@@ -335,7 +397,8 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0, double d = 
 
 class Training {
  public:
-  explicit Training(const Options& o) : o_(o), ck_path_(checkpoint_path(o.run_dir)) {}
+  Training(const Options& o, Cluster& cluster)
+      : o_(o), cl_(cluster), ck_path_(checkpoint_path(o.run_dir)) {}
 
   void run() {
     prepare();
@@ -362,6 +425,7 @@ class Training {
 
  private:
   const Options& o_;
+  Cluster& cl_;  // this process alone, or the ranks of an MPI job
   const std::string ck_path_;
   const Clock::time_point run_start_ = Clock::now();
   Log log_;
@@ -378,20 +442,29 @@ class Training {
   int64_t saved_step_ = -1;  // the step of the checkpoint on disk (-1: none yet)
   uint64_t attempts_ = 0;    // batches tried by this process (--debug-nan-at-step counts these)
   Clock::time_point last_checkpoint_ = Clock::now();
+  double exchange_weight_ = 1;  // this rank's rows / the step's global batch (n_r / N)
+  std::vector<float> flat_;     // the gradients in one buffer for the all-reduce
+  Tensor blank_;                // (1, C, S, S) zeros: a step's input on a rank with no rows
 
   Learner& learner() { return *runner_; }
+  std::string step_text() { return "step " + std::to_string(learner().step() + 1); }
 
   // --- prepare ------------------------------------------------------------------------------
 
   void prepare() {
-    fs::create_directories(o_.run_dir);
-    log_.set_tty(::isatty(STDOUT_FILENO));
-    log_.open_file(o_.run_dir + "/train.log");
+    // Rank 0 of a distributed job writes the run folder and prints; the others stay quiet.
+    log_.set_quiet(!cl_.root());
+    if (cl_.root()) {
+      fs::create_directories(o_.run_dir);
+      log_.set_tty(::isatty(STDOUT_FILENO));
+      log_.open_file(o_.run_dir + "/train.log");
+    }
     log_.line("alexnet-train " ALEXNET_TRAIN_VERSION " " + utc_now() +
               (o_.resume.empty() ? "" : ", resuming " + o_.resume));
     open_checkpoint();
+    if (cl_.distributed()) check_distributed_options();
     // The devices first, so that an unusable one is reported before any data is read.
-    const std::vector<alexnet::Device> devices = alexnet::parse_devices(o_.device);
+    const std::vector<alexnet::Device> devices = alexnet::parse_devices(rank_devices());
     for (const alexnet::Device& d : devices) alexnet::make_backend(d, 1);
 
     data_ = open_data(o_, log_);
@@ -407,7 +480,11 @@ class Training {
                   " training images, fewer than one batch (--batch-size " +
                   std::to_string(o_.batch_size) + "); give a smaller --batch-size");
     prepare_network(devices);
-    skips_ = std::make_unique<Skips>(log_, o_.run_dir + "/skipped.txt");
+    skips_ = std::make_unique<Skips>(log_, o_.run_dir + "/skipped.txt", cl_.root(), cl_.me());
+    if (cl_.distributed()) {
+      agree_on_setup();
+      check_ranks_agree("the start");
+    }
     seconds_before_ = ck_.train_seconds;
     last_checkpoint_ = Clock::now();  // --checkpoint-minutes counts training time from here
   }
@@ -420,11 +497,17 @@ class Training {
       ck_ = load_checkpoint(path);
       saved_step_ = static_cast<int64_t>(ck_.step);
       if (ck_.seed != o_.seed) throw Error(path + ": the checkpoint's seed differs from --seed");
-    } else if (fs::exists(ck_path_)) {
+      const int was = json::parse(ck_.data_json).value("world_size", 1);
+      if (was != cl_.size())
+        throw Error(path + ": written by a job of " + std::to_string(was) + " rank" +
+                    (was == 1 ? "" : "s") + ", this one has " + std::to_string(cl_.size()) +
+                    ": resume with the same number of ranks (mpirun -np " + std::to_string(was) +
+                    (was == 1 ? " or no mpirun" : "") + ")");
+    } else if (cl_.root() && fs::exists(ck_path_)) {
       throw Error(o_.run_dir + ": already holds a checkpoint; continue it with --resume " +
                   o_.run_dir + ", or choose another --run-dir");
     }
-    if (int n = remove_stale_temp_files(ck_path_))
+    if (int n = cl_.root() ? remove_stale_temp_files(ck_path_) : 0)
       log_.line("removed " + std::to_string(n) + " unfinished checkpoint write(s) in " +
                 o_.run_dir);
   }
@@ -461,11 +544,18 @@ class Training {
   void prepare_network(const std::vector<alexnet::Device>& devices) {
     runner_ = alexnet::make_runner(cfg_, devices, o_.parallel, o_.threads);
     learner().set_seed(mix_seed(o_.seed, 0xD809));
-    log_.line("network: " + data_.config_name + " (" + std::to_string(cfg_.in_channels) + "x" +
-              std::to_string(cfg_.input_size) + "x" + std::to_string(cfg_.input_size) + " -> " +
-              std::to_string(cfg_.classes) + " classes) on " + learner().describe() +
-              (o_.threads > 0 ? " with " + std::to_string(o_.threads) + " threads" : "") + ", " +
-              std::to_string(workers_) + " loader threads");
+    if (cl_.distributed()) {
+      learner().set_gradient_exchange(
+          [this](alexnet::Backend* b, std::span<Tensor* const> g) { exchange_gradients(b, g); });
+      blank_ = Tensor({1, cfg_.in_channels, cfg_.input_size, cfg_.input_size});
+    }
+    log_.line(
+        "network: " + data_.config_name + " (" + std::to_string(cfg_.in_channels) + "x" +
+        std::to_string(cfg_.input_size) + "x" + std::to_string(cfg_.input_size) + " -> " +
+        std::to_string(cfg_.classes) + " classes) on " + learner().describe() +
+        (o_.threads > 0 ? " with " + std::to_string(o_.threads) + " threads" : "") +
+        (cl_.distributed() ? " on each of " + std::to_string(cl_.size()) + " MPI ranks" : "") +
+        ", " + std::to_string(workers_) + " loader threads");
     if (!o_.resume.empty()) {
       restore(learner(), cfg_, ck_, o_.resume);
       best_ = ck_.best;
@@ -477,11 +567,13 @@ class Training {
       ck_.lr.lr = o_.lr;
     }
     ck_.args = o_.args;
-    ck_.data_json = json{{"augment", augment_json(aug_)},
-                         {"train", data_.train->source()},
-                         {"val", data_.val->source()},
-                         {"config", data_.config_name}}
-                        .dump();
+    ck_.data_json = json{
+        {"augment", augment_json(aug_)},
+        {"train", data_.train->source()},
+        {"val", data_.val->source()},
+        {"config", data_.config_name},
+        {"world_size",
+         cl_.size()}}.dump();
   }
 
   LoaderConfig loader_config() const {
@@ -492,21 +584,27 @@ class Training {
     lc.train = true;
     lc.drop_last = true;  // equal batches: the paper's batch size, and a stable step count
     lc.seed = o_.seed;
+    lc.shard = static_cast<size_t>(cl_.rank());  // each rank loads its part of every batch
+    lc.shards = static_cast<size_t>(cl_.size());
     return lc;
   }
 
   // --- one epoch ----------------------------------------------------------------------------
 
   // The epoch's batches from ck_.batch on, until its end or --max-steps (then `stop`).
-  // Returns the images this process trained on in the epoch.
+  // Returns the images trained on in the epoch (all ranks').
   uint64_t train_epoch(Loader& loader, bool& stop) {
     Progress progress(log_, ck_.epoch + 1, o_.epochs, loader.num_batches(), ck_.batch);
     uint64_t images = 0;
     Batch b;
-    while (!stop && !stop_signal() && loader.next(b)) {
+    // The ranks of a job agree on a signal at the start of a step (plan_step); one process
+    // looks at it here.
+    while (!stop && (cl_.distributed() || !stop_signal()) && loader.next(b)) {
+      const StepPlan plan = plan_step(b);
       ck_.batch = b.index + 1;
-      if (!train_step(b)) continue;
-      images += b.labels.size();
+      const uint64_t n = train_step(b, plan);
+      if (n == 0) continue;
+      images += n;
       progress.update(b.index, images, ck_.epoch_loss_sum / ck_.epoch_images, ck_.lr.lr);
       const uint64_t step = learner().step();
       stop = o_.max_steps > 0 && step >= o_.max_steps;
@@ -520,29 +618,75 @@ class Training {
       if (o_.debug_kill_after_step > 0 && step == o_.debug_kill_after_step) std::raise(SIGKILL);
       check_run_dir();
     }
-    if (const int sig = stop_signal()) throw Interrupted(sig, "between steps");
+    if (const int sig = stop_signal(); sig && !cl_.distributed())
+      throw Interrupted(sig, "between steps");
     if (ck_.epoch_images == 0)
       throw Error(o_.data + ": no training image of this epoch could be read");
     return images;
   }
 
+  // A step of a distributed job: every rank's row count (so that each knows where its rows
+  // sit in the global batch) and any rank's stop signal, gathered before anything is trained.
+  struct StepPlan {
+    int64_t rows = 0;   // this rank's
+    int64_t total = 0;  // the global batch's (0: nothing of it loaded, anywhere)
+  };
+  StepPlan plan_step(const Batch& b) {
+    StepPlan plan;
+    plan.rows = plan.total = static_cast<int64_t>(b.labels.size());
+    if (!cl_.distributed()) return plan;
+    const int64_t mine[2] = {plan.rows, stop_signal()};
+    const std::vector<int64_t> all = cl_.allgather(mine, 2, "the start of " + step_text());
+    int64_t offset = 0, sig = 0;
+    plan.total = 0;
+    for (int r = 0; r < cl_.size(); ++r) {
+      const int64_t rows = all[2 * static_cast<size_t>(r)];
+      if (r < cl_.rank()) offset += rows;
+      plan.total += rows;
+      sig = std::max(sig, all[2 * static_cast<size_t>(r) + 1]);
+    }
+    if (sig) throw Interrupted(static_cast<int>(sig), "between steps");  // on every rank alike
+    learner().set_batch_offset(offset);
+    exchange_weight_ = plan.total > 0 ? double(plan.rows) / double(plan.total) : 0;
+    return plan;
+  }
+
   // x: (N, C, S, S) → logits (N, K); one SGD step unless the loss or a gradient is not
   // finite (then the step is refused, counted, and after --max-bad-steps the run stops).
-  // Returns whether the step was taken.
-  bool train_step(const Batch& b) {
+  // Returns the images of the step (all ranks'); 0 when no step was taken. In a job, the
+  // gradients are summed over the ranks inside forward_backward (exchange_gradients), and
+  // the loss, the correct count and the refusal are summed here, so every rank decides alike.
+  uint64_t train_step(const Batch& b, const StepPlan& plan) {
+    if (plan.total == 0) return 0;
+    // A rank none of whose rows loaded still takes part in the all-reduce: one blank row,
+    // weighted 0 (exchange_weight_).
+    const bool blank = plan.rows == 0;
+    const int one_label = 0;
     Tensor logits;
-    float loss = learner().forward_backward(b.x, b.labels, &logits);
+    float loss = blank ? learner().forward_backward(blank_, std::span<const int>(&one_label, 1))
+                       : learner().forward_backward(b.x, b.labels, &logits);
     ++attempts_;
     if (std::find(o_.debug_nan_at.begin(), o_.debug_nan_at.end(), attempts_) !=
         o_.debug_nan_at.end()) {
       loss = std::nanf("");
       learner().debug_poison_gradient();
     }
-    if (!std::isfinite(loss) || !learner().grads_finite()) {
+    const int k = cfg_.classes;
+    double sums[3] = {0, 0, 0};  // loss × rows, correct, refused
+    sums[2] = !std::isfinite(loss) || !learner().grads_finite();
+    if (!blank) {
+      sums[0] = static_cast<double>(loss) * plan.rows;
+      for (size_t j = 0; j < b.labels.size(); ++j) {
+        const float* row = logits.data() + static_cast<int64_t>(j) * k;
+        sums[1] += std::max_element(row, row + k) - row == b.labels[j];
+      }
+    }
+    if (cl_.distributed()) cl_.allreduce_sum(sums, 3, "the loss of " + step_text());
+    if (sums[2] > 0 || !std::isfinite(sums[0])) {
       ++ck_.bad_steps;
       log_.line("epoch " + std::to_string(ck_.epoch + 1) + " batch " + std::to_string(b.index + 1) +
-                ": non-finite " + (std::isfinite(loss) ? "gradient" : "loss") + ", step refused (" +
-                std::to_string(ck_.bad_steps) + " of --max-bad-steps " +
+                ": non-finite " + (std::isfinite(sums[0]) ? "gradient" : "loss") +
+                ", step refused (" + std::to_string(ck_.bad_steps) + " of --max-bad-steps " +
                 std::to_string(o_.max_bad_steps) + ")");
       if (ck_.bad_steps >= o_.max_bad_steps)
         throw Error("stopping: " + std::to_string(ck_.bad_steps) +
@@ -550,26 +694,29 @@ class Training {
                     std::to_string(o_.max_bad_steps) + "); try a lower --lr. " +
                     (fs::exists(ck_path_) ? "The last good state is in " + ck_path_
                                           : std::string("No checkpoint was written")));
-      return false;
+      return 0;
     }
     learner().sgd_step(static_cast<float>(ck_.lr.lr), static_cast<float>(o_.momentum),
                        static_cast<float>(o_.weight_decay));
     // Running training loss and top-1 error of the epoch.
-    const int k = cfg_.classes;
-    for (size_t j = 0; j < b.labels.size(); ++j) {
-      const float* row = logits.data() + static_cast<int64_t>(j) * k;
-      ck_.epoch_correct += std::max_element(row, row + k) - row == b.labels[j];
+    ck_.epoch_correct += static_cast<uint64_t>(sums[1]);
+    ck_.epoch_loss_sum += sums[0];
+    ck_.epoch_images += static_cast<uint64_t>(plan.total);
+    if (cl_.distributed()) {
+      const uint64_t step = learner().step();
+      if (o_.debug_perturb_rank == cl_.rank() && step == o_.debug_perturb_step) debug_perturb();
+      if (o_.dist_check_steps > 0 && step % o_.dist_check_steps == 0)
+        check_ranks_agree("step " + std::to_string(step));
     }
-    ck_.epoch_loss_sum += static_cast<double>(loss) * b.labels.size();
-    ck_.epoch_images += b.labels.size();
-    return true;
+    return static_cast<uint64_t>(plan.total);
   }
 
   // End of the epoch (or of --max-steps): evaluate, keep the best weights, schedule, record,
   // and checkpoint the position to continue from: the next epoch's start, or where
   // --max-steps stopped inside this one.
   void end_epoch(uint64_t num_batches, uint64_t images, double seconds, bool stop) {
-    const Eval e = evaluate(learner(), cfg_.classes, data_.val, aug_, o_, workers_, *skips_);
+    const Eval e = evaluate(learner(), cfg_.classes, data_.val, aug_, o_, workers_, *skips_, cl_,
+                            "validation");
     EpochRecord r;
     r.epoch = ck_.epoch + 1;
     r.step = learner().step();
@@ -596,7 +743,7 @@ class Training {
     update_lr(ck_.lr, o_, r.epoch, r.val_top1_error, log_);
     ck_.epoch_loss_sum = 0;
     ck_.epoch_images = ck_.epoch_correct = 0;
-    write_metrics_csv(o_.run_dir + "/metrics.csv", ck_.history);
+    if (cl_.root()) write_metrics_csv(o_.run_dir + "/metrics.csv", ck_.history);
     if (stop && ck_.batch < num_batches) {
       save("--max-steps");
     } else {
@@ -611,12 +758,13 @@ class Training {
   // A run folder deleted under a running trainer: stop now rather than train on for hours
   // with nowhere to save (one stat() per step).
   void check_run_dir() const {
-    if (!fs::is_directory(o_.run_dir))
+    if (cl_.root() && !fs::is_directory(o_.run_dir))
       throw Error(o_.run_dir + ": the run folder was removed while training; stopping, since " +
                   "no checkpoint or output can be written there");
   }
 
   void save(const char* why) {
+    if (!cl_.root()) return;  // rank 0 writes the job's checkpoints
     check_run_dir();
     ck_.step = learner().step();
     ck_.weights = learner().get_params();
@@ -654,13 +802,30 @@ class Training {
     for (const EpochRecord& r : ck_.history)
       if (r.epoch == ck_.best_epoch && r.val_top1_error == ck_.best_val_error) bestr = &r;
     if (!bestr) bestr = &ck_.history.back();
+    // The evaluations first: every rank of a job takes part in them.
+    learner().set_params(best_);
+    Eval test;
+    if (data_.test) {  // once, on images that chose nothing
+      test =
+          evaluate(learner(), cfg_.classes, data_.test, aug_, o_, workers_, *skips_, cl_, "test");
+      log_.line(fmt("test: top-1 error %.4f (accuracy %.2f%%), top-5 error %.4f, loss %.4f on ",
+                    test.top1_error, 100 * (1 - test.top1_error), test.top5_error, test.loss) +
+                std::to_string(test.images) + " images of " + data_.test->source() +
+                ", evaluated once with the weights of epoch " + std::to_string(bestr->epoch) +
+                " (chosen on validation)");
+    }
+    Eval predictions;
+    if (!o_.predictions_out.empty())  // the best weights' own top-1 per validation item
+      predictions = evaluate(learner(), cfg_.classes, data_.val, aug_, o_, workers_, *skips_, cl_,
+                             "validation", true);
+    if (!cl_.root()) return;
     const std::string out = o_.out.empty() ? o_.run_dir + "/alexnet.safetensors" : o_.out;
     alexnet::Model m;
     m.config = cfg_;
     m.preprocess = to_preprocess_config(aug_);
     m.labels = data_.class_names;
     m.params = best_;
-    m.provenance = provenance(*bestr).dump();
+    m.provenance = provenance(*bestr, data_.test ? &test : nullptr).dump();
     if (o_.calibrate > 0) {  // int8: ranges over training images (the validation set chose)
       m.calibration = alexnet::calibrate(
           m,
@@ -670,12 +835,7 @@ class Training {
     }
     alexnet::save_model(m, out);
     skips_->write();
-    if (!o_.predictions_out.empty()) {  // the best weights' own top-1 per validation item
-      learner().set_params(best_);
-      write_predictions(o_.predictions_out,
-                        evaluate(learner(), cfg_.classes, data_.val, aug_, o_, workers_, *skips_),
-                        *data_.val);
-    }
+    if (!o_.predictions_out.empty()) write_predictions(o_.predictions_out, predictions, *data_.val);
     plot_curves(ck_.history, o_.run_dir + "/curves.png");
     plot_filters(best_.front().value, o_.run_dir + "/conv1_filters.png");
     log_.line(fmt("done: best validation top-1 error %.4f, top-5 %.4f (epoch %.0f) -> ",
@@ -683,38 +843,164 @@ class Training {
               out + " (" + format_duration(seconds_since(run_start_)) + ")");
   }
 
-  json provenance(const EpochRecord& best) const {
-    return json{{"trainer", "alexnet-train " ALEXNET_TRAIN_VERSION},
-                {"dataset", data_.train->source()},
-                {"validation", data_.val->source()},
-                {"config", data_.config_name},
-                {"epochs", ck_.history.size()},
-                {"steps", runner_->step()},
-                {"best_epoch", best.epoch},
-                {"val_top1_error", best.val_top1_error},
-                {"val_top5_error", best.val_top5_error},
-                {"val_loss", best.val_loss},
-                {"ten_crop", o_.ten_crop},
-                {"date", utc_now()},
-                {"seed", o_.seed},
-                {"recipe",
-                 {{"batch_size", o_.batch_size},
-                  {"lr", o_.lr},
-                  {"lr_schedule", schedule_name(o_.lr_schedule)},
-                  {"momentum", o_.momentum},
-                  {"weight_decay", o_.weight_decay},
-                  {"dropout", o_.dropout},
-                  {"init", init_name(o_.init)},
-                  {"augment", augment_name(o_.augment)}}},
-                {"train_seconds", seconds_before_ + seconds_since(run_start_)}};
+  json provenance(const EpochRecord& best, const Eval* test) const {
+    json j{{"trainer", "alexnet-train " ALEXNET_TRAIN_VERSION},
+           {"dataset", data_.train->source()},
+           {"validation", data_.val->source()},
+           {"config", data_.config_name},
+           {"epochs", ck_.history.size()},
+           {"steps", runner_->step()},
+           {"best_epoch", best.epoch},
+           {"val_top1_error", best.val_top1_error},
+           {"val_top5_error", best.val_top5_error},
+           {"val_loss", best.val_loss},
+           {"ten_crop", o_.ten_crop},
+           {"date", utc_now()},
+           {"seed", o_.seed},
+           {"recipe",
+            {{"batch_size", o_.batch_size},
+             {"lr", o_.lr},
+             {"lr_schedule", schedule_name(o_.lr_schedule)},
+             {"momentum", o_.momentum},
+             {"weight_decay", o_.weight_decay},
+             {"dropout", o_.dropout},
+             {"init", init_name(o_.init)},
+             {"augment", augment_name(o_.augment)}}},
+           {"train_seconds", seconds_before_ + seconds_since(run_start_)},
+           {"ranks", cl_.size()}};
+    if (test)
+      j["test"] = {
+          {"source", data_.test->source()},
+          {"images", test->images},
+          {"top1_error", test->top1_error},
+          {"top5_error", test->top5_error},
+          {"loss", test->loss},
+          {"note", "evaluated once, after training, with the weights chosen on validation"}};
+    return j;
+  }
+
+  // --- distributed training (cluster.h) -----------------------------------------------------
+
+  // --device with gpu:local: the GPU of this rank's place on its machine.
+  std::string rank_devices() const {
+    std::string out;
+    size_t start = 0;
+    while (start <= o_.device.size()) {
+      size_t end = o_.device.find(',', start);
+      if (end == std::string::npos) end = o_.device.size();
+      std::string item = o_.device.substr(start, end - start);
+      if (item == "gpu:local") item = "gpu:" + std::to_string(cl_.local_rank());
+      out += (out.empty() ? "" : ",") + item;
+      start = end + 1;
+    }
+    return out;
+  }
+
+  void check_distributed_options() const {
+    if (o_.parallel == alexnet::Parallel::Model)
+      throw Error("--distributed mpi: --parallel model is not supported across ranks; use the " +
+                  std::string("data-parallel mode (each rank may list several devices)"));
+    if (o_.batch_size < cl_.size())
+      throw Error("--batch-size " + std::to_string(o_.batch_size) + " is the global batch, split " +
+                  "between the " + std::to_string(cl_.size()) + " ranks: it must be at least " +
+                  std::to_string(cl_.size()));
+  }
+
+  // Every rank must train on the same data with the same statistics and recipe: rank 0's
+  // description goes to every rank, and a rank that differs stops the job naming both.
+  void agree_on_setup() {
+    const std::string mine = json{
+        {"config", data_.config_name},
+        {"classes", data_.class_names},
+        {"train", data_.train->size()},
+        {"val", data_.val->size()},
+        {"test", data_.test ? data_.test->size() : 0},
+        {"augment", augment_json(aug_)},
+        {"args", o_.args},
+        {"step",
+         learner().step()}}.dump();
+    std::string root = mine;
+    cl_.broadcast(root, "the comparison of the ranks' setup", 10);
+    if (root != mine)
+      throw Error(cl_.me() + ": its data, statistics or options differ from rank 0's: " + mine +
+                  " (rank 0: " + root + "); every machine needs the same data set and options");
+    std::string ranks;
+    for (int r = 0; r < cl_.size(); ++r) ranks += (r ? ", " : "") + cl_.who(r);
+    log_.line("distributed: " + std::to_string(cl_.size()) + " MPI ranks, batch " +
+              std::to_string(o_.batch_size) + " split between them: " + ranks);
+  }
+
+  // A checksum of the weights and momenta, compared between the ranks: they must be equal bit
+  // for bit after every step. A rank that differs stops the job, named.
+  void check_ranks_agree(const std::string& when) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a over the bytes
+    auto add = [&](const std::vector<NamedTensor>& ts) {
+      for (const NamedTensor& t : ts) {
+        const auto* p = reinterpret_cast<const unsigned char*>(t.value.data());
+        for (size_t i = 0; i < t.value.nbytes(); ++i) h = (h ^ p[i]) * 1099511628211ull;
+      }
+    };
+    add(learner().get_params());
+    if (learner().step() > 0) add(learner().get_momentum());
+    const int64_t mine = static_cast<int64_t>(h);
+    const std::vector<int64_t> all = cl_.allgather(&mine, 1, "the weight checksum at " + when);
+    std::string differ;
+    for (int r = 1; r < cl_.size(); ++r)
+      if (all[static_cast<size_t>(r)] != all[0])
+        differ += (differ.empty() ? "" : ", ") + cl_.who(r);
+    if (!differ.empty())
+      throw Error("at " + when + " the weights or momenta of " + differ + " differ from rank 0's " +
+                  "(checksums compared every --dist-check-steps steps): the ranks have diverged " +
+                  "(a faulty device or memory, or differing libraries); stopping");
+  }
+
+  // Testing hook (--debug-perturb-rank/-step): one weight of this rank nudged, as a bit flip
+  // in one rank's memory would.
+  void debug_perturb() {
+    std::vector<NamedTensor> w = learner().get_params();
+    w.front().value.data()[0] += 1e-3f;
+    learner().set_params(w);
+  }
+
+  // The runner's gradient hook: this rank's gradients (the mean over its rows) times n_r / N,
+  // summed over the ranks with one all-reduce, so every rank holds the global batch's mean.
+  void exchange_gradients(alexnet::Backend* backend, std::span<Tensor* const> grads) {
+    size_t total = 0;
+    for (const Tensor* g : grads) total += static_cast<size_t>(g->numel());
+    flat_.resize(total);
+    const float w = static_cast<float>(exchange_weight_);
+    auto on_host = [&](const Tensor* g) {
+      return !backend || (g->device() == alexnet::DeviceKind::Cpu && g->is_plain());
+    };
+    size_t at = 0;
+    for (Tensor* g : grads) {
+      const Tensor h = on_host(g) ? *g : backend->to_host(*g);
+      for (int64_t i = 0; i < h.numel(); ++i) flat_[at + static_cast<size_t>(i)] = w * h.data()[i];
+      at += static_cast<size_t>(h.numel());
+    }
+    cl_.allreduce_sum(flat_.data(), total, "the gradient all-reduce of " + step_text());
+    at = 0;
+    for (Tensor* g : grads) {
+      const size_t n = static_cast<size_t>(g->numel());
+      if (on_host(g)) {
+        std::copy(flat_.begin() + static_cast<std::ptrdiff_t>(at),
+                  flat_.begin() + static_cast<std::ptrdiff_t>(at + n), g->data());
+      } else {
+        Tensor h(g->shape());
+        std::copy(flat_.begin() + static_cast<std::ptrdiff_t>(at),
+                  flat_.begin() + static_cast<std::ptrdiff_t>(at + n), h.data());
+        backend->upload(h, *g);
+      }
+      at += n;
+    }
   }
 };
 
 }  // namespace
 
-void run_training(const Options& o) {
+void run_training(const Options& o, Cluster& cluster) {
   install_stop_handlers();
-  Training(o).run();
+  Training(o, cluster).run();
 }
 
 const char* schedule_name(Schedule s) {

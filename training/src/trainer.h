@@ -25,6 +25,7 @@ std::string augment_name(const AugmentChoice& a);  // "auto", "none", "crop,flip
 struct Options {
   // data
   std::string data, val, format = "auto", labels;
+  std::string test;  // evaluated once at the end, with the weights validation chose
   double val_split = 0.1;
   size_t limit_train = 0, limit_val = 0;  // 0 = all
   size_t stats_samples = 10000;
@@ -47,6 +48,8 @@ struct Options {
   int threads = 0;  // CPU backend threads; 0 = all cores
   int workers = 0;  // data loader threads; 0 = min(4, cores)
   uint64_t seed = 1;
+  std::string distributed = "none";  // none | mpi (cluster.h)
+  uint64_t dist_check_steps = 100;   // compare the ranks' weights every N steps, 0 = never
   // outputs
   std::string out, run_dir = "alexnet-run", resume;
   double checkpoint_minutes = 30;
@@ -59,13 +62,19 @@ struct Options {
   uint64_t debug_kill_after_step = 0;
   int debug_kill_in_checkpoint = 0;
   std::vector<uint64_t> debug_nan_at;  // batch attempts (1-based, this process) to poison
+  int debug_perturb_rank = -1;         // this rank nudges one weight after step ...
+  uint64_t debug_perturb_step = 0;     // ... this one (tests the ranks' checksum)
 
   std::vector<std::string> args;  // the options as stored in checkpoints (paths absolute)
 };
 
-// Runs (or resumes) a training. Throws alexnet::Error for anything that stops it; the
-// caller prints "alexnet-train: <reason>" and exits 1. After SIGTERM or SIGINT it writes a
-// checkpoint and throws train::Interrupted (interrupt.h); the caller exits 128 + the signal.
-void run_training(const Options& o);
+class Cluster;
+
+// Runs (or resumes) a training, as one rank of `cluster` (cluster.h; a job of one process
+// without --distributed). Throws alexnet::Error for anything that stops it; the caller prints
+// "alexnet-train: <reason>" and exits 1 (under MPI: ends the job). After SIGTERM or SIGINT
+// (on any rank: the ranks agree at the next step) it writes a checkpoint and throws
+// train::Interrupted (interrupt.h); the caller exits 128 + the signal.
+void run_training(const Options& o, Cluster& cluster);
 
 }  // namespace train
