@@ -70,8 +70,9 @@ Network and recipe:
       --weight-decay X     weight decay, >= 0                                [default: 0.0005]
       --dropout P          dropout probability on fc6/fc7, in [0, 1)            [default: 0.5]
       --init I             paper (weights N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6,
-                           fc7, else 0) or kaiming (N(0, 2/fan_in), zero biases)
-                                                                             [default: paper]
+                           fc7, else 0), kaiming (N(0, 2/fan_in), zero biases), or auto:
+                           paper for --config paper, kaiming for the others (the paper's
+                           init leaves the small configs at chance)          [default: auto]
       --augment LIST       comma-separated crop, flip, pca (the paper's colour augmentation,
                            3-channel networks only), or none; auto = crop,flip plus pca for
                            3-channel networks                                 [default: auto]
@@ -388,8 +389,10 @@ bool set_recipe_option(train::Options& o, int c, const std::string& opt, const c
       o.dropout = parse_double(opt, v, 0, 1, false, true);
       break;
     case kInit:
-      check_choice(opt, v, {"paper", "kaiming"});
-      o.init = std::string(v) == "kaiming" ? train::Init::Kaiming : train::Init::Paper;
+      check_choice(opt, v, {"auto", "paper", "kaiming"});
+      o.init = std::string(v) == "kaiming" ? train::Init::Kaiming
+               : std::string(v) == "paper" ? train::Init::Paper
+                                           : train::Init::Auto;
       break;
     case kAugment: {
       const std::string list = v;

@@ -85,10 +85,16 @@ def case_learn(tmp):
     rc, out, err = run(*fashion_args(run_dir, "--limit-train", "9600", "--limit-val", "1000",
                                      "--batch-size", "64", "--lr", "0.02", "--epochs", "4",
                                      "--augment", "none", "--dropout", "0.5",
-                                     "--lr-patience", "1"))
+                                     "--lr-patience", "1", "--test", FASHION))
     check("trains and exits 0", rc == 0, out[-2000:] + err)
     if rc != 0:
         return
+    check("the log says that --val reads the test split, and that --val and --test overlap",
+          "reads that folder's test split" in out and "--val and --test read the same" in out,
+          out[:3000])
+    test_line = [l for l in out.splitlines() if l.startswith("test: ")]
+    check("--test: one line with the test accuracy on 10,000 images",
+          len(test_line) == 1 and "on 10000 images" in test_line[0], "\n".join(test_line))
     rows = metrics(run_dir)
     acc = 1 - float(rows[-1]["val_top1_error"])
     print(f"     steps {rows[-1]['step']}, test accuracy {acc:.3f}, "
@@ -100,6 +106,9 @@ def case_learn(tmp):
     check("provenance names the data set, epochs, errors, date, seed",
           "fashion" in prov.get("dataset", "") and prov.get("epochs") == 4 and
           "val_top1_error" in prov and "date" in prov and prov.get("seed") == 7, str(prov))
+    test = prov.get("test", {})
+    check("provenance holds the test result (10,000 images, accuracy >= 80%)",
+          test.get("images") == 10000 and 1 - test.get("top1_error", 1) >= 0.80, str(test))
     labels = json.loads(meta.get("alexnet.labels", "[]"))
     check("labels are Fashion-MNIST's", labels[:2] == ["T-shirt/top", "Trouser"], str(labels))
     for f in ["curves.png", "conv1_filters.png", "metrics.csv", "train.log",

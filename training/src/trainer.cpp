@@ -447,6 +447,13 @@ class Training {
   Tensor blank_;                // (1, C, S, S) zeros: a step's input on a rank with no rows
 
   Learner& learner() { return *runner_; }
+  // --init auto: the paper's for its own config; Kaiming for the small ones, which the
+  // paper's N(0, 0.01) leaves stuck at chance for epochs (their layers are thinner, so the
+  // signal shrinks through them; He et al. 2015 scale by fan-in to keep it).
+  Init init() const {
+    if (o_.init != Init::Auto) return o_.init;
+    return data_.config_name == "paper" ? Init::Paper : Init::Kaiming;
+  }
   std::string step_text() { return "step " + std::to_string(learner().step() + 1); }
 
   // --- prepare ------------------------------------------------------------------------------
@@ -562,7 +569,7 @@ class Training {
       log_.line("resumed at epoch " + std::to_string(ck_.epoch + 1) + ", batch " +
                 std::to_string(ck_.batch) + ", step " + std::to_string(ck_.step));
     } else {
-      learner().set_params(initial_weights(cfg_, o_.init, o_.seed));
+      learner().set_params(initial_weights(cfg_, init(), o_.seed));
       ck_.seed = o_.seed;
       ck_.lr.lr = o_.lr;
     }
@@ -864,7 +871,7 @@ class Training {
              {"momentum", o_.momentum},
              {"weight_decay", o_.weight_decay},
              {"dropout", o_.dropout},
-             {"init", init_name(o_.init)},
+             {"init", init_name(init())},
              {"augment", augment_name(o_.augment)}}},
            {"train_seconds", seconds_before_ + seconds_since(run_start_)},
            {"ranks", cl_.size()}};
@@ -1008,7 +1015,7 @@ const char* schedule_name(Schedule s) {
 }
 
 const char* init_name(Init i) {
-  return i == Init::Kaiming ? "kaiming" : "paper";
+  return i == Init::Kaiming ? "kaiming" : i == Init::Paper ? "paper" : "auto";
 }
 
 std::string augment_name(const AugmentChoice& a) {

@@ -12,13 +12,16 @@ namespace train {
 
 // The choices of the command line, parsed once (alexnet-train.cpp) into these.
 enum class Schedule { Plateau, Step };
-enum class Init { Paper, Kaiming };  // N(0, 0.01) and the paper's biases, or He et al.
+// N(0, 0.01) and the paper's biases, or He et al.; Auto: Paper for the paper's config, Kaiming
+// for the others (the small configs do not start learning from the paper's init: see
+// training/README.md).
+enum class Init { Auto, Paper, Kaiming };
 struct AugmentChoice {
   bool automatic = true;  // "auto": crops and flips as the config suits, PCA for colour
   bool crop = false, flip = false, pca = false;  // else exactly these ("none": all off)
 };
 const char* schedule_name(Schedule s);             // "plateau", "step"
-const char* init_name(Init i);                     // "paper", "kaiming"
+const char* init_name(Init i);                     // "auto", "paper", "kaiming"
 std::string augment_name(const AugmentChoice& a);  // "auto", "none", "crop,flip,pca" ...
 
 // Every option of the command line, with its default (alexnet-train.cpp documents them).
@@ -39,7 +42,7 @@ struct Options {
   int lr_patience = 2;      // plateau: epochs without improvement before dividing
   int lr_step_epochs = 30;  // step: divide every N epochs
   double momentum = 0.9, weight_decay = 5e-4, dropout = 0.5;
-  Init init = Init::Paper;
+  Init init = Init::Auto;
   AugmentChoice augment;
   bool ten_crop = false;
   // machine
