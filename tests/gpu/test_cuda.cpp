@@ -254,6 +254,31 @@ struct NoReduceEnv {
   }
 };
 
+// NCCL between processes (distributed training, issue 17), with a group of one process: the
+// unique id, joining (non-blocking init, bounded), and the scaled in-place sum, which with one
+// rank is the scaling alone: 0.25 x g exactly. A bad id is refused before NCCL sees it. (Two
+// ranks need two GPUs, one per process: not run here; train-mpi-* test the same protocol
+// over MPI on CPU ranks.)
+TEST(Cuda, NcclGroupOfOneProcessScalesAndSumsInPlace) {
+  REQUIRE_NCCL();
+  auto backend = make_backend(parse_devices("gpu:0")[0], 0);
+  const std::string id = nccl_unique_id();
+  EXPECT_EQ(id.size(), 128u);
+  EXPECT_THROW(nccl_join(id.substr(0, 7), 1, 0, *backend), Error);
+  EXPECT_THROW(nccl_join(id, 1, 1, *backend), Error);  // rank 1 of 1
+  NcclGroup* group = nccl_join(id, 1, 0, *backend);
+  ASSERT_NE(group, nullptr);
+  Tensor a({3, 1000}), b({7});
+  for (int64_t i = 0; i < a.numel(); ++i) a.data()[i] = static_cast<float>(i % 97) - 40.0f;
+  for (int64_t i = 0; i < b.numel(); ++i) b.data()[i] = 1.0f + static_cast<float>(i);
+  Tensor da = backend->from_host(a), db = backend->from_host(b);
+  Tensor* grads[] = {&da, &db};
+  nccl_group_allreduce(group, *backend, grads, 0.25f);
+  const Tensor ha = backend->to_host(da), hb = backend->to_host(db);
+  for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(ha.data()[i], 0.25f * a.data()[i]) << i;
+  for (int64_t i = 0; i < b.numel(); ++i) ASSERT_EQ(hb.data()[i], 0.25f * b.data()[i]) << i;
+}
+
 // Runs anywhere (no GPU needed): which reduction a device list gets, and the errors.
 TEST(Cuda, ReductionChoiceAndNcclRefusals) {
   NoReduceEnv env;

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -445,6 +446,8 @@ class Training {
   double exchange_weight_ = 1;  // this rank's rows / the step's global batch (n_r / N)
   std::vector<float> flat_;     // the gradients in one buffer for the all-reduce
   Tensor blank_;                // (1, C, S, S) zeros: a step's input on a rank with no rows
+  bool use_nccl_ = false;       // GPU ranks sum gradients with NCCL (else MPI, on the host)
+  std::map<alexnet::Backend*, alexnet::NcclGroup*> nccl_groups_;
 
   Learner& learner() { return *runner_; }
   // --init auto: the paper's for its own config; Kaiming for the small ones, which the
@@ -931,6 +934,27 @@ class Training {
     if (root != mine)
       throw Error(cl_.me() + ": its data, statistics or options differ from rank 0's: " + mine +
                   " (rank 0: " + root + "); every machine needs the same data set and options");
+    // NCCL between the ranks when every rank's devices are all GPUs and every rank has NCCL
+    // ($ALEXNET_REDUCE=host forces MPI through host memory).
+    const char* reduce = std::getenv("ALEXNET_REDUCE");
+    bool gpus = true;
+    for (const alexnet::Device& d : alexnet::parse_devices(rank_devices()))
+      gpus = gpus && d.kind == alexnet::DeviceKind::Gpu;
+    std::string why;
+    if (!gpus)
+      why = "not every device is a GPU";
+    else if (reduce && std::string(reduce) == "host")
+      why = "ALEXNET_REDUCE=host";
+    else if (!alexnet::nccl_unavailable_reason().empty())
+      why = alexnet::nccl_unavailable_reason();
+    double ok = why.empty() ? 1 : 0;
+    cl_.allreduce_sum(&ok, 1, "the choice of the gradient reduction");
+    use_nccl_ = ok == cl_.size();
+    if (gpus)
+      log_.line(use_nccl_
+                    ? std::string("gradients between ranks: NCCL (its id broadcast over MPI)")
+                    : "gradients between ranks: MPI_Allreduce through host memory (" +
+                          (why.empty() ? std::string("another rank cannot use NCCL") : why) + ")");
     std::string ranks;
     for (int r = 0; r < cl_.size(); ++r) ranks += (r ? ", " : "") + cl_.who(r);
     log_.line("distributed: " + std::to_string(cl_.size()) + " MPI ranks, batch " +
@@ -972,6 +996,16 @@ class Training {
   // The runner's gradient hook: this rank's gradients (the mean over its rows) times n_r / N,
   // summed over the ranks with one all-reduce, so every rank holds the global batch's mean.
   void exchange_gradients(alexnet::Backend* backend, std::span<Tensor* const> grads) {
+    if (backend && use_nccl_) {  // on the GPUs: one NCCL group per replica index
+      alexnet::NcclGroup*& group = nccl_groups_[backend];
+      if (!group) {
+        std::string id = cl_.root() ? alexnet::nccl_unique_id() : std::string();
+        cl_.broadcast(id, "the NCCL unique id");
+        group = alexnet::nccl_join(id, cl_.size(), cl_.rank(), *backend);
+      }
+      alexnet::nccl_group_allreduce(group, *backend, grads, static_cast<float>(exchange_weight_));
+      return;
+    }
     size_t total = 0;
     for (const Tensor* g : grads) total += static_cast<size_t>(g->numel());
     flat_.resize(total);

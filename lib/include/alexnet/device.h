@@ -58,6 +58,19 @@ std::string nccl_unavailable_reason();
 // (bounded: $ALEXNET_NCCL_TIMEOUT_S, default 60 s); throws alexnet::Error with the reason
 // otherwise ("NCCL needs distinct GPUs; gpu:0 is listed twice", NCCL unavailable, a GPU
 // that failed or did not finish).
+// NCCL between processes (distributed training, one rank per GPU; the trainer bootstraps it
+// over MPI, training/src/cluster.h). One rank makes the unique id (ncclGetUniqueId), the
+// caller hands it to every rank, each joins with its GPU's backend; then
+// nccl_group_allreduce scales a rank's tensors (on that GPU) by `scale` and sums them over
+// the ranks in place. Joining and summing are bounded by $ALEXNET_NCCL_TIMEOUT_S (a rank that
+// failed, stalled or never joined is an error naming this rank and its GPU; NCCL's
+// asynchronous errors are polled too). A group lives as long as the process.
+struct NcclGroup;
+std::string nccl_unique_id();
+NcclGroup* nccl_join(const std::string& id, int nranks, int rank, Backend& backend);
+void nccl_group_allreduce(NcclGroup* group, Backend& backend, std::span<Tensor* const> grads,
+                          float scale);
+
 void gpu_allreduce(std::span<Backend* const> backends,
                    const std::vector<std::vector<float*>>& buffers, std::span<const int64_t> counts,
                    std::span<const float> scales = {});

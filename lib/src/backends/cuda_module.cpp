@@ -32,6 +32,16 @@ struct GpuProbe {
                               int error_size);
   NcclVersionFn nccl_version = nullptr;
   AllreduceFn allreduce = nullptr;
+  // NCCL across processes (optional too).
+  using UniqueIdFn = int (*)(char* out, int size, char* error, int error_size);
+  using JoinFn = void* (*)(const char* id, int id_size, int nranks, int rank, Backend* backend,
+                           char* error, int error_size);
+  using GroupAllreduceFn = int (*)(void* group, Backend* backend, float* const* buffers,
+                                   const int64_t* counts, int t, float scale, char* error,
+                                   int error_size);
+  UniqueIdFn unique_id = nullptr;
+  JoinFn join = nullptr;
+  GroupAllreduceFn group_allreduce = nullptr;
 };
 
 GpuProbe probe_gpus() {
@@ -62,6 +72,11 @@ GpuProbe probe_gpus() {
         reinterpret_cast<GpuProbe::NcclVersionFn>(dlsym(handle, "alexnet_cuda_nccl_version"));
     probe.allreduce =
         reinterpret_cast<GpuProbe::AllreduceFn>(dlsym(handle, "alexnet_cuda_allreduce"));
+    probe.unique_id =
+        reinterpret_cast<GpuProbe::UniqueIdFn>(dlsym(handle, "alexnet_cuda_nccl_unique_id"));
+    probe.join = reinterpret_cast<GpuProbe::JoinFn>(dlsym(handle, "alexnet_cuda_nccl_join"));
+    probe.group_allreduce = reinterpret_cast<GpuProbe::GroupAllreduceFn>(
+        dlsym(handle, "alexnet_cuda_nccl_group_allreduce"));
     if (!probe.make || !probe.describe) {
       probe.reason = path + ": an incomplete alexnet CUDA module (no alexnet_cuda_make_backend)";
       return probe;
@@ -177,6 +192,41 @@ void gpu_allreduce(std::span<Backend* const> backends,
                         counts.data(), static_cast<int>(counts.size()),
                         scales.empty() ? nullptr : scales.data(), error, sizeof error))
     throw Error(error[0] ? error : "NCCL all-reduce failed");
+}
+
+std::string nccl_unique_id() {
+  if (!gpus().unique_id)
+    throw Error("NCCL across processes: NCCL is not available: " +
+                (nccl_probe().reason.empty() ? std::string("the CUDA module has no NCCL groups")
+                                             : nccl_probe().reason));
+  char id[256] = {0}, error[1024] = {0};
+  const int n = gpus().unique_id(id, sizeof id, error, sizeof error);
+  if (n <= 0) throw Error(error[0] ? error : "ncclGetUniqueId failed");
+  return std::string(id, static_cast<size_t>(n));
+}
+
+NcclGroup* nccl_join(const std::string& id, int nranks, int rank, Backend& backend) {
+  if (!gpus().join) throw Error("NCCL across processes: not in this CUDA module");
+  char error[1024] = {0};
+  void* g = gpus().join(id.data(), static_cast<int>(id.size()), nranks, rank, &backend, error,
+                        sizeof error);
+  if (!g) throw Error(error[0] ? error : "joining the NCCL group failed");
+  return static_cast<NcclGroup*>(g);
+}
+
+void nccl_group_allreduce(NcclGroup* group, Backend& backend, std::span<Tensor* const> grads,
+                          float scale) {
+  if (!gpus().group_allreduce) throw Error("NCCL across processes: not in this CUDA module");
+  std::vector<float*> buffers;
+  std::vector<int64_t> counts;
+  for (Tensor* g : grads) {
+    buffers.push_back(g->data());
+    counts.push_back(g->numel());
+  }
+  char error[1024] = {0};
+  if (!gpus().group_allreduce(group, &backend, buffers.data(), counts.data(),
+                              static_cast<int>(buffers.size()), scale, error, sizeof error))
+    throw Error(error[0] ? error : "the NCCL all-reduce failed");
 }
 
 }  // namespace alexnet

@@ -391,6 +391,11 @@ ALEXNET_CUDA_EXPORT alexnet::Backend* alexnet_cuda_make_backend(int device, int 
 
 namespace alexnet::cuda {
 std::string nccl_version_text(bool* available);
+struct ProcessGroup;
+std::string nccl_unique_id();
+ProcessGroup* nccl_join(const std::string& id, int nranks, int rank, Context& ctx);
+void nccl_group_allreduce(ProcessGroup& g, Context& ctx, float* const* buffers,
+                          const int64_t* counts, int t, float scale);
 void nccl_allreduce(const std::vector<Context*>& ranks, float* const* const* buffers,
                     const int64_t* counts, int t, const float* scales);
 }  // namespace alexnet::cuda
@@ -429,6 +434,64 @@ ALEXNET_CUDA_EXPORT int alexnet_cuda_allreduce(alexnet::Backend* const* backends
       ranks.push_back(&b->context());
     }
     alexnet::cuda::nccl_allreduce(ranks, buffers, counts, t, scales);
+    return 1;
+  } catch (const std::exception& e) {
+    alexnet::cuda::copy_message(e.what(), error, error_size);
+    return 0;
+  }
+}
+
+// --- NCCL across processes (distributed training; nccl.cpp) ------------------------------
+namespace {
+alexnet::cuda::Context& cuda_context(alexnet::Backend* backend) {
+  auto* b = dynamic_cast<alexnet::cuda::CudaBackend*>(backend);
+  if (!b)
+    throw alexnet::Error("NCCL group: backend " +
+                         (backend ? backend->name() : std::string("null")) +
+                         " is not a CUDA backend of this module");
+  return b->context();
+}
+}  // namespace
+
+// NCCL_UNIQUE_ID_BYTES bytes into `out` (size must be at least that). 1 ok, else 0 + error.
+ALEXNET_CUDA_EXPORT int alexnet_cuda_nccl_unique_id(char* out, int size, char* error,
+                                                    int error_size) {
+  try {
+    const std::string id = alexnet::cuda::nccl_unique_id();
+    if (size < static_cast<int>(id.size()))
+      throw alexnet::Error("NCCL unique id: buffer too small");
+    std::memcpy(out, id.data(), id.size());
+    return static_cast<int>(id.size());
+  } catch (const std::exception& e) {
+    alexnet::cuda::copy_message(e.what(), error, error_size);
+    return 0;
+  }
+}
+
+// Joins rank `rank` of `nranks` to the group of the id, on the backend's GPU (bounded wait).
+// Returns the group (kept for the process lifetime), or null and the reason in `error`.
+ALEXNET_CUDA_EXPORT void* alexnet_cuda_nccl_join(const char* id, int id_size, int nranks, int rank,
+                                                 alexnet::Backend* backend, char* error,
+                                                 int error_size) {
+  try {
+    return alexnet::cuda::nccl_join(std::string(id, static_cast<size_t>(id_size)), nranks, rank,
+                                    cuda_context(backend));
+  } catch (const std::exception& e) {
+    alexnet::cuda::copy_message(e.what(), error, error_size);
+    return nullptr;
+  }
+}
+
+// Scales buffers[j] (counts[j] floats on the backend's GPU) by `scale` and sums them over the
+// group in place. 1 when this GPU has the sum, else 0 and the reason (naming the rank).
+ALEXNET_CUDA_EXPORT int alexnet_cuda_nccl_group_allreduce(void* group, alexnet::Backend* backend,
+                                                          float* const* buffers,
+                                                          const int64_t* counts, int t, float scale,
+                                                          char* error, int error_size) {
+  try {
+    if (!group) throw alexnet::Error("NCCL group: none");
+    alexnet::cuda::nccl_group_allreduce(*static_cast<alexnet::cuda::ProcessGroup*>(group),
+                                        cuda_context(backend), buffers, counts, t, scale);
     return 1;
   } catch (const std::exception& e) {
     alexnet::cuda::copy_message(e.what(), error, error_size);

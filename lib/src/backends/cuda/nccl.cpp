@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -42,6 +43,12 @@ struct NcclLib {
   ncclResult_t (*all_reduce)(const void*, void*, size_t, ncclDataType_t, ncclRedOp_t, ncclComm_t,
                              cudaStream_t) = nullptr;
   const char* (*error_string)(ncclResult_t) = nullptr;
+  // Across processes (distributed training); optional: an older NCCL lacks the config init.
+  ncclResult_t (*get_unique_id)(ncclUniqueId*) = nullptr;
+  ncclResult_t (*comm_init_rank)(ncclComm_t*, int, ncclUniqueId, int) = nullptr;
+  ncclResult_t (*comm_init_rank_config)(ncclComm_t*, int, ncclUniqueId, int,
+                                        ncclConfig_t*) = nullptr;
+  ncclResult_t (*comm_get_async_error)(ncclComm_t, ncclResult_t*) = nullptr;
 };
 
 template <typename F>
@@ -69,6 +76,10 @@ NcclLib load_nccl() {
   resolve(handle, "ncclGetErrorString", lib.error_string, missing);
   std::string optional;
   resolve(handle, "ncclCommAbort", lib.comm_abort, optional);
+  resolve(handle, "ncclGetUniqueId", lib.get_unique_id, optional);
+  resolve(handle, "ncclCommInitRank", lib.comm_init_rank, optional);
+  resolve(handle, "ncclCommInitRankConfig", lib.comm_init_rank_config, optional);
+  resolve(handle, "ncclCommGetAsyncError", lib.comm_get_async_error, optional);
   if (!missing.empty()) {
     lib.reason = missing;
     return lib;  // the library stays loaded (harmless), unused
@@ -329,6 +340,156 @@ void nccl_allreduce(const std::vector<Context*>& ranks, float* const* const* buf
   Clique& clique = clique_for(devices);
   enqueue_allreduce_group(ranks, devices, clique, buffers, counts, t);
   wait_allreduce_bounded(ranks, devices, clique);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Across processes: distributed training with one rank per GPU (training/src/cluster.h). One
+// rank makes a unique id, the trainer hands it to every rank over MPI, and each joins the
+// group with its GPU (ncclCommInitRank). Init and every all-reduce are bounded: the init is
+// non-blocking where NCCL has ncclCommInitRankConfig, and the all-reduce is polled through
+// an event and ncclCommGetAsyncError (a peer that died or stalled), for at most
+// $ALEXNET_NCCL_TIMEOUT_S; then the communicator is aborted and the error names the rank.
+
+struct ProcessGroup {
+  ncclComm_t comm = nullptr;
+  int device = 0, rank = 0, nranks = 0;
+  cudaEvent_t done = nullptr;
+  bool broken = false;  // aborted after a failure: refuses further use
+};
+
+namespace {
+
+const NcclLib& nccl_across() {
+  const NcclLib& lib = nccl();
+  if (!lib.reason.empty()) throw Error("NCCL is not available: " + lib.reason);
+  if (!lib.get_unique_id || !lib.comm_init_rank)
+    throw Error("NCCL " + lib.version + " lacks ncclGetUniqueId/ncclCommInitRank");
+  return lib;
+}
+
+std::string group_name(const ProcessGroup& g) {
+  return "rank " + std::to_string(g.rank) + " of " + std::to_string(g.nranks) +
+         " (gpu:" + std::to_string(g.device) + ")";
+}
+
+// Polls `ready` and the communicator's asynchronous error until ready, an error, or the
+// timeout; on either of the last two the communicator is aborted and the error names `what`.
+template <class Ready>
+void wait_group(ProcessGroup& g, const std::string& what, Ready ready) {
+  const NcclLib& lib = nccl();
+  const double limit = wait_limit_s();
+  const auto start = std::chrono::steady_clock::now();
+  for (int spins = 0;; ++spins) {
+    if (ready()) return;
+    ncclResult_t async = ncclSuccess;
+    if (lib.comm_get_async_error && g.comm) lib.comm_get_async_error(g.comm, &async);
+    std::string why;
+    if (async != ncclSuccess && async != ncclInProgress) why = nccl_result_str(async);
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (why.empty() && waited > limit) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", limit);
+      why = std::string("not finished within ") + secs +
+            " s (ALEXNET_NCCL_TIMEOUT_S): another rank failed, stalled or never joined";
+    }
+    if (!why.empty()) {
+      g.broken = true;
+      if (lib.comm_abort && g.comm) lib.comm_abort(g.comm);
+      g.comm = nullptr;
+      throw Error(group_name(g) + ": " + what + ": " + why);
+    }
+    if (spins < 1000)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+}  // namespace
+
+std::string nccl_unique_id() {
+  const NcclLib& lib = nccl_across();
+  ncclUniqueId id;
+  ALEXNET_NCCL(lib.get_unique_id(&id));
+  return std::string(id.internal, sizeof id.internal);
+}
+
+ProcessGroup* nccl_join(const std::string& id, int nranks, int rank, Context& ctx) {
+  const NcclLib& lib = nccl_across();
+  if (id.size() != NCCL_UNIQUE_ID_BYTES)
+    throw Error("NCCL group: the unique id has " + std::to_string(id.size()) + " bytes, not " +
+                std::to_string(NCCL_UNIQUE_ID_BYTES));
+  if (nranks < 1 || rank < 0 || rank >= nranks)
+    throw Error("NCCL group: rank " + std::to_string(rank) + " of " + std::to_string(nranks));
+  ncclUniqueId uid;
+  std::memcpy(uid.internal, id.data(), NCCL_UNIQUE_ID_BYTES);
+  auto* g = new ProcessGroup;  // never freed: see the cliques above
+  g->device = ctx.device;
+  g->rank = rank;
+  g->nranks = nranks;
+  DeviceScope scope(ctx.device);
+  if (lib.comm_init_rank_config) {  // non-blocking: the wait below is bounded
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    ncclResult_t r = lib.comm_init_rank_config(&g->comm, nranks, uid, rank, &config);
+    if (r != ncclSuccess && r != ncclInProgress)
+      throw Error(group_name(*g) + ": ncclCommInitRankConfig: " + nccl_result_str(r));
+    wait_group(*g, "joining the NCCL group", [&] {
+      ncclResult_t state = ncclInProgress;
+      lib.comm_get_async_error(g->comm, &state);
+      return state == ncclSuccess;
+    });
+  } else {
+    ALEXNET_NCCL(lib.comm_init_rank(&g->comm, nranks, uid, rank));
+  }
+  ALEXNET_CUDA(cudaEventCreateWithFlags(&g->done, cudaEventDisableTiming));
+  return g;
+}
+
+// buffers[j]: counts[j] floats on the group's GPU, scaled by `scale`, then summed over the
+// group's ranks in place on ctx's stream; returns when this GPU has the sum (bounded).
+void nccl_group_allreduce(ProcessGroup& g, Context& ctx, float* const* buffers,
+                          const int64_t* counts, int t, float scale) {
+  const NcclLib& lib = nccl_across();
+  if (g.broken || !g.comm) throw Error(group_name(g) + ": the NCCL group failed earlier");
+  if (ctx.device != g.device)
+    throw Error(group_name(g) + ": called with gpu:" + std::to_string(ctx.device));
+  DeviceScope scope(ctx.device);
+  if (scale != 1.0f)
+    for (int j = 0; j < t; ++j) {
+      kernels::scale(buffers[j], counts[j], scale, ctx.stream);
+      ALEXNET_CUDA_LAUNCHED();
+    }
+  ALEXNET_NCCL(lib.group_start());
+  ncclResult_t first = ncclSuccess;
+  for (int j = 0; j < t && first == ncclSuccess; ++j)
+    if (counts[j] > 0)
+      first = lib.all_reduce(buffers[j], buffers[j], static_cast<size_t>(counts[j]), ncclFloat,
+                             ncclSum, g.comm, ctx.stream);
+  const ncclResult_t end = lib.group_end();
+  // Non-blocking communicators may answer "in progress": the wait below sees it through.
+  for (ncclResult_t r : {first, end})
+    if (r != ncclSuccess && r != ncclInProgress) {
+      g.broken = true;
+      if (lib.comm_abort) lib.comm_abort(g.comm);
+      g.comm = nullptr;
+      throw Error(group_name(g) + ": ncclAllReduce: " + nccl_result_str(r));
+    }
+  bool recorded = false;
+  wait_group(g, "the NCCL all-reduce", [&] {
+    if (!recorded) {
+      ncclResult_t state = ncclSuccess;
+      if (lib.comm_get_async_error) lib.comm_get_async_error(g.comm, &state);
+      if (state == ncclInProgress) return false;  // still enqueuing (non-blocking)
+      ALEXNET_CUDA(cudaEventRecord(g.done, ctx.stream));
+      recorded = true;
+    }
+    const cudaError_t q = cudaEventQuery(g.done);
+    if (q == cudaErrorNotReady) return false;
+    ALEXNET_CUDA(q);
+    return true;
+  });
 }
 
 }  // namespace alexnet::cuda
