@@ -105,8 +105,8 @@ Outputs:
       --resume PATH        continue the run of a run folder or checkpoint file exactly; the
                            run's options are reused, and only --epochs, --out, --run-dir,
                            --device, --parallel, --threads, --workers, --max-steps,
-                           --checkpoint-*, --max-bad-steps, --predictions-out and --calibrate
-                           may be given anew
+                           --checkpoint-*, --max-bad-steps, --predictions-out, --calibrate,
+                           --test, --distributed and --dist-check-steps may be given anew
       --checkpoint-minutes M  also checkpoint every M minutes, 0 = only at epoch ends
                                                                                 [default: 30]
       --checkpoint-steps N also checkpoint every N SGD steps, 0 = off            [default: 0]
@@ -600,8 +600,8 @@ int main(int argc, char** argv) {
               "--" + n + ": cannot be changed when resuming (the run has " +
               (was.count(n) && !was[n].empty() ? "'" + was[n] + "'" : "the default") +
               "; only --epochs, --out, --run-dir, --device, --parallel, --threads, "
-              "--workers, --max-steps, --checkpoint-*, --max-bad-steps, --predictions-out and "
-              "--calibrate may)");
+              "--workers, --max-steps, --checkpoint-*, --max-bad-steps, --predictions-out, "
+              "--calibrate, --test, --distributed and --dist-check-steps may)");
       std::vector<std::string> merged = base_args;
       merged.insert(merged.end(), args.begin() + 1, args.end());
       Parsed m = parse(merged);
