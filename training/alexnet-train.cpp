@@ -596,12 +596,11 @@ int main(int argc, char** argv) {
       for (const auto& [n, v] : base.given) was[n] = v;
       for (const auto& [n, v] : p.given)
         if (!kResumable.count(n) && was[n] != v)
-          usage_error(
-              "--" + n + ": cannot be changed when resuming (the run has " +
-              (was.count(n) && !was[n].empty() ? "'" + was[n] + "'" : "the default") +
-              "; only --epochs, --out, --run-dir, --device, --parallel, --threads, "
-              "--workers, --max-steps, --checkpoint-*, --max-bad-steps, --predictions-out, "
-              "--calibrate, --test, --distributed and --dist-check-steps may)");
+          usage_error("--" + n + ": cannot be changed when resuming (the run has " +
+                      (was.count(n) && !was[n].empty() ? "'" + was[n] + "'" : "the default") +
+                      "; only --epochs, --out, --run-dir, --device, --parallel, --threads, "
+                      "--workers, --max-steps, --checkpoint-*, --max-bad-steps, --predictions-out, "
+                      "--calibrate, --test, --distributed and --dist-check-steps may)");
       std::vector<std::string> merged = base_args;
       merged.insert(merged.end(), args.begin() + 1, args.end());
       Parsed m = parse(merged);
@@ -641,7 +640,11 @@ int main(int argc, char** argv) {
   } catch (const train::Interrupted& e) {
     // Every rank stops at the same step (they agree on it), so the job ends in order.
     if (cluster->root()) std::cerr << "alexnet-train: " << e.what() << "\n";
-    cluster->finish();
+    try {
+      cluster->finish();
+    } catch (const std::exception& f) {
+      cluster->abort("alexnet-train: " + who + f.what(), 128 + e.signal);
+    }
     return 128 + e.signal;  // 143 for SIGTERM, 130 for SIGINT, as if the signal had ended it
   } catch (const std::exception& e) {
     if (cluster->distributed()) cluster->abort("alexnet-train: " + who + e.what(), 1);

@@ -71,6 +71,7 @@ class MpiCluster final : public Cluster {
     heard_.assign(static_cast<size_t>(size_), Clock::now());
     beat_recv_.assign(static_cast<size_t>(size_), MPI_REQUEST_NULL);
     beat_send_.assign(static_cast<size_t>(size_), MPI_REQUEST_NULL);
+    beat_out_.assign(static_cast<size_t>(size_), 0);
     for (int peer : peers()) listen(peer);
     // Who is who, for every later message.
     char host[kHostChars] = {};
@@ -128,6 +129,9 @@ class MpiCluster final : public Cluster {
 
   void finish() override {
     // Rank 0 writes the outputs (weights, plots, calibration) while the others wait here.
+    // No heartbeats in this last wait: none is left unreceived when MPI_Finalize comes (the
+    // watchdog still names a rank that never arrives).
+    beating_ = false;
     run("the end of the run", 20, [&](MPI_Request* r) { return MPI_Ibarrier(MPI_COMM_WORLD, r); });
     for (MPI_Request& r : beat_recv_)
       if (r != MPI_REQUEST_NULL) {
@@ -146,7 +150,8 @@ class MpiCluster final : public Cluster {
   std::vector<int64_t> arrived_;
   // Heartbeats: rank 0 hears from every rank, every rank from rank 0.
   std::vector<int64_t> beat_in_;
-  int64_t beat_out_ = 0;
+  std::vector<int64_t> beat_out_;  // one send buffer per peer
+  bool beating_ = true;
   std::vector<Clock::time_point> heard_;  // the last arrival or heartbeat of each peer
   std::vector<MPI_Request> beat_recv_, beat_send_;
   Clock::time_point last_beat_ = Clock::now();
@@ -175,16 +180,16 @@ class MpiCluster final : public Cluster {
         listen(peer);
       }
     }
-    if (std::chrono::duration<double>(now - last_beat_).count() < interval) return;
+    if (!beating_ || std::chrono::duration<double>(now - last_beat_).count() < interval) return;
     last_beat_ = now;
-    beat_out_ = seq_;
     for (int peer : peers()) {
       MPI_Request& out = beat_send_[static_cast<size_t>(peer)];
       int done = 1;
       if (out != MPI_REQUEST_NULL) ALEXNET_MPI(MPI_Test(&out, &done, MPI_STATUS_IGNORE));
-      if (done)
-        ALEXNET_MPI(
-            MPI_Isend(&beat_out_, 1, MPI_INT64_T, peer, kHeartbeatTag, MPI_COMM_WORLD, &out));
+      if (!done) continue;  // its buffer is still being sent
+      beat_out_[static_cast<size_t>(peer)] = seq_;
+      ALEXNET_MPI(MPI_Isend(&beat_out_[static_cast<size_t>(peer)], 1, MPI_INT64_T, peer,
+                            kHeartbeatTag, MPI_COMM_WORLD, &out));
     }
   }
 

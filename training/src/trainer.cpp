@@ -27,6 +27,7 @@
 #include "alexnet/backend.h"
 #include "alexnet/calibrate.h"
 #include "alexnet/classifier.h"
+#include "alexnet/data_parallel.h"
 #include "alexnet/device.h"
 #include "alexnet/error.h"
 #include "alexnet/network.h"
@@ -282,7 +283,8 @@ Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset
     }
     sums[3] += static_cast<double>(b.labels.size());
   }
-  cluster.allreduce_sum(sums, 4, "the " + what + " sums");
+  // The shards of a long evaluation may finish minutes apart on unequal machines.
+  cluster.allreduce_sum(sums, 4, "the " + what + " sums", 20);
   e.images = static_cast<size_t>(sums[3]);
   if (e.images == 0) throw Error("no " + what + " image could be read");
   e.loss = sums[0] / e.images;
@@ -410,6 +412,7 @@ class Training {
         Loader loader(data_.train, aug_, loader_config(), static_cast<uint64_t>(ck_.epoch),
                       ck_.batch, [&](const SkippedItem& s) { skips_->add(s); });
         const uint64_t images = train_epoch(loader, stop);
+        if (cl_.distributed()) agree_on_stop("the end of epoch " + std::to_string(ck_.epoch + 1));
         end_epoch(loader.num_batches(), images, seconds_since(epoch_start), stop);
       }
     } catch (const Interrupted& i) {
@@ -447,6 +450,8 @@ class Training {
   std::vector<float> flat_;     // the gradients in one buffer for the all-reduce
   Tensor blank_;                // (1, C, S, S) zeros: a step's input on a rank with no rows
   bool use_nccl_ = false;       // GPU ranks sum gradients with NCCL (else MPI, on the host)
+  static constexpr double kSlowWait = 20;  // the watchdog's allowance after slow work
+  bool slow_next_ = false;                 // the next step's first wait gets it
   std::map<alexnet::Backend*, alexnet::NcclGroup*> nccl_groups_;
 
   Learner& learner() { return *runner_; }
@@ -621,8 +626,9 @@ class Training {
       const bool end_of_epoch = ck_.batch >= loader.num_batches();
       if (!end_of_epoch && !stop &&
           ((o_.checkpoint_steps > 0 && step % o_.checkpoint_steps == 0) ||
-           (o_.checkpoint_minutes > 0 &&
-            seconds_since(last_checkpoint_) >= 60 * o_.checkpoint_minutes))) {
+           (cl_.distributed() ? plan.checkpoint_due
+                              : o_.checkpoint_minutes > 0 && seconds_since(last_checkpoint_) >=
+                                                                 60 * o_.checkpoint_minutes))) {
         save("periodic");
       }
       if (o_.debug_kill_after_step > 0 && step == o_.debug_kill_after_step) std::raise(SIGKILL);
@@ -638,23 +644,33 @@ class Training {
   // A step of a distributed job: every rank's row count (so that each knows where its rows
   // sit in the global batch) and any rank's stop signal, gathered before anything is trained.
   struct StepPlan {
-    int64_t rows = 0;   // this rank's
-    int64_t total = 0;  // the global batch's (0: nothing of it loaded, anywhere)
+    int64_t rows = 0;             // this rank's
+    int64_t total = 0;            // the global batch's (0: nothing of it loaded, anywhere)
+    bool checkpoint_due = false;  // rank 0's clock says --checkpoint-minutes have passed
   };
   StepPlan plan_step(const Batch& b) {
     StepPlan plan;
     plan.rows = plan.total = static_cast<int64_t>(b.labels.size());
     if (!cl_.distributed()) return plan;
-    const int64_t mine[2] = {plan.rows, stop_signal()};
-    const std::vector<int64_t> all = cl_.allgather(mine, 2, "the start of " + step_text());
+    // Rank 0's clock alone decides time-based checkpoints, so that every rank knows when rank 0
+    // is busy writing one.
+    const bool due = cl_.root() && o_.checkpoint_minutes > 0 &&
+                     seconds_since(last_checkpoint_) >= 60 * o_.checkpoint_minutes;
+    const int64_t mine[3] = {plan.rows, stop_signal(), due ? 1 : 0};
+    // After a checkpoint or an evaluation the ranks may arrive far apart (rank 0 wrote the
+    // checkpoint; evaluation shards finish unevenly): that wait is allowed kSlowWait times more.
+    const double scale = slow_next_ ? kSlowWait : 1;
+    slow_next_ = false;
+    const std::vector<int64_t> all = cl_.allgather(mine, 3, "the start of " + step_text(), scale);
     int64_t offset = 0, sig = 0;
     plan.total = 0;
     for (int r = 0; r < cl_.size(); ++r) {
-      const int64_t rows = all[2 * static_cast<size_t>(r)];
+      const int64_t rows = all[3 * static_cast<size_t>(r)];
       if (r < cl_.rank()) offset += rows;
       plan.total += rows;
-      sig = std::max(sig, all[2 * static_cast<size_t>(r) + 1]);
+      sig = std::max(sig, all[3 * static_cast<size_t>(r) + 1]);
     }
+    plan.checkpoint_due = all[2] != 0;
     if (sig) throw Interrupted(static_cast<int>(sig), "between steps");  // on every rank alike
     learner().set_batch_offset(offset);
     exchange_weight_ = plan.total > 0 ? double(plan.rows) / double(plan.total) : 0;
@@ -774,6 +790,7 @@ class Training {
   }
 
   void save(const char* why) {
+    slow_next_ = true;        // every rank: rank 0 may be writing for a while
     if (!cl_.root()) return;  // rank 0 writes the job's checkpoints
     check_run_dir();
     ck_.step = learner().step();
@@ -891,6 +908,16 @@ class Training {
 
   // --- distributed training (cluster.h) -----------------------------------------------------
 
+  // How this rank's replicas sum their gradients: every rank must do it alike, since the
+  // exchange with the others follows it (agree_on_setup compares it).
+  std::string replica_reduction() {
+    if (auto* dp = dynamic_cast<alexnet::DataParallel*>(runner_.get()))
+      return dp->replicas() == 1                           ? "one replica"
+             : dp->reduction() == alexnet::Reduction::Nccl ? "nccl"
+                                                           : "host";
+    return "one device";
+  }
+
   // --device with gpu:local: the GPU of this rank's place on its machine.
   std::string rank_devices() const {
     std::string out;
@@ -904,6 +931,15 @@ class Training {
       start = end + 1;
     }
     return out;
+  }
+
+  // A signal seen by any rank, agreed by all (a rank that stops alone would leave the others
+  // waiting): Interrupted on every rank alike.
+  void agree_on_stop(const std::string& where) {
+    const int64_t mine = stop_signal();
+    int64_t sig = 0;
+    for (int64_t s : cl_.allgather(&mine, 1, where)) sig = std::max(sig, s);
+    if (sig) throw Interrupted(static_cast<int>(sig), "at " + where);
   }
 
   void check_distributed_options() const {
@@ -927,6 +963,7 @@ class Training {
         {"test", data_.test ? data_.test->size() : 0},
         {"augment", augment_json(aug_)},
         {"args", o_.args},
+        {"reduction", replica_reduction()},
         {"step",
          learner().step()}}.dump();
     std::string root = mine;

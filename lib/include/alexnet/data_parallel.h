@@ -81,7 +81,8 @@ class DataParallel final : public Runner {
   void sgd_step(float lr, float momentum, float weight_decay) override;
   void set_seed(uint64_t seed) override;
   void set_batch_offset(int64_t first_row) override;
-  // Host reduction: called once with the summed host tensors; NCCL: once per replica.
+  // Called once per step: host reduction: with the summed host tensors; NCCL: with replica
+  // 0's (then copied to the others on the GPUs).
   void set_gradient_exchange(GradientExchange exchange) override;
   void set_step(uint64_t step) override;
   uint64_t step() const override { return nets_.front()->step(); }

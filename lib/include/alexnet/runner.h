@@ -83,8 +83,9 @@ class Runner {
   // Called at the end of every forward_backward with the runner's gradients (its own
   // reduction done; the mean over its N rows), in param_infos order, to be combined in place
   // with other processes'. `backend`: the device they are on, or null for plain host tensors.
-  // A data-parallel runner calls it once with host tensors (host reduction) or once per
-  // replica (NCCL). Runners that cannot throw alexnet::Error for a non-empty exchange.
+  // Called exactly once per forward_backward (a data-parallel runner: with its host sums, or
+  // with replica 0's gradients on its GPU). Runners that cannot throw alexnet::Error for a
+  // non-empty exchange.
   using GradientExchange = std::function<void(Backend* backend, std::span<Tensor* const> grads)>;
   virtual void set_gradient_exchange(GradientExchange exchange);
 

@@ -298,15 +298,17 @@ void DataParallel::reduce_with_nccl(int64_t N) {
     }
   }
   gpu_allreduce(backends, buffers, counts, scales);
-  // With the other processes' (distributed training): every replica holds this process's sum,
-  // so replica r's exchange with replica r of every other process gives every replica the sum
-  // over all processes.
-  if (exchange_)
-    for (auto& n : nets_) {
-      std::vector<Tensor*> grads;
-      for (Param& prm : n->params()) grads.push_back(&prm.grad);
-      exchange_(&n->backend(), grads);
-    }
+  // With the other processes' (distributed training): replica 0's sum is exchanged (one call
+  // per step, as with the host reduction, so every process makes the same collectives), then
+  // handed to the other replicas by one more all-reduce in which they weigh 0.
+  if (exchange_) {
+    std::vector<Tensor*> grads;
+    for (Param& prm : nets_.front()->params()) grads.push_back(&prm.grad);
+    exchange_(&nets_.front()->backend(), grads);
+    std::vector<float> only_first(R, 0.0f);
+    only_first[0] = 1.0f;
+    gpu_allreduce(backends, buffers, counts, only_first);
+  }
 }
 
 void DataParallel::sgd_step(float lr, float momentum, float weight_decay) {

@@ -424,8 +424,8 @@ void bias_grad_nchw(const float* dy, float* db, int64_t N, int64_t C, int64_t HW
   bias_grad_nchw_kernel<<<grid, kThreads, 0, stream>>>(dy, db, N, C, HW);
 }
 
-void dropout_forward(const float* x, float* y, int64_t n, uint64_t seed, uint64_t offset,
-                     double p, cudaStream_t stream) {
+void dropout_forward(const float* x, float* y, int64_t n, uint64_t seed, uint64_t offset, double p,
+                     cudaStream_t stream) {
   if (n <= 0) return;
   dropout_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, y, n, seed, offset, p,
                                                          dropout_scale(p));

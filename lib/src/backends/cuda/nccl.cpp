@@ -478,10 +478,11 @@ void nccl_group_allreduce(ProcessGroup& g, Context& ctx, float* const* buffers,
     }
   bool recorded = false;
   wait_group(g, "the NCCL all-reduce", [&] {
+    // An asynchronous error is never "ready": wait_group sees it and throws.
+    ncclResult_t state = ncclSuccess;
+    if (lib.comm_get_async_error) lib.comm_get_async_error(g.comm, &state);
+    if (state != ncclSuccess) return false;  // in progress (non-blocking), or an error
     if (!recorded) {
-      ncclResult_t state = ncclSuccess;
-      if (lib.comm_get_async_error) lib.comm_get_async_error(g.comm, &state);
-      if (state == ncclInProgress) return false;  // still enqueuing (non-blocking)
       ALEXNET_CUDA(cudaEventRecord(g.done, ctx.stream));
       recorded = true;
     }
