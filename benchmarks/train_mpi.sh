@@ -20,9 +20,13 @@ train=$build/training/alexnet-train
 data=/usr/share/datasets/fashion-mnist
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+cores=$(nproc --all)
+isa=none
+for f in avx2 avx512f avx512_vnni avx512_bf16 amx_tile; do  # the widest the CPU has
+  grep -q -w -m1 "$f" /proc/cpuinfo && isa=$f
+done
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMP_NUM_THREADS=1
-isa=$(grep -o -w -m1 -E 'avx512_bf16|avx512f|avx2' /proc/cpuinfo | head -1)
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" \
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $cores cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" \
   "(widest ISA flag: $isa; ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-native})"
 echo "# small-28, $images training images, global batch $batch, $repeats runs each, median images/s"
 common=(--data "$data" --val-split 0.1 --limit-train "$images" --limit-val 200 --config small-28
