@@ -4,7 +4,7 @@ openmpi-bin), two ranks oversubscribed on one machine.
 Usage: test_distributed.py CASE ALEXNET_TRAIN
 CASE: equal | resume | faults
   equal   2 ranks train like one process with the same global batch (dropout on), and only
-          rank 0 prints and writes
+          rank 0 prints and writes; skipped images of every rank reach rank 0's skipped.txt
   resume  mpirun and both ranks killed with SIGKILL, then --resume: bit-identical to an
           uninterrupted 2-rank run; another world size is refused, naming both
   faults  kill -9 of one rank ends the job; SIGSTOP of one rank: the watchdog ends the job
@@ -159,6 +159,33 @@ def case_equal(tmp):
           abs(float(ra["train_loss"]) - float(rb["train_loss"])) <= 1e-3, f"{ra}\n{rb}")
 
 
+def case_skips(tmp):
+    """Corrupt images in an image folder, read by two ranks: skipped.txt (rank 0's) names every
+    one, whichever rank's shard held it."""
+    import cv2
+    root = os.path.join(tmp, "folder")
+    rng = np.random.default_rng(3)
+    bad = []
+    for c in ("a", "b"):
+        os.makedirs(os.path.join(root, c))
+        for i in range(40):
+            path = os.path.join(root, c, f"{i:02d}.png")
+            cv2.imwrite(path, rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+            if i % 7 == 3:  # 6 per class: truncated to 20 bytes
+                with open(path, "r+b") as f:
+                    f.truncate(20)
+                bad.append(f"{c}/{i:02d}.png")
+    d = os.path.join(tmp, "run")
+    rc, out, err = mpi("--data", root, "--config", "small-32", "--val-split", "0.25",
+                       "--batch-size", "8", "--epochs", "1", "--threads", "1", "--workers", "1",
+                       "--checkpoint-minutes", "0", "--run-dir", d)
+    check("2 ranks on a folder with corrupt images exit 0", rc == 0, out[-2000:] + err)
+    listed = open(os.path.join(d, "skipped.txt")).read() if os.path.exists(os.path.join(d, "skipped.txt")) else ""
+    missing = [b for b in bad if b not in listed]
+    check(f"skipped.txt names all {len(bad)} corrupt images, from both ranks' shards",
+          not missing, f"missing {missing}\n{listed}")
+
+
 def case_resume(tmp):
     """A 2-rank run killed with SIGKILL (mpirun and both ranks: a lost machine) after its step-20
     checkpoint, resumed with mpirun -np 2: bit-identical to an uninterrupted 2-rank run."""
@@ -293,7 +320,8 @@ def main():
     need()
     tmp = tempfile.mkdtemp(prefix=f"alexnet-mpi-{CASE}-")
     try:
-        {"equal": case_equal, "resume": case_resume, "faults": case_faults}[CASE](tmp)
+        {"equal": lambda t: (case_equal(t), case_skips(t)), "resume": case_resume,
+         "faults": case_faults}[CASE](tmp)
     finally:
         if not failures:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -28,7 +28,7 @@ class SingleProcess final : public Cluster {
   std::vector<int64_t> allgather(const int64_t* v, size_t n, const std::string&, double) override {
     return std::vector<int64_t>(v, v + n);
   }
-  void broadcast(std::string&, const std::string&, double) override {}
+  void broadcast(std::string&, const std::string&, double, int) override {}
   [[noreturn]] void abort(const std::string& message, int code) override {
     std::fprintf(stderr, "%s\n", message.c_str());
     std::fflush(stderr);

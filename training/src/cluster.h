@@ -43,8 +43,9 @@ class Cluster {
   // Every rank's `n` values, rank after rank (size() * n values).
   virtual std::vector<int64_t> allgather(const int64_t* values, size_t n, const std::string& what,
                                          double timeout_scale = 1) = 0;
-  // Rank 0's bytes to every rank (`bytes` is resized on the others).
-  virtual void broadcast(std::string& bytes, const std::string& what, double timeout_scale = 1) = 0;
+  // Rank `from`'s bytes to every rank (`bytes` is resized on the others).
+  virtual void broadcast(std::string& bytes, const std::string& what, double timeout_scale = 1,
+                         int from = 0) = 0;
   // Ends the whole job now, after `message` went to stderr (MPI_Abort under MPI; exit
   // otherwise). Safe to call from any rank, at any time.
   [[noreturn]] virtual void abort(const std::string& message, int code) = 0;

@@ -104,15 +104,15 @@ class MpiCluster final : public Cluster {
     return all;
   }
 
-  void broadcast(std::string& bytes, const std::string& what, double scale) override {
+  void broadcast(std::string& bytes, const std::string& what, double scale, int from) override {
     int64_t n = static_cast<int64_t>(bytes.size());
     run(what, scale,
-        [&](MPI_Request* r) { return MPI_Ibcast(&n, 1, MPI_INT64_T, 0, MPI_COMM_WORLD, r); });
+        [&](MPI_Request* r) { return MPI_Ibcast(&n, 1, MPI_INT64_T, from, MPI_COMM_WORLD, r); });
     if (static_cast<size_t>(n) > kMaxCount)
       throw alexnet::Error("MPI broadcast of " + std::to_string(n) + " bytes: too large");
     bytes.resize(static_cast<size_t>(n));
     run(what, scale, [&](MPI_Request* r) {
-      return MPI_Ibcast(bytes.data(), static_cast<int>(n), MPI_BYTE, 0, MPI_COMM_WORLD, r);
+      return MPI_Ibcast(bytes.data(), static_cast<int>(n), MPI_BYTE, from, MPI_COMM_WORLD, r);
     });
   }
 

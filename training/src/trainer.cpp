@@ -142,8 +142,8 @@ Data open_data(const Options& o, Log& log) {
 // Names skipped items: the first few in the log, all of them in <run-dir>/skipped.txt.
 class Skips {
  public:
-  // Rank 0 of a distributed job (or the only process) keeps the list; the other ranks name
-  // their first few skips on stderr, prefixed with `who` ("rank 1 (host h, pid p)").
+  // Rank 0 of a distributed job (or the only process) keeps the list; the other ranks hand
+  // theirs to it at each epoch's end (take_new / merge).
   Skips(Log& log, std::string path, bool keeper, std::string who)
       : log_(log), path_(std::move(path)), keeper_(keeper), who_(std::move(who)) {
     if (!keeper_) return;
@@ -156,12 +156,7 @@ class Skips {
     ++count_;
     if (!seen_.insert(s.name).second) return;
     lines_.push_back(s.name + "\t" + s.reason);
-    if (!keeper_) {
-      if (lines_.size() <= kShown)
-        std::fprintf(stderr, "%s: skipped %s: %s\n", who_.c_str(), s.name.c_str(),
-                     s.reason.c_str());
-      return;
-    }
+    if (!keeper_) return;  // rank 0 logs it when it gets it (gather_skips)
     if (lines_.size() <= kShown)
       log_.line("skipped " + s.name + ": " + s.reason);
     else if (lines_.size() == kShown + 1)
@@ -176,6 +171,25 @@ class Skips {
     dirty_ = false;
   }
   size_t distinct() const { return lines_.size(); }
+  // Distributed: the lines this rank found since the last call ("NAME\tREASON\n" each), and
+  // rank 0 taking in another rank's.
+  std::string take_new() {
+    std::string text;
+    for (size_t i = sent_; i < lines_.size(); ++i) text += lines_[i] + "\n";
+    sent_ = lines_.size();
+    return text;
+  }
+  void merge(const std::string& text) {
+    size_t start = 0;
+    while (start < text.size()) {
+      const size_t end = text.find('\n', start);
+      const std::string line = text.substr(start, end - start);
+      start = end == std::string::npos ? text.size() : end + 1;
+      const size_t tab = line.find('\t');
+      if (tab == std::string::npos) continue;
+      add({0, line.substr(0, tab), line.substr(tab + 1)});
+    }
+  }
 
  private:
   static constexpr size_t kShown = 5;
@@ -185,6 +199,7 @@ class Skips {
   std::string who_;
   std::set<std::string> seen_;
   std::vector<std::string> lines_;
+  size_t sent_ = 0;  // lines already handed to rank 0 (take_new)
   uint64_t count_ = 0;
   bool dirty_ = false;
 };
@@ -754,6 +769,7 @@ class Training {
     r.val_top5_error = e.top5_error;
     r.seconds = seconds;
     r.images_per_second = images / std::max(1e-9, r.seconds);
+    if (cl_.distributed()) gather_skips();
     r.skipped = skips_->distinct();
     ck_.history.push_back(r);
     log_.line(fmt("epoch %.0f: train loss %.4f top-1 %.4f | val loss %.4f", r.epoch, r.train_loss,
@@ -931,6 +947,16 @@ class Training {
       start = end + 1;
     }
     return out;
+  }
+
+  // The other ranks' skipped images, to rank 0's list (skipped.txt and the metrics' count
+  // cover the whole job): each rank's new lines in turn, by broadcast.
+  void gather_skips() {
+    for (int r = 1; r < cl_.size(); ++r) {
+      std::string text = cl_.rank() == r ? skips_->take_new() : std::string();
+      cl_.broadcast(text, "the skipped images of " + cl_.who(r), kSlowWait, r);
+      if (cl_.root()) skips_->merge(text);
+    }
   }
 
   // A signal seen by any rank, agreed by all (a rank that stops alone would leave the others
