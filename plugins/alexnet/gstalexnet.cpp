@@ -1,4 +1,4 @@
-/* The GStreamer plugin `alexnet`: registers the element alexnetclassify. */
+/* The GStreamer plugin `alexnet`: registers the elements alexnetclassify and alexnetpublish. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -6,12 +6,15 @@
 #include <gst/gst.h>
 
 #include "gstalexnetclassify.h"
+#include "gstalexnetpublish.h"
 
 GST_DEBUG_CATEGORY(gst_alexnet_debug);
 
 static gboolean plugin_init(GstPlugin* plugin) {
   GST_DEBUG_CATEGORY_INIT(gst_alexnet_debug, "alexnet", 0, "AlexNet image classification");
-  return gst_element_register(plugin, "alexnetclassify", GST_RANK_NONE, GST_TYPE_ALEXNET_CLASSIFY);
+  return gst_element_register(plugin, "alexnetclassify", GST_RANK_NONE,
+                              GST_TYPE_ALEXNET_CLASSIFY) &&
+         gst_element_register(plugin, "alexnetpublish", GST_RANK_NONE, GST_TYPE_ALEXNET_PUBLISH);
 }
 
 #ifndef PACKAGE
