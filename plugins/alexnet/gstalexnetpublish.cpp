@@ -15,7 +15,18 @@
  * ]|
  * method=file writes JSON Lines (file-format=json-lines, one object per line, flushed per
  * frame) or one JSON array (file-format=json-array) to location, a path or "-" for stdout.
- * (method=mqtt, to a broker, is not built yet: issue 19.)
+ *
+ * method=mqtt (builds with libmosquitto) publishes each object to a broker:
+ * |[
+ * gst-launch-1.0 uridecodebin uri=rtsp://cam1/stream ! videoconvert ! \
+ *     alexnetclassify model=m.safetensors ! \
+ *     alexnetpublish method=mqtt address=broker:1883 topic=cams/{source}/{type} qos=1 ! fakesink
+ * ]|
+ * It keeps its own bounded queue (max-queued): a message leaves it when the broker acknowledges
+ * it; while the broker is away the element reconnects (0.5 s doubling to 30 s) and the queue
+ * fills, then blocks the stream (on-full=block) or drops the oldest message (drop-oldest,
+ * counted in the dropped property and an "alexnetpublish-dropped" element message). qos 1
+ * delivers at least once (consumers drop repeats by source and seq), qos 2 exactly once.
  *
  * source names the stream; by default it is the uri or location of the first element
  * upstream that has one (a filesrc, a uridecodebin, an rtspsrc), else this element's name.
@@ -34,6 +45,9 @@
 
 #include "publish_json.h"
 #include "publish_output.h"
+#ifdef ALEXNET_HAVE_MQTT
+#include "publish_mqtt.h"
+#endif
 
 GST_DEBUG_CATEGORY_EXTERN(gst_alexnet_debug);
 #define GST_CAT_DEFAULT gst_alexnet_debug
@@ -45,12 +59,31 @@ enum {
   PROP_FILE_FORMAT,
   PROP_SOURCE,
   PROP_ADD_TENSOR,
+  PROP_ADDRESS,
+  PROP_TOPIC,
+  PROP_QOS,
+  PROP_CLIENT_ID,
+  PROP_USERNAME,
+  PROP_PASSWORD,
+  PROP_TLS_CA_FILE,
+  PROP_TLS_CERT_FILE,
+  PROP_TLS_KEY_FILE,
+  PROP_KEEPALIVE,
+  PROP_MAX_QUEUED,
+  PROP_ON_FULL,
+  PROP_DROPPED,
 };
 
 #define DEFAULT_METHOD GST_ALEXNET_PUBLISH_METHOD_FILE
 #define DEFAULT_LOCATION "-"
 #define DEFAULT_FILE_FORMAT GST_ALEXNET_PUBLISH_FILE_FORMAT_JSON_LINES
 #define DEFAULT_ADD_TENSOR FALSE
+#define DEFAULT_ADDRESS "127.0.0.1"
+#define DEFAULT_TOPIC "alexnet/{source}/{type}"
+#define DEFAULT_QOS 1
+#define DEFAULT_KEEPALIVE 60
+#define DEFAULT_MAX_QUEUED 10000
+#define DEFAULT_ON_FULL GST_ALEXNET_PUBLISH_ON_FULL_BLOCK
 
 struct _GstAlexNetPublish {
   GstBaseTransform parent;
@@ -61,12 +94,20 @@ struct _GstAlexNetPublish {
   GstAlexNetPublishFileFormat file_format;
   gchar* source;
   gboolean add_tensor;
+  gchar *address, *topic, *client_id, *username, *password;
+  gchar *tls_ca_file, *tls_cert_file, *tls_key_file;
+  guint qos, keepalive, max_queued;
+  GstAlexNetPublishOnFull on_full;
 
   /* streaming state (the streaming thread, between start and stop) */
   alexnet_publish::JsonFile* out;
   std::string* stream_id; /* the source in use: the property, or found upstream */
   guint64 seq;
   gint width, height;
+#ifdef ALEXNET_HAVE_MQTT
+  alexnet_publish::MqttOutput* mqtt; /* method=mqtt, between start and stop */
+#endif
+  guint64 dropped_posted;
 };
 
 G_DEFINE_TYPE(GstAlexNetPublish, gst_alexnet_publish, GST_TYPE_BASE_TRANSFORM)
@@ -75,6 +116,9 @@ GType gst_alexnet_publish_method_get_type(void) {
   static GType type = 0;
   static const GEnumValue values[] = {
       {GST_ALEXNET_PUBLISH_METHOD_FILE, "JSON to a file or stdout (location)", "file"},
+#ifdef ALEXNET_HAVE_MQTT
+      {GST_ALEXNET_PUBLISH_METHOD_MQTT, "JSON messages to an MQTT broker (address, topic)", "mqtt"},
+#endif
       {0, nullptr, nullptr}};
   if (g_once_init_enter(&type))
     g_once_init_leave(&type, g_enum_register_static("GstAlexNetPublishMethod", values));
@@ -89,6 +133,18 @@ GType gst_alexnet_publish_file_format_get_type(void) {
       {0, nullptr, nullptr}};
   if (g_once_init_enter(&type))
     g_once_init_leave(&type, g_enum_register_static("GstAlexNetPublishFileFormat", values));
+  return type;
+}
+
+GType gst_alexnet_publish_on_full_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_ALEXNET_PUBLISH_ON_FULL_BLOCK, "Wait for room (nothing is lost)", "block"},
+      {GST_ALEXNET_PUBLISH_ON_FULL_DROP_OLDEST, "Drop the oldest message not yet sent, counted",
+       "drop-oldest"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstAlexNetPublishOnFull", values));
   return type;
 }
 
@@ -145,6 +201,52 @@ static void gst_alexnet_publish_class_init(GstAlexNetPublishClass* klass) {
                            "(alexnetclassify output-tensor=probabilities|fc7)",
                            DEFAULT_ADD_TENSOR, rw_ready));
 
+  auto string_prop = [&](guint id, const char* name, const char* blurb, const char* def) {
+    g_object_class_install_property(gobject_class, id,
+                                    g_param_spec_string(name, name, blurb, def, rw_ready));
+  };
+  string_prop(PROP_ADDRESS, "address",
+              "method=mqtt: the broker, host[:port] (port 1883, or 8883 with tls-ca-file)",
+              DEFAULT_ADDRESS);
+  string_prop(PROP_TOPIC, "topic",
+              "method=mqtt: the topic; {source} and {type} are replaced (MQTT wildcards in the "
+              "source become _)",
+              DEFAULT_TOPIC);
+  string_prop(PROP_CLIENT_ID, "client-id",
+              "method=mqtt: the client id (kept session across reconnects); default: random",
+              nullptr);
+  string_prop(PROP_USERNAME, "username", "method=mqtt: user name for the broker", nullptr);
+  string_prop(PROP_PASSWORD, "password", "method=mqtt: password for the broker", nullptr);
+  string_prop(PROP_TLS_CA_FILE, "tls-ca-file",
+              "method=mqtt: TLS with the broker, whose certificate this CA signed (PEM)", nullptr);
+  string_prop(PROP_TLS_CERT_FILE, "tls-cert-file",
+              "method=mqtt: this client's certificate (PEM), with tls-key-file", nullptr);
+  string_prop(PROP_TLS_KEY_FILE, "tls-key-file", "method=mqtt: this client's key (PEM)", nullptr);
+  g_object_class_install_property(
+      gobject_class, PROP_QOS,
+      g_param_spec_uint("qos", "QoS",
+                        "method=mqtt: 0 at most once, 1 at least once (consumers drop repeats by "
+                        "source and seq), 2 exactly once",
+                        0, 2, DEFAULT_QOS, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_KEEPALIVE,
+      g_param_spec_uint("keepalive", "Keepalive", "method=mqtt: MQTT keepalive, seconds", 5, 3600,
+                        DEFAULT_KEEPALIVE, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_QUEUED,
+      g_param_spec_uint("max-queued", "Max queued",
+                        "method=mqtt: messages kept until the broker acknowledges them", 1,
+                        G_MAXINT, DEFAULT_MAX_QUEUED, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_ON_FULL,
+      g_param_spec_enum("on-full", "On full", "method=mqtt: what a full queue does",
+                        GST_TYPE_ALEXNET_PUBLISH_ON_FULL, DEFAULT_ON_FULL, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_DROPPED,
+      g_param_spec_uint64(
+          "dropped", "Dropped", "method=mqtt: messages dropped by on-full=drop-oldest so far", 0,
+          G_MAXUINT64, 0, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
   gst_element_class_set_static_metadata(
       element_class, "AlexNet result publisher", "Filter/Metadata",
       "Writes the classification results of each frame as JSON, passing the frames through",
@@ -154,6 +256,7 @@ static void gst_alexnet_publish_class_init(GstAlexNetPublishClass* klass) {
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_PUBLISH_METHOD, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_PUBLISH_FILE_FORMAT,
                               static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_ALEXNET_PUBLISH_ON_FULL, static_cast<GstPluginAPIFlags>(0));
 
   trans_class->start = GST_DEBUG_FUNCPTR(gst_alexnet_publish_start);
   trans_class->stop = GST_DEBUG_FUNCPTR(gst_alexnet_publish_stop);
@@ -169,6 +272,18 @@ static void gst_alexnet_publish_init(GstAlexNetPublish* self) {
   self->file_format = DEFAULT_FILE_FORMAT;
   self->source = nullptr;
   self->add_tensor = DEFAULT_ADD_TENSOR;
+  self->address = g_strdup(DEFAULT_ADDRESS);
+  self->topic = g_strdup(DEFAULT_TOPIC);
+  self->client_id = self->username = self->password = nullptr;
+  self->tls_ca_file = self->tls_cert_file = self->tls_key_file = nullptr;
+  self->qos = DEFAULT_QOS;
+  self->keepalive = DEFAULT_KEEPALIVE;
+  self->max_queued = DEFAULT_MAX_QUEUED;
+  self->on_full = DEFAULT_ON_FULL;
+#ifdef ALEXNET_HAVE_MQTT
+  self->mqtt = nullptr;
+#endif
+  self->dropped_posted = 0;
   self->out = new alexnet_publish::JsonFile();
   self->stream_id = new std::string();
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(self), TRUE);
@@ -178,6 +293,12 @@ static void gst_alexnet_publish_finalize(GObject* object) {
   GstAlexNetPublish* self = GST_ALEXNET_PUBLISH(object);
   g_free(self->location);
   g_free(self->source);
+  for (gchar* p : {self->address, self->topic, self->client_id, self->username, self->password,
+                   self->tls_ca_file, self->tls_cert_file, self->tls_key_file})
+    g_free(p);
+#ifdef ALEXNET_HAVE_MQTT
+  delete self->mqtt;
+#endif
   delete self->out;
   delete self->stream_id;
   G_OBJECT_CLASS(gst_alexnet_publish_parent_class)->finalize(object);
@@ -205,6 +326,38 @@ static void gst_alexnet_publish_set_property(GObject* object, guint id, const GV
     case PROP_ADD_TENSOR:
       self->add_tensor = g_value_get_boolean(value);
       break;
+    case PROP_ADDRESS:
+    case PROP_TOPIC:
+    case PROP_CLIENT_ID:
+    case PROP_USERNAME:
+    case PROP_PASSWORD:
+    case PROP_TLS_CA_FILE:
+    case PROP_TLS_CERT_FILE:
+    case PROP_TLS_KEY_FILE: {
+      gchar** field = id == PROP_ADDRESS         ? &self->address
+                      : id == PROP_TOPIC         ? &self->topic
+                      : id == PROP_CLIENT_ID     ? &self->client_id
+                      : id == PROP_USERNAME      ? &self->username
+                      : id == PROP_PASSWORD      ? &self->password
+                      : id == PROP_TLS_CA_FILE   ? &self->tls_ca_file
+                      : id == PROP_TLS_CERT_FILE ? &self->tls_cert_file
+                                                 : &self->tls_key_file;
+      g_free(*field);
+      *field = g_value_dup_string(value);
+      break;
+    }
+    case PROP_QOS:
+      self->qos = g_value_get_uint(value);
+      break;
+    case PROP_KEEPALIVE:
+      self->keepalive = g_value_get_uint(value);
+      break;
+    case PROP_MAX_QUEUED:
+      self->max_queued = g_value_get_uint(value);
+      break;
+    case PROP_ON_FULL:
+      self->on_full = static_cast<GstAlexNetPublishOnFull>(g_value_get_enum(value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
@@ -231,21 +384,111 @@ static void gst_alexnet_publish_get_property(GObject* object, guint id, GValue* 
     case PROP_ADD_TENSOR:
       g_value_set_boolean(value, self->add_tensor);
       break;
+    case PROP_ADDRESS:
+      g_value_set_string(value, self->address);
+      break;
+    case PROP_TOPIC:
+      g_value_set_string(value, self->topic);
+      break;
+    case PROP_CLIENT_ID:
+      g_value_set_string(value, self->client_id);
+      break;
+    case PROP_USERNAME:
+      g_value_set_string(value, self->username);
+      break;
+    case PROP_PASSWORD:
+      g_value_set_string(value, self->password);
+      break;
+    case PROP_TLS_CA_FILE:
+      g_value_set_string(value, self->tls_ca_file);
+      break;
+    case PROP_TLS_CERT_FILE:
+      g_value_set_string(value, self->tls_cert_file);
+      break;
+    case PROP_TLS_KEY_FILE:
+      g_value_set_string(value, self->tls_key_file);
+      break;
+    case PROP_QOS:
+      g_value_set_uint(value, self->qos);
+      break;
+    case PROP_KEEPALIVE:
+      g_value_set_uint(value, self->keepalive);
+      break;
+    case PROP_MAX_QUEUED:
+      g_value_set_uint(value, self->max_queued);
+      break;
+    case PROP_ON_FULL:
+      g_value_set_enum(value, self->on_full);
+      break;
+    case PROP_DROPPED: {
+      guint64 n = self->dropped_posted;  /* the last count (kept after stop) */
+#ifdef ALEXNET_HAVE_MQTT
+      if (self->mqtt) n = self->mqtt->dropped();
+#endif
+      g_value_set_uint64(value, n);
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
   GST_OBJECT_UNLOCK(self);
 }
 
+#ifdef ALEXNET_HAVE_MQTT
+static std::string str(const gchar* s) {
+  return s ? s : "";
+}
+
+/* method=mqtt: the queue and the connection; an error names the broker's address. */
+static gboolean start_mqtt(GstAlexNetPublish* self) {
+  alexnet_publish::MqttConfig c;
+  GST_OBJECT_LOCK(self);
+  c.address = str(self->address);
+  c.topic = str(self->topic);
+  c.qos = static_cast<int>(self->qos);
+  c.client_id = str(self->client_id);
+  c.username = str(self->username);
+  c.password = str(self->password);
+  c.tls_ca_file = str(self->tls_ca_file);
+  c.tls_cert_file = str(self->tls_cert_file);
+  c.tls_key_file = str(self->tls_key_file);
+  c.keepalive_s = static_cast<int>(self->keepalive);
+  c.max_queued = self->max_queued;
+  c.drop_oldest = self->on_full == GST_ALEXNET_PUBLISH_ON_FULL_DROP_OLDEST;
+  GST_OBJECT_UNLOCK(self);
+  const std::string address = c.address;
+  auto* out = new alexnet_publish::MqttOutput(std::move(c), [self](const std::string& text) {
+    GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("%s", text.c_str()), (nullptr));
+  });
+  try {
+    out->open();
+  } catch (const std::exception& e) {
+    delete out;
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("%s", e.what()),
+                      ("address=%s", address.c_str()));
+    return FALSE;
+  }
+  self->mqtt = out;
+  return TRUE;
+}
+#endif
+
 static gboolean gst_alexnet_publish_start(GstBaseTransform* trans) {
   GstAlexNetPublish* self = GST_ALEXNET_PUBLISH(trans);
   GST_OBJECT_LOCK(self);
   const std::string location = self->location ? self->location : "";
   const bool array = self->file_format == GST_ALEXNET_PUBLISH_FILE_FORMAT_JSON_ARRAY;
+  const GstAlexNetPublishMethod method = self->method;
   *self->stream_id = self->source ? self->source : "";
   GST_OBJECT_UNLOCK(self);
   self->seq = 0;
   self->width = self->height = 0;
+  self->dropped_posted = 0;
+#ifdef ALEXNET_HAVE_MQTT
+  if (method == GST_ALEXNET_PUBLISH_METHOD_MQTT) return start_mqtt(self);
+#else
+  (void)method;
+#endif
   if (location.empty()) {
     GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
                       ("location is empty: give a file to write, or \"-\" for stdout"), (nullptr));
@@ -263,6 +506,20 @@ static gboolean gst_alexnet_publish_start(GstBaseTransform* trans) {
 
 static gboolean gst_alexnet_publish_stop(GstBaseTransform* trans) {
   GstAlexNetPublish* self = GST_ALEXNET_PUBLISH(trans);
+#ifdef ALEXNET_HAVE_MQTT
+  if (self->mqtt) {
+    /* What the broker has not acknowledged after flush_timeout_s is lost: say so. */
+    const size_t left = self->mqtt->close();
+    self->dropped_posted = self->mqtt->dropped();
+    if (left > 0)
+      GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+                          ("%zu message(s) not acknowledged by the MQTT broker at stop", left),
+                          (nullptr));
+    delete self->mqtt;
+    self->mqtt = nullptr;
+    return TRUE;
+  }
+#endif
   try {
     self->out->close();
   } catch (const std::exception& e) {
@@ -349,7 +606,33 @@ static GstFlowReturn gst_alexnet_publish_transform_ip(GstBaseTransform* trans, G
     f.wall_clock_us = g_get_real_time();
     f.width = self->width;
     f.height = self->height;
-    self->out->write(alexnet_publish::frame_json(buf, f, add_tensor));
+    const nlohmann::ordered_json j = alexnet_publish::frame_json(buf, f, add_tensor);
+#ifdef ALEXNET_HAVE_MQTT
+    if (self->mqtt) {
+      GST_OBJECT_LOCK(self);
+      std::string topic = str(self->topic);
+      GST_OBJECT_UNLOCK(self);
+      std::string source = f.source;  // MQTT wildcards may not appear in a published topic
+      for (char& c : source)
+        if (c == '+' || c == '#') c = '_';
+      for (const auto& [key, value] :
+           {std::pair<std::string, std::string>{"{source}", source}, {"{type}", "frame"}})
+        for (size_t at; (at = topic.find(key)) != std::string::npos;)
+          topic.replace(at, key.size(), value);
+      self->mqtt->publish(topic, j.dump());
+      const guint64 dropped = self->mqtt->dropped();
+      if (dropped != self->dropped_posted) {
+        self->dropped_posted = dropped;
+        gst_element_post_message(
+            GST_ELEMENT(self),
+            gst_message_new_element(GST_OBJECT(self),
+                                    gst_structure_new("alexnetpublish-dropped", "dropped",
+                                                      G_TYPE_UINT64, dropped, nullptr)));
+      }
+      return GST_FLOW_OK;
+    }
+#endif
+    self->out->write(j);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("%s", e.what()), (nullptr));
     return GST_FLOW_ERROR;

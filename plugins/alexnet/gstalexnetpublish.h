@@ -13,7 +13,17 @@ G_DECLARE_FINAL_TYPE(GstAlexNetPublish, gst_alexnet_publish, GST, ALEXNET_PUBLIS
 /* Where the JSON goes. */
 typedef enum {
   GST_ALEXNET_PUBLISH_METHOD_FILE,
+  GST_ALEXNET_PUBLISH_METHOD_MQTT, /* only in builds with libmosquitto */
 } GstAlexNetPublishMethod;
+
+/* method=mqtt: what a full queue does. */
+typedef enum {
+  GST_ALEXNET_PUBLISH_ON_FULL_BLOCK,
+  GST_ALEXNET_PUBLISH_ON_FULL_DROP_OLDEST,
+} GstAlexNetPublishOnFull;
+
+#define GST_TYPE_ALEXNET_PUBLISH_ON_FULL (gst_alexnet_publish_on_full_get_type())
+GType gst_alexnet_publish_on_full_get_type(void);
 
 #define GST_TYPE_ALEXNET_PUBLISH_METHOD (gst_alexnet_publish_method_get_type())
 GType gst_alexnet_publish_method_get_type(void);

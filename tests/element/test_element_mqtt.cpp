@@ -1,0 +1,348 @@
+// alexnetpublish method=mqtt (issue 19) against a real broker: Debian's mosquitto, started by
+// the test on 127.0.0.1 with a free port and a config file of its own, stopped at the end.
+// A subscriber (libmosquitto, persistent session) collects what arrives.
+//  - every frame of a real pipeline arrives, in order, each (source, seq) once at qos 1, the
+//    fields equal to the element's meta;
+//  - the broker stopped with SIGTERM mid-stream and restarted (persistence on): with
+//    on-full=block every seq arrives; with drop-oldest and a small queue, the drop count is
+//    exact (every seq either arrives or is counted dropped);
+//  - a wrong password, a refused connection, a malformed address and an unreadable TLS file
+//    are errors at start naming what is wrong.
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+#include <mosquitto.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "element_harness.h"
+#include "gstalexnetmeta.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace element_test;
+
+[[maybe_unused]] ::testing::Environment* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new GstEnvironment);
+
+namespace {
+
+int free_port() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+bool port_open(int port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(s);
+  return ok;
+}
+
+// mosquitto on 127.0.0.1:port with its own config (persistence in its own folder).
+class Broker {
+ public:
+  explicit Broker(const std::string& extra = "") : port_(free_port()) {
+    dir_ = fs::path(files().a).parent_path() / ("broker-" + std::to_string(port_));
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "mosquitto.conf")
+        << "listener " << port_ << " 127.0.0.1\n"
+        // Started as root (CI), mosquitto would switch to the user "mosquitto", who cannot
+        // read or write this test's private folder; as anyone else the line is ignored.
+        << "user root\n"
+        << "persistence true\npersistence_location " << dir_.string() << "/\n"
+        << "log_dest file " << (dir_ / "mosquitto.log").string() << "\n"
+        << (extra.empty() ? "allow_anonymous true\n" : extra);
+    start();
+  }
+  ~Broker() { stop(); }
+  void start() {
+    pid_ = fork();
+    if (pid_ == 0) {
+      execlp("mosquitto", "mosquitto", "-c", (dir_ / "mosquitto.conf").c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 200 && !port_open(port_); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  void stop() {  // SIGTERM: mosquitto saves its persistence file and exits
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  int port() const { return port_; }
+  const fs::path& dir() const { return dir_; }
+  bool running() const { return pid_ > 0 && port_open(port_); }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+  fs::path dir_;
+};
+
+// A persistent-session subscriber to alexnet/# at qos 1; keeps every payload in order.
+class Subscriber {
+ public:
+  explicit Subscriber(int port) {
+    mosquitto_lib_init();
+    m_ = mosquitto_new(("sub-" + std::to_string(port)).c_str(), false, this);
+    mosquitto_message_callback_set(m_, [](mosquitto*, void* self, const mosquitto_message* msg) {
+      auto* me = static_cast<Subscriber*>(self);
+      std::lock_guard<std::mutex> lock(me->mu_);
+      me->topics_.push_back(msg->topic);
+      me->got_.emplace_back(static_cast<const char*>(msg->payload), msg->payloadlen);
+    });
+    mosquitto_connect_callback_set(m_, [](mosquitto* m, void*, int rc) {
+      if (rc == 0) mosquitto_subscribe(m, nullptr, "alexnet/#", 1);
+    });
+    mosquitto_reconnect_delay_set(m_, 1, 1, false);
+    EXPECT_EQ(mosquitto_connect(m_, "127.0.0.1", port, 30), MOSQ_ERR_SUCCESS);
+    mosquitto_loop_start(m_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscribed
+  }
+  ~Subscriber() {
+    mosquitto_disconnect(m_);
+    mosquitto_loop_stop(m_, true);
+    mosquitto_destroy(m_);
+  }
+  std::vector<json> messages() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<json> out;
+    for (const std::string& p : got_) out.push_back(json::parse(p));
+    return out;
+  }
+  std::vector<std::string> topics() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return topics_;
+  }
+  // Waits until `n` distinct seq have arrived (or the timeout); returns the distinct count.
+  size_t wait_for(size_t n, double seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    size_t distinct = 0;
+    while (std::chrono::steady_clock::now() < end) {
+      std::set<uint64_t> seqs;
+      for (const json& j : messages()) seqs.insert(j.at("seq").get<uint64_t>());
+      distinct = seqs.size();
+      if (distinct >= n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return distinct;
+  }
+
+ private:
+  mosquitto* m_ = nullptr;
+  std::mutex mu_;
+  std::vector<std::string> got_, topics_;
+};
+
+struct Seen {
+  std::vector<int> ids;
+  std::vector<float> scores;
+};
+
+GstPadProbeReturn collect(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  auto* seen = static_cast<std::vector<Seen>*>(data);
+  Seen s;
+  if (GstAlexNetMeta* m = gst_buffer_get_alexnet_meta(GST_PAD_PROBE_INFO_BUFFER(info)))
+    for (guint i = 0; i < m->n; ++i) {
+      s.ids.push_back(m->ids[i]);
+      s.scores.push_back(m->scores[i]);
+    }
+  seen->push_back(std::move(s));
+  return GST_PAD_PROBE_OK;
+}
+
+// Runs a pipeline to EOS or error; `during` is called once it is PLAYING (on this thread).
+// Returns the error text, "" on EOS.
+std::string run(const std::string& description, std::vector<Seen>* seen = nullptr,
+                const std::function<void()>& during = nullptr, GstElement** keep = nullptr) {
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(description.c_str(), &err);
+  if (err) {
+    std::string e = err->message;
+    g_error_free(err);
+    return "parse: " + e;
+  }
+  if (seen) {
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
+    GstPad* pad = gst_element_get_static_pad(sink, "sink");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, collect, seen, nullptr);
+    gst_object_unref(pad);
+    gst_object_unref(sink);
+  }
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  if (during) during();
+  GstBus* bus = gst_element_get_bus(p);
+  GstMessage* msg = gst_bus_timed_pop_filtered(
+      bus, 120 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  std::string error;
+  if (!msg) {
+    error = "timed out";
+  } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+    GError* e = nullptr;
+    gst_message_parse_error(msg, &e, nullptr);
+    error = e ? e->message : "error";
+    g_clear_error(&e);
+  }
+  if (msg) gst_message_unref(msg);
+  if (keep) {
+    *keep = gst_bin_get_by_name(GST_BIN(p), "pub");
+  }
+  gst_element_set_state(p, GST_STATE_NULL);  // stop: the queue is flushed
+  gst_object_unref(bus);
+  gst_object_unref(p);
+  return error;
+}
+
+std::string classify(int frames, const std::string& live = "") {
+  return "videotestsrc num-buffers=" + std::to_string(frames) + " pattern=ball " + live +
+         " ! video/x-raw,format=RGB,width=64,height=48,framerate=50/1 ! alexnetclassify model=" +
+         files().a + " threads=1 ! ";
+}
+
+}  // namespace
+
+TEST(Mqtt, EveryFrameArrivesInOrderOnceWithTheElementsResults) {
+  Broker broker;
+  ASSERT_TRUE(broker.running()) << "mosquitto did not start (Debian package mosquitto)";
+  Subscriber sub(broker.port());
+  std::vector<Seen> seen;
+  ASSERT_EQ(run(classify(50) + "alexnetpublish method=mqtt qos=1 source=cam1 address=127.0.0.1:" +
+                    std::to_string(broker.port()) + " ! fakesink name=out",
+                &seen),
+            "");
+  ASSERT_EQ(sub.wait_for(50, 20), 50u);
+  const std::vector<json> got = sub.messages();
+  ASSERT_EQ(got.size(), 50u) << "each (source, seq) exactly once on a clean run";
+  ASSERT_EQ(seen.size(), 50u);
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE("message " + std::to_string(i));
+    EXPECT_EQ(got[i].at("source"), "cam1");
+    EXPECT_EQ(got[i].at("seq").get<uint64_t>(), i);  // in order
+    const json& r = got[i].at("results");
+    ASSERT_EQ(r.size(), seen[i].ids.size());
+    for (size_t k = 0; k < r.size(); ++k) {
+      EXPECT_EQ(r[k].at("id").get<int>(), seen[i].ids[k]);
+      EXPECT_EQ(r[k].at("score").get<float>(), seen[i].scores[k]);
+    }
+  }
+  EXPECT_EQ(sub.topics().front(), "alexnet/cam1/frame");
+}
+
+TEST(Mqtt, BrokerRestartedMidStreamLosesNothingWithBlock) {
+  Broker broker;
+  ASSERT_TRUE(broker.running());
+  Subscriber sub(broker.port());
+  const int n = 150;  // 3 s live at 50 frames/s; the broker is away for about 1.5 s of it
+  std::thread restarter;
+  ASSERT_EQ(
+      run(classify(n, "is-live=true") +
+              "alexnetpublish method=mqtt qos=1 source=cam2 max-queued=1000 address=127.0.0.1:" +
+              std::to_string(broker.port()) + " ! fakesink name=out",
+          nullptr,
+          [&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(800));
+            broker.stop();
+            std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+            broker.start();
+          }),
+      "");
+  EXPECT_EQ(sub.wait_for(n, 30), static_cast<size_t>(n)) << "every seq arrives";
+  // In order per source: the first arrival of each seq comes after the one before it.
+  std::vector<uint64_t> first;
+  std::set<uint64_t> have;
+  for (const json& j : sub.messages()) {
+    const uint64_t s = j.at("seq").get<uint64_t>();
+    if (have.insert(s).second) first.push_back(s);
+  }
+  for (size_t i = 1; i < first.size(); ++i) EXPECT_LT(first[i - 1], first[i]) << "at " << i;
+}
+
+TEST(Mqtt, DropOldestCountsExactlyWhatIsLost) {
+  Broker broker;
+  ASSERT_TRUE(broker.running());
+  Subscriber sub(broker.port());
+  const int n = 150;
+  GstElement* pub = nullptr;
+  ASSERT_EQ(run(
+                classify(n, "is-live=true") +
+                    "alexnetpublish name=pub method=mqtt qos=1 source=cam3 max-queued=5 "
+                    "on-full=drop-oldest address=127.0.0.1:" +
+                    std::to_string(broker.port()) + " ! fakesink name=out",
+                nullptr,
+                [&] {
+                  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+                  broker.stop();
+                  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+                  broker.start();
+                },
+                &pub),
+            "");
+  guint64 dropped = 0;
+  ASSERT_NE(pub, nullptr);
+  g_object_get(pub, "dropped", &dropped, nullptr);
+  gst_object_unref(pub);
+  EXPECT_GT(dropped, 0u) << "the broker was away for ~75 frames and the queue holds 5";
+  const size_t distinct = sub.wait_for(n - dropped, 30);
+  EXPECT_EQ(distinct + dropped, static_cast<size_t>(n))
+      << distinct << " arrived, " << dropped << " counted as dropped";
+}
+
+TEST(Mqtt, StartErrorsNameTheProblem) {
+  const int closed = free_port();  // nothing listens there
+  EXPECT_NE(run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt address=127.0.0.1:" +
+                std::to_string(closed) + " ! fakesink")
+                .find("cannot connect to the MQTT broker 127.0.0.1:" + std::to_string(closed)),
+            std::string::npos);
+  EXPECT_NE(run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt address=host:99999 ! "
+                "fakesink")
+                .find("address \"host:99999\": port must be 1-65535"),
+            std::string::npos);
+  EXPECT_NE(run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt "
+                "tls-ca-file=/nonexistent/ca.pem ! fakesink")
+                .find("cannot read \"/nonexistent/ca.pem\""),
+            std::string::npos);
+  // A broker with a password file: the wrong password is refused, by name.
+  const fs::path dir = fs::path(files().a).parent_path();
+  const std::string pw = (dir / "mqtt-passwords").string();
+  ASSERT_EQ(std::system(("mosquitto_passwd -c -b " + pw + " alice s3cret > /dev/null").c_str()), 0);
+  Broker broker("allow_anonymous false\npassword_file " + pw + "\n");
+  ASSERT_TRUE(broker.running());
+  const std::string wrong =
+      run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt username=alice password=nope "
+          "address=127.0.0.1:" +
+          std::to_string(broker.port()) + " ! fakesink");
+  EXPECT_NE(wrong.find("refused"), std::string::npos) << wrong;
+  EXPECT_NE(wrong.find("not authorised"), std::string::npos) << wrong;
+  EXPECT_EQ(run("videotestsrc num-buffers=3 ! alexnetpublish method=mqtt username=alice "
+                "password=s3cret address=127.0.0.1:" +
+                std::to_string(broker.port()) + " ! fakesink"),
+            "");
+}
