@@ -71,7 +71,8 @@ class Broker {
     dir_ = fs::path(files().a).parent_path() / ("broker-" + std::to_string(port_));
     fs::create_directories(dir_);
     std::ofstream(dir_ / "mosquitto.conf")
-        << "listener " << port_ << " 127.0.0.1\n"
+        << "listener " << port_
+        << " 127.0.0.1\n"
         // Started as root (CI), mosquitto would switch to the user "mosquitto", who cannot
         // read or write this test's private folder; as anyone else the line is ignored.
         << "user root\n"
@@ -345,4 +346,37 @@ TEST(Mqtt, StartErrorsNameTheProblem) {
                 "password=s3cret address=127.0.0.1:" +
                 std::to_string(broker.port()) + " ! fakesink"),
             "");
+}
+
+// TLS with a CA the test makes (openssl): the element verifies the broker's certificate (its
+// subjectAltName is 127.0.0.1) and every frame arrives; a CA that did not sign it is refused.
+TEST(Mqtt, TlsWithTheTestsOwnCa) {
+  const fs::path dir = fs::path(files().a).parent_path() / "tls";
+  fs::create_directories(dir);
+  const std::string d = dir.string();
+  const std::string make =
+      "cd " + d +
+      " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+      "-days 2 -subj '/CN=alexnet test CA' && openssl req -newkey rsa:2048 -nodes -keyout "
+      "srv.key -out srv.csr -subj '/CN=127.0.0.1' && printf 'subjectAltName=IP:127.0.0.1\\n' > "
+      "ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out "
+      "srv.pem -days 2 -extfile ext.cnf";
+  ASSERT_EQ(std::system((make + " > /dev/null 2>&1").c_str()), 0) << "openssl failed: " << make;
+  const int tls_port = free_port();
+  Broker broker("allow_anonymous true\nlistener " + std::to_string(tls_port) +
+                " 127.0.0.1\ncafile " + d + "/ca.pem\ncertfile " + d + "/srv.pem\nkeyfile " + d +
+                "/srv.key\nallow_anonymous true\n");
+  ASSERT_TRUE(broker.running());
+  for (int i = 0; i < 200 && !port_open(tls_port); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  Subscriber sub(broker.port());  // the plain listener
+  ASSERT_EQ(run(classify(5) + "alexnetpublish method=mqtt source=tls address=127.0.0.1:" +
+                std::to_string(tls_port) + " tls-ca-file=" + d + "/ca.pem ! fakesink"),
+            "");
+  EXPECT_EQ(sub.wait_for(5, 20), 5u);
+  const std::string wrong =
+      run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt "
+          "address=127.0.0.1:" +
+          std::to_string(tls_port) + " tls-ca-file=" + d + "/srv.pem ! fakesink");
+  EXPECT_NE(wrong.find("TLS"), std::string::npos) << wrong;
 }
