@@ -421,7 +421,7 @@ static void gst_alexnet_publish_get_property(GObject* object, guint id, GValue* 
       g_value_set_enum(value, self->on_full);
       break;
     case PROP_DROPPED: {
-      guint64 n = self->dropped_posted;  /* the last count (kept after stop) */
+      guint64 n = self->dropped_posted; /* the last count (kept after stop) */
 #ifdef ALEXNET_HAVE_MQTT
       if (self->mqtt) n = self->mqtt->dropped();
 #endif
