@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -381,5 +382,50 @@ inline std::string message_text(GstMessage* m) {
 }
 
 // --- tests -----------------------------------------------------------------------------------
+
+// Runs a gst-launch description to EOS or an error (120 s at most) and frees it. Returns ""
+// on EOS, else the error's text. probe: on the sink pad of the element named "out", for
+// buffers; during: called once the pipeline was set to PLAYING; keep: the element named
+// "pub" (a reference), taken before the pipeline is freed.
+inline std::string run_pipeline(const std::string& description, GstPadProbeCallback probe = nullptr,
+                                gpointer probe_data = nullptr,
+                                const std::function<void()>& during = nullptr,
+                                GstElement** keep = nullptr) {
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(description.c_str(), &err);
+  if (err) {
+    std::string e = err->message;
+    g_error_free(err);
+    if (p) gst_object_unref(p);
+    return "parse: " + e;
+  }
+  if (probe) {
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
+    GstPad* pad = gst_element_get_static_pad(sink, "sink");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, probe, probe_data, nullptr);
+    gst_object_unref(pad);
+    gst_object_unref(sink);
+  }
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  if (during) during();
+  GstBus* bus = gst_element_get_bus(p);
+  GstMessage* msg = gst_bus_timed_pop_filtered(
+      bus, 120 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  std::string error;
+  if (!msg) {
+    error = "timed out";
+  } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+    GError* e = nullptr;
+    gst_message_parse_error(msg, &e, nullptr);
+    error = e ? e->message : "error";
+    g_clear_error(&e);
+  }
+  if (msg) gst_message_unref(msg);
+  if (keep) *keep = gst_bin_get_by_name(GST_BIN(p), "pub");
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(p);
+  return error;
+}
 
 }  // namespace element_test

@@ -180,48 +180,6 @@ GstPadProbeReturn collect(GstPad*, GstPadProbeInfo* info, gpointer data) {
   return GST_PAD_PROBE_OK;
 }
 
-// Runs a pipeline to EOS or error; `during` is called once it is PLAYING (on this thread).
-// Returns the error text, "" on EOS.
-std::string run(const std::string& description, std::vector<Seen>* seen = nullptr,
-                const std::function<void()>& during = nullptr, GstElement** keep = nullptr) {
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(description.c_str(), &err);
-  if (err) {
-    std::string e = err->message;
-    g_error_free(err);
-    return "parse: " + e;
-  }
-  if (seen) {
-    GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
-    GstPad* pad = gst_element_get_static_pad(sink, "sink");
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, collect, seen, nullptr);
-    gst_object_unref(pad);
-    gst_object_unref(sink);
-  }
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  if (during) during();
-  GstBus* bus = gst_element_get_bus(p);
-  GstMessage* msg = gst_bus_timed_pop_filtered(
-      bus, 120 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  std::string error;
-  if (!msg) {
-    error = "timed out";
-  } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
-    GError* e = nullptr;
-    gst_message_parse_error(msg, &e, nullptr);
-    error = e ? e->message : "error";
-    g_clear_error(&e);
-  }
-  if (msg) gst_message_unref(msg);
-  if (keep) {
-    *keep = gst_bin_get_by_name(GST_BIN(p), "pub");
-  }
-  gst_element_set_state(p, GST_STATE_NULL);  // stop: the queue is flushed
-  gst_object_unref(bus);
-  gst_object_unref(p);
-  return error;
-}
-
 std::string classify(int frames, const std::string& live = "") {
   return "videotestsrc num-buffers=" + std::to_string(frames) + " pattern=ball " + live +
          " ! video/x-raw,format=RGB,width=64,height=48,framerate=50/1 ! alexnetclassify model=" +
@@ -235,9 +193,10 @@ TEST(Mqtt, EveryFrameArrivesInOrderOnceWithTheElementsResults) {
   ASSERT_TRUE(broker.running()) << "mosquitto did not start (Debian package mosquitto)";
   Subscriber sub(broker.port());
   std::vector<Seen> seen;
-  ASSERT_EQ(run(classify(50) + "alexnetpublish method=mqtt qos=1 source=cam1 address=127.0.0.1:" +
-                    std::to_string(broker.port()) + " ! fakesink name=out",
-                &seen),
+  ASSERT_EQ(run_pipeline(classify(50) +
+                             "alexnetpublish method=mqtt qos=1 source=cam1 address=127.0.0.1:" +
+                             std::to_string(broker.port()) + " ! fakesink name=out",
+                         collect, &seen),
             "");
   ASSERT_EQ(sub.wait_for(50, 20), 50u);
   const std::vector<json> got = sub.messages();
@@ -262,12 +221,12 @@ TEST(Mqtt, BrokerRestartedMidStreamLosesNothingWithBlock) {
   ASSERT_TRUE(broker.running());
   Subscriber sub(broker.port());
   const int n = 150;  // 3 s live at 50 frames/s; the broker is away for about 1.5 s of it
-  std::thread restarter;
   ASSERT_EQ(
-      run(classify(n, "is-live=true") +
+      run_pipeline(
+          classify(n, "is-live=true") +
               "alexnetpublish method=mqtt qos=1 source=cam2 max-queued=1000 address=127.0.0.1:" +
               std::to_string(broker.port()) + " ! fakesink name=out",
-          nullptr,
+          nullptr, nullptr,
           [&] {
             std::this_thread::sleep_for(std::chrono::milliseconds(800));
             broker.stop();
@@ -292,12 +251,12 @@ TEST(Mqtt, DropOldestCountsExactlyWhatIsLost) {
   Subscriber sub(broker.port());
   const int n = 150;
   GstElement* pub = nullptr;
-  ASSERT_EQ(run(
+  ASSERT_EQ(run_pipeline(
                 classify(n, "is-live=true") +
                     "alexnetpublish name=pub method=mqtt qos=1 source=cam3 max-queued=5 "
                     "on-full=drop-oldest address=127.0.0.1:" +
                     std::to_string(broker.port()) + " ! fakesink name=out",
-                nullptr,
+                nullptr, nullptr,
                 [&] {
                   std::this_thread::sleep_for(std::chrono::milliseconds(800));
                   broker.stop();
@@ -318,16 +277,18 @@ TEST(Mqtt, DropOldestCountsExactlyWhatIsLost) {
 
 TEST(Mqtt, StartErrorsNameTheProblem) {
   const int closed = free_port();  // nothing listens there
-  EXPECT_NE(run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt address=127.0.0.1:" +
-                std::to_string(closed) + " ! fakesink")
-                .find("cannot connect to the MQTT broker 127.0.0.1:" + std::to_string(closed)),
-            std::string::npos);
-  EXPECT_NE(run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt address=host:99999 ! "
-                "fakesink")
-                .find("address \"host:99999\": port must be 1-65535"),
-            std::string::npos);
-  EXPECT_NE(run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt "
-                "tls-ca-file=/nonexistent/ca.pem ! fakesink")
+  EXPECT_NE(
+      run_pipeline("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt address=127.0.0.1:" +
+                   std::to_string(closed) + " ! fakesink")
+          .find("cannot connect to the MQTT broker 127.0.0.1:" + std::to_string(closed)),
+      std::string::npos);
+  EXPECT_NE(
+      run_pipeline("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt address=host:99999 ! "
+                   "fakesink")
+          .find("address \"host:99999\": port must be 1-65535"),
+      std::string::npos);
+  EXPECT_NE(run_pipeline("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt "
+                         "tls-ca-file=/nonexistent/ca.pem ! fakesink")
                 .find("cannot read \"/nonexistent/ca.pem\""),
             std::string::npos);
   // A broker with a password file: the wrong password is refused, by name.
@@ -336,15 +297,15 @@ TEST(Mqtt, StartErrorsNameTheProblem) {
   ASSERT_EQ(std::system(("mosquitto_passwd -c -b " + pw + " alice s3cret > /dev/null").c_str()), 0);
   Broker broker("allow_anonymous false\npassword_file " + pw + "\n");
   ASSERT_TRUE(broker.running());
-  const std::string wrong =
-      run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt username=alice password=nope "
-          "address=127.0.0.1:" +
-          std::to_string(broker.port()) + " ! fakesink");
+  const std::string wrong = run_pipeline(
+      "videotestsrc num-buffers=1 ! alexnetpublish method=mqtt username=alice password=nope "
+      "address=127.0.0.1:" +
+      std::to_string(broker.port()) + " ! fakesink");
   EXPECT_NE(wrong.find("refused"), std::string::npos) << wrong;
   EXPECT_NE(wrong.find("not authorised"), std::string::npos) << wrong;
-  EXPECT_EQ(run("videotestsrc num-buffers=3 ! alexnetpublish method=mqtt username=alice "
-                "password=s3cret address=127.0.0.1:" +
-                std::to_string(broker.port()) + " ! fakesink"),
+  EXPECT_EQ(run_pipeline("videotestsrc num-buffers=3 ! alexnetpublish method=mqtt username=alice "
+                         "password=s3cret address=127.0.0.1:" +
+                         std::to_string(broker.port()) + " ! fakesink"),
             "");
 }
 
@@ -370,13 +331,13 @@ TEST(Mqtt, TlsWithTheTestsOwnCa) {
   for (int i = 0; i < 200 && !port_open(tls_port); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   Subscriber sub(broker.port());  // the plain listener
-  ASSERT_EQ(run(classify(5) + "alexnetpublish method=mqtt source=tls address=127.0.0.1:" +
-                std::to_string(tls_port) + " tls-ca-file=" + d + "/ca.pem ! fakesink"),
+  ASSERT_EQ(run_pipeline(classify(5) + "alexnetpublish method=mqtt source=tls address=127.0.0.1:" +
+                         std::to_string(tls_port) + " tls-ca-file=" + d + "/ca.pem ! fakesink"),
             "");
   EXPECT_EQ(sub.wait_for(5, 20), 5u);
-  const std::string wrong =
-      run("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt "
-          "address=127.0.0.1:" +
-          std::to_string(tls_port) + " tls-ca-file=" + d + "/srv.pem ! fakesink");
+  const std::string wrong = run_pipeline(
+      "videotestsrc num-buffers=1 ! alexnetpublish method=mqtt "
+      "address=127.0.0.1:" +
+      std::to_string(tls_port) + " tls-ca-file=" + d + "/srv.pem ! fakesink");
   EXPECT_NE(wrong.find("TLS"), std::string::npos) << wrong;
 }

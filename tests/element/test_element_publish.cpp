@@ -57,40 +57,6 @@ GstPadProbeReturn collect(GstPad*, GstPadProbeInfo* info, gpointer data) {
   return GST_PAD_PROBE_OK;
 }
 
-// Runs a gst-launch description to EOS or an error; returns the error text ("" on EOS).
-std::string run_pipeline(const std::string& description, std::vector<Seen>* seen = nullptr) {
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(description.c_str(), &err);
-  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
-  if (err) g_error_free(err);
-  if (!p) return "no pipeline";
-  if (seen) {
-    GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
-    GstPad* pad = gst_element_get_static_pad(sink, "sink");
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, collect, seen, nullptr);
-    gst_object_unref(pad);
-    gst_object_unref(sink);
-  }
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  GstBus* bus = gst_element_get_bus(p);
-  GstMessage* msg = gst_bus_timed_pop_filtered(
-      bus, 60 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  std::string error;
-  if (!msg) {
-    error = "timed out";
-  } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
-    GError* e = nullptr;
-    gst_message_parse_error(msg, &e, nullptr);
-    error = e ? e->message : "error";
-    g_clear_error(&e);
-  }
-  if (msg) gst_message_unref(msg);
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(bus);
-  gst_object_unref(p);
-  return error;
-}
-
 }  // namespace
 
 TEST(Publish, EveryFrameInOrderWithTheElementsResults) {
@@ -101,7 +67,7 @@ TEST(Publish, EveryFrameInOrderWithTheElementsResults) {
       "framerate=30/1 ! alexnetclassify model=" +
           files().a + " threads=1 ! alexnetpublish name=pub location=" + out +
           " ! fakesink name=out",
-      &seen);
+      collect, &seen);
   ASSERT_EQ(err, "");
   const std::vector<json> lines = read_lines(out);
   ASSERT_EQ(lines.size(), 30u);
