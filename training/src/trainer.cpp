@@ -38,6 +38,7 @@
 #include "checkpoint.h"
 #include "cluster.h"
 #include "dataset.h"
+#include "evaluation.h"
 #include "interrupt.h"
 #include "loader.h"
 #include "metrics.h"
@@ -139,71 +140,6 @@ Data open_data(const Options& o, Log& log) {
   return d;
 }
 
-// Names skipped items: the first few in the log, all of them in <run-dir>/skipped.txt.
-class Skips {
- public:
-  // Rank 0 of a distributed job (or the only process) keeps the list; the other ranks hand
-  // theirs to it at each epoch's end (take_new / merge).
-  Skips(Log& log, std::string path, bool keeper, std::string who)
-      : log_(log), path_(std::move(path)), keeper_(keeper), who_(std::move(who)) {
-    if (!keeper_) return;
-    std::ifstream in(path_);  // a resumed run keeps what its earlier part found
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty() && seen_.insert(line.substr(0, line.find('\t'))).second)
-        lines_.push_back(line);
-  }
-  void add(const SkippedItem& s) {
-    ++count_;
-    if (!seen_.insert(s.name).second) return;
-    lines_.push_back(s.name + "\t" + s.reason);
-    if (!keeper_) return;  // rank 0 logs it when it gets it (gather_skips)
-    if (lines_.size() <= kShown)
-      log_.line("skipped " + s.name + ": " + s.reason);
-    else if (lines_.size() == kShown + 1)
-      log_.line("skipped more images; all are listed in " + path_);
-    dirty_ = true;
-  }
-  void write() {
-    if (!dirty_ || !keeper_) return;
-    std::string text;
-    for (const auto& l : lines_) text += l + "\n";
-    write_text_atomic(path_, text);
-    dirty_ = false;
-  }
-  size_t distinct() const { return lines_.size(); }
-  // Distributed: the lines this rank found since the last call ("NAME\tREASON\n" each), and
-  // rank 0 taking in another rank's.
-  std::string take_new() {
-    std::string text;
-    for (size_t i = sent_; i < lines_.size(); ++i) text += lines_[i] + "\n";
-    sent_ = lines_.size();
-    return text;
-  }
-  void merge(const std::string& text) {
-    size_t start = 0;
-    while (start < text.size()) {
-      const size_t end = text.find('\n', start);
-      const std::string line = text.substr(start, end - start);
-      start = end == std::string::npos ? text.size() : end + 1;
-      const size_t tab = line.find('\t');
-      if (tab == std::string::npos) continue;
-      add({0, line.substr(0, tab), line.substr(tab + 1)});
-    }
-  }
-
- private:
-  static constexpr size_t kShown = 5;
-  Log& log_;
-  std::string path_;
-  bool keeper_ = true;
-  std::string who_;
-  std::set<std::string> seen_;
-  std::vector<std::string> lines_;
-  size_t sent_ = 0;  // lines already handed to rank 0 (take_new)
-  uint64_t count_ = 0;
-  bool dirty_ = false;
-};
-
 // ---------------------------------------------------------------------------------------------
 // Initialisation
 
@@ -239,93 +175,6 @@ using Learner = alexnet::Runner;
 
 // ---------------------------------------------------------------------------------------------
 // Evaluation
-
-struct Eval {
-  double loss = 0, top1_error = 1, top5_error = 1;
-  size_t images = 0;
-  std::vector<std::pair<size_t, int>> predictions;  // (val index, predicted class)
-};
-
-// Loss, top-1 and top-5 error over an evaluation set, through eval_transform() (= the
-// library's preprocessing) or, with ten-crop, the softmax averaged over the ten crops. In a
-// distributed job each rank evaluates its shard of every batch and the sums are reduced, so
-// every rank returns the whole set's figures (and, with `predictions`, every prediction).
-Eval evaluate(Learner& learner, int classes, const std::shared_ptr<const Dataset>& val,
-              const AugmentConfig& aug, const Options& o, int workers, Skips& skips,
-              Cluster& cluster, const std::string& what, bool predictions = false) {
-  LoaderConfig lc;
-  // Ten crops make each sample ten rows: keep the forward batch near --batch-size rows.
-  lc.batch_size = static_cast<size_t>(o.ten_crop ? std::max(1, o.batch_size / 10) : o.batch_size);
-  lc.workers = workers;
-  lc.prefetch = static_cast<size_t>(2 * workers);
-  lc.train = false;
-  lc.ten_crop = o.ten_crop;
-  lc.seed = o.seed;
-  lc.shard = static_cast<size_t>(cluster.rank());
-  lc.shards = static_cast<size_t>(cluster.size());
-  Loader loader(val, aug, lc, 0, 0, [&](const SkippedItem& s) { skips.add(s); });
-  const int crops = o.ten_crop ? 10 : 1;
-  const int k = classes, top = std::min(5, k);
-  Eval e;
-  double sums[4] = {0, 0, 0, 0};  // loss, wrong top-1, wrong top-5, images
-  Batch b;
-  std::vector<double> p(static_cast<size_t>(k));
-  while (loader.next(b)) {
-    // A stop asked for by a signal may end an evaluation early: it is redone on resume. (The
-    // ranks of a job agree on stopping at their next step instead.)
-    if (const int sig = stop_signal(); sig && !cluster.distributed())
-      throw Interrupted(sig, "during evaluation");
-    if (b.labels.empty()) continue;  // nothing of this rank's shard loaded
-    Tensor probs = alexnet::softmax_rows(learner.forward(b.x));  // (N·crops, K)
-    for (size_t j = 0; j < b.labels.size(); ++j) {
-      std::fill(p.begin(), p.end(), 0.0);
-      for (int c = 0; c < crops; ++c) {
-        const float* row = probs.data() + (static_cast<int64_t>(j) * crops + c) * k;
-        for (int i = 0; i < k; ++i) p[static_cast<size_t>(i)] += row[i] / crops;
-      }
-      const int label = b.labels[j];
-      // Rank of the true class = classes with a higher probability (ties: lower index first,
-      // as alexnet::top_k orders them).
-      int rank = 0, best = 0;
-      for (int i = 0; i < k; ++i) {
-        if (p[i] > p[label] || (p[i] == p[label] && i < label)) ++rank;
-        if (p[i] > p[best]) best = i;
-      }
-      sums[1] += rank >= 1;
-      sums[2] += rank >= top;
-      sums[0] += -std::log(std::max(p[static_cast<size_t>(label)], 1e-30));
-      e.predictions.push_back({b.indices[j], best});
-    }
-    sums[3] += static_cast<double>(b.labels.size());
-  }
-  // The shards of a long evaluation may finish minutes apart on unequal machines.
-  cluster.allreduce_sum(sums, 4, "the " + what + " sums", 20);
-  e.images = static_cast<size_t>(sums[3]);
-  if (e.images == 0) throw Error("no " + what + " image could be read");
-  e.loss = sums[0] / e.images;
-  e.top1_error = sums[1] / e.images;
-  e.top5_error = sums[2] / e.images;
-  if (predictions && cluster.size() > 1) {  // every rank's (index, class) pairs, in rank order
-    const int64_t mine = static_cast<int64_t>(e.predictions.size());
-    const std::vector<int64_t> counts = cluster.allgather(&mine, 1, "the " + what + " predictions");
-    const int64_t most = *std::max_element(counts.begin(), counts.end());
-    std::vector<int64_t> flat(static_cast<size_t>(2 * most), -1);
-    for (size_t i = 0; i < e.predictions.size(); ++i) {
-      flat[2 * i] = static_cast<int64_t>(e.predictions[i].first);
-      flat[2 * i + 1] = e.predictions[i].second;
-    }
-    const std::vector<int64_t> all =
-        cluster.allgather(flat.data(), flat.size(), "the " + what + " predictions");
-    e.predictions.clear();
-    for (size_t r = 0; r < counts.size(); ++r)
-      for (int64_t i = 0; i < counts[r]; ++i) {
-        const size_t at = r * flat.size() + 2 * static_cast<size_t>(i);
-        e.predictions.push_back({static_cast<size_t>(all[at]), static_cast<int>(all[at + 1])});
-      }
-    std::sort(e.predictions.begin(), e.predictions.end());  // dataset order, as one process
-  }
-  return e;
-}
 
 void restore(Learner& learner, const alexnet::NetConfig& cfg, const Checkpoint& ck,
              const std::string& path) {
