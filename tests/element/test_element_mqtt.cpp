@@ -180,6 +180,17 @@ GstPadProbeReturn collect(GstPad*, GstPadProbeInfo* info, gpointer data) {
   return GST_PAD_PROBE_OK;
 }
 
+// While a pipeline plays: 0.8 s in, the broker is stopped (SIGTERM) for 1.5 s, then started
+// again on the same port.
+std::function<void()> broker_away(Broker& broker) {
+  return [&broker] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    broker.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    broker.start();
+  };
+}
+
 std::string classify(int frames, const std::string& live = "") {
   return "videotestsrc num-buffers=" + std::to_string(frames) + " pattern=ball " + live +
          " ! video/x-raw,format=RGB,width=64,height=48,framerate=50/1 ! alexnetclassify model=" +
@@ -226,13 +237,7 @@ TEST(Mqtt, BrokerRestartedMidStreamLosesNothingWithBlock) {
           classify(n, "is-live=true") +
               "alexnetpublish method=mqtt qos=1 source=cam2 max-queued=1000 address=127.0.0.1:" +
               std::to_string(broker.port()) + " ! fakesink name=out",
-          nullptr, nullptr,
-          [&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(800));
-            broker.stop();
-            std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-            broker.start();
-          }),
+          nullptr, nullptr, broker_away(broker)),
       "");
   EXPECT_EQ(sub.wait_for(n, 30), static_cast<size_t>(n)) << "every seq arrives";
   // In order per source: the first arrival of each seq comes after the one before it.
@@ -251,19 +256,11 @@ TEST(Mqtt, DropOldestCountsExactlyWhatIsLost) {
   Subscriber sub(broker.port());
   const int n = 150;
   GstElement* pub = nullptr;
-  ASSERT_EQ(run_pipeline(
-                classify(n, "is-live=true") +
-                    "alexnetpublish name=pub method=mqtt qos=1 source=cam3 max-queued=5 "
-                    "on-full=drop-oldest address=127.0.0.1:" +
-                    std::to_string(broker.port()) + " ! fakesink name=out",
-                nullptr, nullptr,
-                [&] {
-                  std::this_thread::sleep_for(std::chrono::milliseconds(800));
-                  broker.stop();
-                  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-                  broker.start();
-                },
-                &pub),
+  ASSERT_EQ(run_pipeline(classify(n, "is-live=true") +
+                             "alexnetpublish name=pub method=mqtt qos=1 source=cam3 max-queued=5 "
+                             "on-full=drop-oldest address=127.0.0.1:" +
+                             std::to_string(broker.port()) + " ! fakesink name=out",
+                         nullptr, nullptr, broker_away(broker), &pub),
             "");
   guint64 dropped = 0;
   ASSERT_NE(pub, nullptr);
