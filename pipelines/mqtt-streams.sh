@@ -30,7 +30,9 @@ check_int BATCH_TIMEOUT "$BATCH_TIMEOUT" 0
 [[ ${BATCH_SIZE:-1} != 1 ]] || BATCH_SIZE=$n
 : "${MQTT_ADDRESS:=127.0.0.1:1883}" "${MQTT_TOPIC:=alexnet/{source\}/{type\}}" "${MQTT_QOS:=1}"
 [[ $MQTT_QOS =~ ^[012]$ ]] || die "MQTT_QOS must be 0, 1 or 2, not '$MQTT_QOS'"
-gst-inspect-1.0 alexnetpublish 2>/dev/null | grep -q -E '\([0-9]+\): mqtt ' ||
+# (not "gst-inspect | grep -q": grep quitting at the match would fail the pipe under pipefail)
+publish_info=$(gst-inspect-1.0 alexnetpublish 2>/dev/null || true)
+[[ $publish_info =~ \([0-9]+\):\ mqtt\  ]] ||
   die "this alexnet plugin has no method=mqtt (build it with libmosquitto-dev installed)"
 element_args "$model"
 ELEMENT+=(model-instance-id=multi "batch-timeout=$BATCH_TIMEOUT")

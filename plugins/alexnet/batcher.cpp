@@ -43,6 +43,7 @@ void gst_alexnet_classify_discard(GstAlexNetClassifyImpl* impl) {
   set_deadline(b, Clock::time_point::max());
   b.queue.clear();
   impl->stream.objects.clear(); /* its slots may belong to frames just dropped */
+  gst_event_replace(&impl->stream.stats_event, nullptr);
 }
 
 void gst_alexnet_classify_stop_pusher(GstAlexNetClassifyImpl* impl) {
@@ -210,6 +211,7 @@ static GstFlowReturn gst_alexnet_classify_finish_front(GstAlexNetClassify* self,
                                                        GstBuffer** outbuf) {
   Batcher& b = self->impl->batcher;
   *outbuf = NULL;
+  gst_alexnet_classify_push_stats_event(self); /* the frame before has been pushed */
   if (b.queue.empty()) return GST_FLOW_OK;
   Job* job = b.queue.front().get();
   for (const std::shared_ptr<alexnet::gst::Slot>& slot : job->slots) {

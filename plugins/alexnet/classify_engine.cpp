@@ -465,7 +465,22 @@ void gst_alexnet_classify_post_stats(GstAlexNetClassify* self) {
   w.frames = 0;
   w.latency_sum_us = 0;
   w.latencies_us.clear();
+  /* The same structure also travels downstream in order with the frames, as a serialized
+   * custom event, for an alexnetpublish add-stats=true (elements do not see the bus). It is
+   * held until the frame that closed the window has left; elements that do not know it
+   * forward it. */
+  gst_alexnet_classify_push_stats_event(self);
+  impl->stream.stats_event =
+      gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_copy(s));
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+}
+
+void gst_alexnet_classify_push_stats_event(GstAlexNetClassify* self) {
+  GstEvent* event = self->impl->stream.stats_event;
+  if (!event) return;
+  self->impl->stream.stats_event = nullptr;
+  gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(self), event); /* unlinked: dropped, as a
+                                                                * message nobody reads */
 }
 
 GstClockTime running_time_of(GstBaseTransform* trans, GstClockTime pts) {

@@ -170,6 +170,9 @@ struct StreamState {
   bool latency_announced = false;
   ObjectCache objects; /* roi-list: results kept for reclassify-interval */
   StatsWindow window;  /* alexnet-stats */
+  /* The latest "alexnet-stats" as a downstream event, held until the frame that closed its
+   * window has been pushed (owned; null when none). */
+  GstEvent* stats_event = nullptr;
 };
 
 /* Counters since the last start; atomics, read by properties and queries on any thread. */
@@ -263,8 +266,12 @@ void gst_alexnet_classify_annotate_objects(GstAlexNetClassify* self, alexnet::gs
  * posts "alexnet-stats" when stats-interval has passed. */
 void gst_alexnet_classify_frame_left(GstAlexNetClassify* self,
                                      alexnet::gst::Clock::time_point entered);
-/* Posts "alexnet-stats" for the window so far and starts a new one (stream lock). */
+/* Posts "alexnet-stats" for the window so far and starts a new one (stream lock); the same
+ * structure goes downstream as a custom event with push_stats_event. */
 void gst_alexnet_classify_post_stats(GstAlexNetClassify* self);
+/* Pushes the held "alexnet-stats" event, if any (stream lock): before the next frame leaves,
+ * before any serialized event, so that it follows the frames it counts. */
+void gst_alexnet_classify_push_stats_event(GstAlexNetClassify* self);
 /* Metadata, tensor, overlay and message of one frame with the stream's latest result. */
 void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,
                                    alexnet::PixelFormat format, alexnet::ColorRange range,

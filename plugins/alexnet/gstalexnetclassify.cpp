@@ -297,6 +297,8 @@ static gboolean gst_alexnet_classify_sink_event(GstBaseTransform* trans, GstEven
                      gst_flow_get_name(ret));
   }
   if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) gst_alexnet_classify_post_stats(self);
+  if (static_cast<int>(GST_EVENT_TYPE(event)) & static_cast<int>(GST_EVENT_TYPE_SERIALIZED))
+    gst_alexnet_classify_push_stats_event(self); /* before EOS, caps, segment … */
   return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
 }
 
@@ -354,6 +356,7 @@ static GstFlowReturn gst_alexnet_classify_transform_frame_ip(GstVideoFilter* fil
   GstAlexNetClassifyImpl* impl = self->impl;
 
   const alexnet::gst::Clock::time_point entered = alexnet::gst::Clock::now();
+  gst_alexnet_classify_push_stats_event(self); /* the frame before has been pushed */
   try {
     const Settings s = gst_alexnet_classify_settings(self);
     gst_alexnet_classify_swap_model(self);

@@ -28,6 +28,10 @@
  * counted in the dropped property and an "alexnetpublish-dropped" element message). qos 1
  * delivers at least once (consumers drop repeats by source and seq), qos 2 exactly once.
  *
+ * add-stats=true also writes each "alexnet-stats" of the alexnetclassify upstream (which sends
+ * it downstream as a custom event after the frames it counts) as a "type": "stats" object, with
+ * this element's own counts (frames published, messages dropped, queued).
+ *
  * source names the stream; by default it is the uri or location of the first element
  * upstream that has one (a filesrc, a uridecodebin, an rtspsrc), else this element's name.
  */
@@ -59,6 +63,7 @@ enum {
   PROP_FILE_FORMAT,
   PROP_SOURCE,
   PROP_ADD_TENSOR,
+  PROP_ADD_STATS,
   PROP_ADDRESS,
   PROP_TOPIC,
   PROP_QOS,
@@ -78,6 +83,7 @@ enum {
 #define DEFAULT_LOCATION "-"
 #define DEFAULT_FILE_FORMAT GST_ALEXNET_PUBLISH_FILE_FORMAT_JSON_LINES
 #define DEFAULT_ADD_TENSOR FALSE
+#define DEFAULT_ADD_STATS FALSE
 #define DEFAULT_ADDRESS "127.0.0.1"
 #define DEFAULT_TOPIC "alexnet/{source}/{type}"
 #define DEFAULT_QOS 1
@@ -93,7 +99,7 @@ struct _GstAlexNetPublish {
   gchar* location;
   GstAlexNetPublishFileFormat file_format;
   gchar* source;
-  gboolean add_tensor;
+  gboolean add_tensor, add_stats;
   gchar *address, *topic, *client_id, *username, *password;
   gchar *tls_ca_file, *tls_cert_file, *tls_key_file;
   guint qos, keepalive, max_queued;
@@ -103,6 +109,7 @@ struct _GstAlexNetPublish {
   alexnet_publish::JsonFile* out;
   std::string* stream_id; /* the source in use: the property, or found upstream */
   guint64 seq;
+  guint64 stats_seq; /* the stats objects' own count */
   gint width, height;
 #ifdef ALEXNET_HAVE_MQTT
   alexnet_publish::MqttOutput* mqtt; /* method=mqtt, between start and stop */
@@ -162,6 +169,7 @@ static gboolean gst_alexnet_publish_start(GstBaseTransform* trans);
 static gboolean gst_alexnet_publish_stop(GstBaseTransform* trans);
 static gboolean gst_alexnet_publish_set_caps(GstBaseTransform* trans, GstCaps* in, GstCaps* out);
 static GstFlowReturn gst_alexnet_publish_transform_ip(GstBaseTransform* trans, GstBuffer* buf);
+static gboolean gst_alexnet_publish_sink_event(GstBaseTransform* trans, GstEvent* event);
 
 static void gst_alexnet_publish_class_init(GstAlexNetPublishClass* klass) {
   GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
@@ -200,6 +208,13 @@ static void gst_alexnet_publish_class_init(GstAlexNetPublishClass* klass) {
                            "Also write the GstAlexNetTensorMeta of each frame or object "
                            "(alexnetclassify output-tensor=probabilities|fc7)",
                            DEFAULT_ADD_TENSOR, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_ADD_STATS,
+      g_param_spec_boolean("add-stats", "Add stats",
+                           "Also write each \"alexnet-stats\" of the alexnetclassify upstream as "
+                           "an object of \"type\": \"stats\", with this element's own counts "
+                           "(frames published, dropped, queued)",
+                           DEFAULT_ADD_STATS, rw_ready));
 
   auto string_prop = [&](guint id, const char* name, const char* blurb, const char* def) {
     g_object_class_install_property(gobject_class, id,
@@ -262,6 +277,7 @@ static void gst_alexnet_publish_class_init(GstAlexNetPublishClass* klass) {
   trans_class->stop = GST_DEBUG_FUNCPTR(gst_alexnet_publish_stop);
   trans_class->set_caps = GST_DEBUG_FUNCPTR(gst_alexnet_publish_set_caps);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR(gst_alexnet_publish_transform_ip);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_alexnet_publish_sink_event);
   trans_class->passthrough_on_same_caps = TRUE;
   trans_class->transform_ip_on_passthrough = TRUE; /* read-only: metas are only read */
 }
@@ -272,6 +288,7 @@ static void gst_alexnet_publish_init(GstAlexNetPublish* self) {
   self->file_format = DEFAULT_FILE_FORMAT;
   self->source = nullptr;
   self->add_tensor = DEFAULT_ADD_TENSOR;
+  self->add_stats = DEFAULT_ADD_STATS;
   self->address = g_strdup(DEFAULT_ADDRESS);
   self->topic = g_strdup(DEFAULT_TOPIC);
   self->client_id = self->username = self->password = nullptr;
@@ -325,6 +342,9 @@ static void gst_alexnet_publish_set_property(GObject* object, guint id, const GV
       break;
     case PROP_ADD_TENSOR:
       self->add_tensor = g_value_get_boolean(value);
+      break;
+    case PROP_ADD_STATS:
+      self->add_stats = g_value_get_boolean(value);
       break;
     case PROP_ADDRESS:
     case PROP_TOPIC:
@@ -383,6 +403,9 @@ static void gst_alexnet_publish_get_property(GObject* object, guint id, GValue* 
       break;
     case PROP_ADD_TENSOR:
       g_value_set_boolean(value, self->add_tensor);
+      break;
+    case PROP_ADD_STATS:
+      g_value_set_boolean(value, self->add_stats);
       break;
     case PROP_ADDRESS:
       g_value_set_string(value, self->address);
@@ -482,6 +505,7 @@ static gboolean gst_alexnet_publish_start(GstBaseTransform* trans) {
   *self->stream_id = self->source ? self->source : "";
   GST_OBJECT_UNLOCK(self);
   self->seq = 0;
+  self->stats_seq = 0;
   self->width = self->height = 0;
   self->dropped_posted = 0;
 #ifdef ALEXNET_HAVE_MQTT
@@ -587,15 +611,52 @@ static std::string upstream_source(GstAlexNetPublish* self) {
   return mine;
 }
 
+/* The stream's id: the property, or found upstream at the first frame or event. */
+static const std::string& stream_id(GstAlexNetPublish* self) {
+  if (self->stream_id->empty()) *self->stream_id = upstream_source(self);
+  return *self->stream_id;
+}
+
+/* One object out, to the file or the broker (streaming thread). Throws on a write error. */
+static void emit(GstAlexNetPublish* self, const nlohmann::ordered_json& j, const char* type) {
+#ifdef ALEXNET_HAVE_MQTT
+  if (self->mqtt) {
+    GST_OBJECT_LOCK(self);
+    std::string topic = str(self->topic);
+    GST_OBJECT_UNLOCK(self);
+    std::string source = stream_id(self);  // MQTT wildcards may not appear in a published topic
+    for (char& c : source)
+      if (c == '+' || c == '#') c = '_';
+    for (const auto& [key, value] :
+         {std::pair<std::string, std::string>{"{source}", source}, {"{type}", type}})
+      for (size_t at; (at = topic.find(key)) != std::string::npos;)
+        topic.replace(at, key.size(), value);
+    self->mqtt->publish(topic, j.dump());
+    const guint64 dropped = self->mqtt->dropped();
+    if (dropped != self->dropped_posted) {
+      self->dropped_posted = dropped;
+      gst_element_post_message(
+          GST_ELEMENT(self),
+          gst_message_new_element(GST_OBJECT(self),
+                                  gst_structure_new("alexnetpublish-dropped", "dropped",
+                                                    G_TYPE_UINT64, dropped, nullptr)));
+    }
+    return;
+  }
+#else
+  (void)type;
+#endif
+  self->out->write(j);
+}
+
 static GstFlowReturn gst_alexnet_publish_transform_ip(GstBaseTransform* trans, GstBuffer* buf) {
   GstAlexNetPublish* self = GST_ALEXNET_PUBLISH(trans);
   try {
-    if (self->stream_id->empty()) *self->stream_id = upstream_source(self);
     GST_OBJECT_LOCK(self);
     const bool add_tensor = self->add_tensor;
     GST_OBJECT_UNLOCK(self);
     alexnet_publish::FrameFacts f;
-    f.source = *self->stream_id;
+    f.source = stream_id(self);
     f.seq = self->seq++;
     const GstClockTime pts = GST_BUFFER_PTS(buf);
     if (GST_CLOCK_TIME_IS_VALID(pts)) {
@@ -606,36 +667,42 @@ static GstFlowReturn gst_alexnet_publish_transform_ip(GstBaseTransform* trans, G
     f.wall_clock_us = g_get_real_time();
     f.width = self->width;
     f.height = self->height;
-    const nlohmann::ordered_json j = alexnet_publish::frame_json(buf, f, add_tensor);
-#ifdef ALEXNET_HAVE_MQTT
-    if (self->mqtt) {
-      GST_OBJECT_LOCK(self);
-      std::string topic = str(self->topic);
-      GST_OBJECT_UNLOCK(self);
-      std::string source = f.source;  // MQTT wildcards may not appear in a published topic
-      for (char& c : source)
-        if (c == '+' || c == '#') c = '_';
-      for (const auto& [key, value] :
-           {std::pair<std::string, std::string>{"{source}", source}, {"{type}", "frame"}})
-        for (size_t at; (at = topic.find(key)) != std::string::npos;)
-          topic.replace(at, key.size(), value);
-      self->mqtt->publish(topic, j.dump());
-      const guint64 dropped = self->mqtt->dropped();
-      if (dropped != self->dropped_posted) {
-        self->dropped_posted = dropped;
-        gst_element_post_message(
-            GST_ELEMENT(self),
-            gst_message_new_element(GST_OBJECT(self),
-                                    gst_structure_new("alexnetpublish-dropped", "dropped",
-                                                      G_TYPE_UINT64, dropped, nullptr)));
-      }
-      return GST_FLOW_OK;
-    }
-#endif
-    self->out->write(j);
+    emit(self, alexnet_publish::frame_json(buf, f, add_tensor), "frame");
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("%s", e.what()), (nullptr));
     return GST_FLOW_ERROR;
   }
   return GST_FLOW_OK;
+}
+
+/* add-stats: alexnetclassify sends each "alexnet-stats" downstream as a custom event, in order
+ * with the frames; it becomes one "type": "stats" object. Every event goes on downstream. */
+static gboolean gst_alexnet_publish_sink_event(GstBaseTransform* trans, GstEvent* event) {
+  GstAlexNetPublish* self = GST_ALEXNET_PUBLISH(trans);
+  GST_OBJECT_LOCK(self);
+  const bool add_stats = self->add_stats;
+  GST_OBJECT_UNLOCK(self);
+  if (add_stats && GST_EVENT_TYPE(event) == GST_EVENT_CUSTOM_DOWNSTREAM &&
+      gst_event_has_name(event, "alexnet-stats")) {
+    try {
+      alexnet_publish::StatsFacts f;
+      f.source = stream_id(self);
+      f.seq = self->stats_seq++;
+      f.wall_clock_us = g_get_real_time();
+      f.frames = self->seq;
+#ifdef ALEXNET_HAVE_MQTT
+      if (self->mqtt) {
+        f.dropped = self->mqtt->dropped();
+        f.queued = static_cast<int64_t>(self->mqtt->queued());
+        f.connected = self->mqtt->connected() ? 1 : 0;
+      }
+#endif
+      emit(self, alexnet_publish::stats_json(gst_event_get_structure(event), f), "stats");
+    } catch (const std::exception& e) {
+      gst_event_unref(event);
+      GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("%s", e.what()), (nullptr));
+      return FALSE;
+    }
+  }
+  return GST_BASE_TRANSFORM_CLASS(gst_alexnet_publish_parent_class)->sink_event(trans, event);
 }

@@ -36,7 +36,57 @@ json ns_or_null(int64_t ns) {
   return ns >= 0 ? json(ns) : json(nullptr);
 }
 
+// One field of a GstStructure as JSON: numbers and booleans as such, strings, else GStreamer's
+// serialisation of the value as a string.
+json value_json(const GValue* v) {
+  switch (G_VALUE_TYPE(v)) {
+    case G_TYPE_UINT64:
+      return g_value_get_uint64(v);
+    case G_TYPE_INT64:
+      return g_value_get_int64(v);
+    case G_TYPE_UINT:
+      return g_value_get_uint(v);
+    case G_TYPE_INT:
+      return g_value_get_int(v);
+    case G_TYPE_DOUBLE:
+      return g_value_get_double(v);
+    case G_TYPE_FLOAT:
+      return g_value_get_float(v);
+    case G_TYPE_BOOLEAN:
+      return static_cast<bool>(g_value_get_boolean(v));
+    case G_TYPE_STRING: {
+      const gchar* s = g_value_get_string(v);
+      return s ? json(s) : json(nullptr);
+    }
+    default: {
+      gchar* s = gst_value_serialize(v);
+      json j = s ? json(s) : json(nullptr);
+      g_free(s);
+      return j;
+    }
+  }
+}
+
 }  // namespace
+
+json stats_json(const GstStructure* stats, const StatsFacts& f) {
+  json fields = json::object();
+  const int n = gst_structure_n_fields(stats);
+  for (int i = 0; i < n; ++i) {
+    const gchar* name = gst_structure_nth_field_name(stats, static_cast<guint>(i));
+    fields[name] = value_json(gst_structure_get_value(stats, name));
+  }
+  json publish{{"frames", f.frames}, {"dropped", f.dropped}};
+  if (f.queued >= 0) publish["queued"] = f.queued;
+  if (f.connected >= 0) publish["connected"] = f.connected == 1;
+  return json{{"schema", kSchema},
+              {"type", "stats"},
+              {"source", f.source},
+              {"seq", f.seq},
+              {"timestamp", rfc3339(f.wall_clock_us)},
+              {"stats", std::move(fields)},
+              {"publish", std::move(publish)}};
+}
 
 json frame_json(GstBuffer* buffer, const FrameFacts& f, bool add_tensor) {
   json j{{"schema", kSchema},

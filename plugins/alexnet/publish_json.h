@@ -27,6 +27,22 @@ struct FrameFacts {
 //  "height", "model", "results": [...], "objects": [...], "tensors": [...] (add_tensor)}
 nlohmann::ordered_json frame_json(GstBuffer* buffer, const FrameFacts& facts, bool add_tensor);
 
+// What the publisher itself adds to a stats object.
+struct StatsFacts {
+  std::string source;
+  uint64_t seq = 0;           // per source, from 0: its own count, apart from the frames'
+  int64_t wall_clock_us = 0;  // the timestamp field
+  uint64_t frames = 0;        // frame objects published so far
+  uint64_t dropped = 0;       // messages dropped so far (on-full=drop-oldest)
+  int64_t queued = -1;        // method=mqtt: in the queue, unacknowledged; -1 = not mqtt
+  int connected = -1;         // method=mqtt: 0/1; -1 = not mqtt
+};
+
+// {"schema", "type": "stats", "source", "seq", "timestamp", "stats": {the fields of
+//  alexnetclassify's "alexnet-stats" structure}, "publish": {"frames", "dropped", "queued",
+//  "connected"}}
+nlohmann::ordered_json stats_json(const GstStructure* stats, const StatsFacts& facts);
+
 // RFC 3339 in UTC with microseconds: "2026-12-06T19:05:01.123456Z".
 std::string rfc3339(int64_t unix_us);
 

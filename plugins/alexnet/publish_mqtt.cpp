@@ -186,6 +186,11 @@ uint64_t MqttOutput::acknowledged() const {
   return acked_;
 }
 
+size_t MqttOutput::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
 bool MqttOutput::connected() const {
   std::lock_guard<std::mutex> lock(mu_);
   return connected_;

@@ -60,6 +60,7 @@ class MqttOutput {
 
   uint64_t dropped() const;
   uint64_t acknowledged() const;
+  size_t queued() const;  // in the queue: not yet acknowledged
   bool connected() const;
 
  private:

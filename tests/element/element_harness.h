@@ -386,11 +386,13 @@ inline std::string message_text(GstMessage* m) {
 // Runs a gst-launch description to EOS or an error (120 s at most) and frees it. Returns ""
 // on EOS, else the error's text. probe: on the sink pad of the element named "out", for
 // buffers; during: called once the pipeline was set to PLAYING; keep: the element named
-// "pub" (a reference), taken before the pipeline is freed.
-inline std::string run_pipeline(const std::string& description, GstPadProbeCallback probe = nullptr,
-                                gpointer probe_data = nullptr,
-                                const std::function<void()>& during = nullptr,
-                                GstElement** keep = nullptr) {
+// "pub" (a reference), taken before the pipeline is freed; on_element: each element message's
+// structure, in the bus's order.
+inline std::string run_pipeline(
+    const std::string& description, GstPadProbeCallback probe = nullptr,
+    gpointer probe_data = nullptr, const std::function<void()>& during = nullptr,
+    GstElement** keep = nullptr,
+    const std::function<void(const GstStructure*)>& on_element = nullptr) {
   GError* err = nullptr;
   GstElement* p = gst_parse_launch(description.c_str(), &err);
   if (err) {
@@ -409,8 +411,18 @@ inline std::string run_pipeline(const std::string& description, GstPadProbeCallb
   gst_element_set_state(p, GST_STATE_PLAYING);
   if (during) during();
   GstBus* bus = gst_element_get_bus(p);
-  GstMessage* msg = gst_bus_timed_pop_filtered(
-      bus, 120 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  GstMessage* msg = nullptr;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        end - std::chrono::steady_clock::now());
+    msg = gst_bus_timed_pop_filtered(
+        bus, left.count() > 0 ? static_cast<GstClockTime>(left.count()) : 0,
+        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT));
+    if (!msg || GST_MESSAGE_TYPE(msg) != GST_MESSAGE_ELEMENT) break;
+    if (on_element && gst_message_get_structure(msg)) on_element(gst_message_get_structure(msg));
+    gst_message_unref(msg);
+  }
   std::string error;
   if (!msg) {
     error = "timed out";

@@ -143,13 +143,14 @@ class Subscriber {
     std::lock_guard<std::mutex> lock(mu_);
     return topics_;
   }
-  // Waits until `n` distinct seq have arrived (or the timeout); returns the distinct count.
+  // Waits until `n` distinct frame seq have arrived (or the timeout); returns their count.
   size_t wait_for(size_t n, double seconds) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     size_t distinct = 0;
     while (std::chrono::steady_clock::now() < end) {
       std::set<uint64_t> seqs;
-      for (const json& j : messages()) seqs.insert(j.at("seq").get<uint64_t>());
+      for (const json& j : messages())
+        if (j.at("type") == "frame") seqs.insert(j.at("seq").get<uint64_t>());
       distinct = seqs.size();
       if (distinct >= n) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -258,7 +259,7 @@ TEST(Mqtt, DropOldestCountsExactlyWhatIsLost) {
   GstElement* pub = nullptr;
   ASSERT_EQ(run_pipeline(classify(n, "is-live=true") +
                              "alexnetpublish name=pub method=mqtt qos=1 source=cam3 max-queued=5 "
-                             "on-full=drop-oldest address=127.0.0.1:" +
+                             "on-full=drop-oldest add-stats=true address=127.0.0.1:" +
                              std::to_string(broker.port()) + " ! fakesink name=out",
                          nullptr, nullptr, broker_away(broker), &pub),
             "");
@@ -270,6 +271,24 @@ TEST(Mqtt, DropOldestCountsExactlyWhatIsLost) {
   const size_t distinct = sub.wait_for(n - dropped, 30);
   EXPECT_EQ(distinct + dropped, static_cast<size_t>(n))
       << distinct << " arrived, " << dropped << " counted as dropped";
+  // The stats at EOS (the newest message, so never the one dropped) report the drops before
+  // they were queued; queuing them into the full queue may drop one frame more.
+  json last_stats;
+  const std::vector<json> got = sub.messages();
+  const std::vector<std::string> topics = sub.topics();
+  for (size_t i = 0; i < got.size(); ++i)
+    if (got[i].at("type") == "stats") {
+      last_stats = got[i];
+      EXPECT_EQ(topics[i], "alexnet/cam3/stats");
+    }
+  ASSERT_FALSE(last_stats.is_null()) << "add-stats=true: the stats at EOS arrive";
+  const uint64_t reported = last_stats.at("publish").at("dropped").get<uint64_t>();
+  EXPECT_TRUE(reported == dropped || reported + 1 == dropped)
+      << reported << " in the stats, " << dropped << " in the end";
+  EXPECT_EQ(last_stats.at("publish").at("frames"), n);
+  EXPECT_EQ(last_stats.at("stats").at("frames"), n);
+  EXPECT_TRUE(last_stats.at("publish").at("connected").is_boolean());
+  EXPECT_LE(last_stats.at("publish").at("queued").get<uint64_t>(), 5u);  // max-queued
 }
 
 TEST(Mqtt, StartErrorsNameTheProblem) {

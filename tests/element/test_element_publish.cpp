@@ -168,3 +168,81 @@ TEST(Publish, AnUnwritableLocationIsAnErrorNamingIt) {
                 .find("location is empty"),
             std::string::npos);
 }
+
+// add-stats: each "alexnet-stats" that alexnetclassify posts also reaches alexnetpublish (as a
+// custom event through a queue and videoconvert) and becomes one "type": "stats" object equal
+// to the bus message, placed right after the frames it counts. Both paths of the classifier:
+// one frame at a time, and batches pushed by its own thread.
+class PublishStats : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PublishStats, EqualTheBusMessagesAndFollowTheFramesTheyCount) {
+  const std::string out = temp_path("publish-stats.jsonl");
+  std::vector<json> posted;  // the bus's alexnet-stats, as JSON
+  const int n = 40;
+  const std::string err = run_pipeline(
+      "videotestsrc num-buffers=" + std::to_string(n) +
+          " pattern=ball ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! "
+          "alexnetclassify model=" +
+          files().a + " threads=1 stats-interval=1 " + GetParam() +
+          " ! queue ! videoconvert ! alexnetpublish add-stats=true source=cam-s location=" + out +
+          " ! fakesink",
+      nullptr, nullptr, nullptr, nullptr, [&](const GstStructure* s) {
+        if (!gst_structure_has_name(s, "alexnet-stats")) return;
+        json j = json::object();
+        for (int i = 0; i < gst_structure_n_fields(s); ++i) {
+          const gchar* name = gst_structure_nth_field_name(s, static_cast<guint>(i));
+          const GValue* v = gst_structure_get_value(s, name);
+          if (G_VALUE_HOLDS_UINT64(v))
+            j[name] = g_value_get_uint64(v);
+          else if (G_VALUE_HOLDS_DOUBLE(v))
+            j[name] = g_value_get_double(v);
+          else if (G_VALUE_HOLDS_UINT(v))
+            j[name] = g_value_get_uint(v);
+        }
+        posted.push_back(std::move(j));
+      });
+  ASSERT_EQ(err, "");
+  const std::vector<json> lines = read_lines(out);
+  std::vector<json> stats;
+  uint64_t frames_before = 0;
+  for (const json& j : lines) {
+    if (j.at("type") == "frame") {
+      ++frames_before;
+      continue;
+    }
+    ASSERT_EQ(j.at("type"), "stats") << j.dump();
+    SCOPED_TRACE("stats " + j.dump());
+    EXPECT_EQ(j.at("schema"), "alexnet-publish/1");
+    EXPECT_EQ(j.at("source"), "cam-s");
+    EXPECT_EQ(j.at("seq").get<uint64_t>(), stats.size());  // its own count, from 0
+    // right after the frames it counts: every frame that had left the classifier is written
+    EXPECT_EQ(j.at("stats").at("frames").get<uint64_t>(), frames_before);
+    EXPECT_EQ(j.at("publish").at("frames").get<uint64_t>(), frames_before);
+    EXPECT_EQ(j.at("publish").at("dropped"), 0);
+    EXPECT_FALSE(j.at("publish").contains("queued"));  // method=file
+    stats.push_back(j);
+  }
+  EXPECT_EQ(frames_before, static_cast<uint64_t>(n));
+  ASSERT_EQ(stats.size(), posted.size()) << "one stats object per bus message";
+  ASSERT_GE(stats.size(), 2u) << "stats-interval=1: several windows, and the one at EOS";
+  for (size_t i = 0; i < stats.size(); ++i)
+    EXPECT_EQ(stats[i].at("stats"), posted[i]) << "stats " << i;  // doubles exact through JSON
+  EXPECT_EQ(stats.back().at("stats").at("frames"), n);            // the one at EOS
+}
+
+INSTANTIATE_TEST_SUITE_P(ClassifierPaths, PublishStats,
+                         ::testing::Values("batch-size=1", "batch-size=4 batch-timeout=5"),
+                         [](const auto& info) {
+                           return std::string(info.index == 0 ? "OneFrameAtATime" : "Batched");
+                         });
+
+TEST(Publish, WithoutAddStatsOnlyFrames) {
+  const std::string out = temp_path("publish-nostats.jsonl");
+  ASSERT_EQ(run_pipeline("videotestsrc num-buffers=5 ! video/x-raw,format=RGB,width=32,height=32 "
+                         "! alexnetclassify model=" +
+                         files().a + " threads=1 ! alexnetpublish location=" + out + " ! fakesink"),
+            "");
+  const std::vector<json> lines = read_lines(out);
+  ASSERT_EQ(lines.size(), 5u);
+  for (const json& j : lines) EXPECT_EQ(j.at("type"), "frame");
+}

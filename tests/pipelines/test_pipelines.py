@@ -21,6 +21,7 @@ import urllib.parse
 PLUGIN_DIR, MAKE_MODEL, ANALYZE, PIPELINES = sys.argv[1:5]
 SYSTEM_PLUGINS = sys.argv[5] if len(sys.argv) > 5 else ""
 STREAMS = os.path.join(os.path.dirname(ANALYZE), "alexnet-streams")
+MQTT_SUMMARY = os.path.join(os.path.dirname(ANALYZE), "alexnet-mqtt-summary")
 FRAMES = 64
 failures = []
 
@@ -201,6 +202,65 @@ def test_streams(model, video, analyzed):
           rc == 1 and "no-such-model.safetensors" in err and "classify" in err, f"rc={rc} {err}")
 
 
+def test_mqtt_streams(model, video):
+    """mqtt-streams.sh: two streams through one shared model into a real broker (Debian's
+    mosquitto on 127.0.0.1, a free port, its own config), watched by alexnet-mqtt-summary:
+    every frame of each stream once, none missing, and each stream's stats (add-stats=true)."""
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not os.path.exists(mosquitto) or not os.path.isfile(MQTT_SUMMARY):
+        print("SKIP mqtt-streams.sh: needs mosquitto (Debian: mosquitto) and a build with "
+              "libmosquitto-dev (alexnet-mqtt-summary)")
+        return
+    import signal
+    import socket
+    import time
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = os.path.join(tmp, "mosquitto.conf")
+    with open(conf, "w") as f:
+        # "user root": started as root (CI), mosquitto would switch to the user mosquitto
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n")
+    broker = subprocess.Popen([mosquitto, "-c", conf], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    summary = None
+    try:
+        for _ in range(50):  # up to 5 s for the listener
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        summary = subprocess.Popen([MQTT_SUMMARY, "--address", f"127.0.0.1:{port}", "--every",
+                                    "0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env)
+        time.sleep(0.8)  # subscribed
+        video2 = os.path.join(tmp, "second camera." + video.rsplit(".", 1)[1])
+        shutil.copyfile(video, video2)  # another file: another source
+        rc, out, err = run([script("mqtt-streams.sh"), model, video, video2],
+                           {"MQTT_ADDRESS": f"127.0.0.1:{port}", "PUBLISH_OPTS": "add-stats=true"})
+        check("mqtt-streams.sh exits 0", rc == 0, f"rc={rc} {err[-1500:]}")
+        time.sleep(1.5)  # the summary's next ticks see everything the broker has
+        summary.send_signal(signal.SIGTERM)
+        sout, serr = summary.communicate(timeout=10)
+        last = {}
+        for line in sout.splitlines():
+            m = re.match(r"(.*): (\d+) frames \((\d+) repeats, (\d+) missing\)", line)
+            if m:
+                last[m.group(1)] = line
+        check("alexnet-mqtt-summary: both streams by their file's location",
+              sorted(last) == sorted([video, video2]), f"{sorted(last)}\n{sout[-800:]}{serr}")
+        for src, line in last.items():
+            check(f"mqtt: {os.path.basename(src)}: every frame once, none missing, its stats",
+                  line.startswith(f"{src}: {FRAMES} frames (0 repeats, 0 missing)") and
+                  re.search(r", p95 [0-9.]+ ms, 0 dropped$", line) is not None, line)
+    finally:
+        if summary and summary.poll() is None:
+            summary.kill()
+            summary.wait()
+        broker.terminate()
+        broker.wait(timeout=10)
+
+
 def main():
     if not os.path.isfile(os.path.join(PLUGIN_DIR, "libgstalexnet.so")):
         print(f"FAIL: the plugin {PLUGIN_DIR}/libgstalexnet.so is not built")
@@ -367,6 +427,7 @@ def main():
 
     if parsed:
         test_streams(model, video, objs)
+    test_mqtt_streams(model, video)
 
     rc, out, err = run([ANALYZE, "--help"])
     check("alexnet-analyze --help exits 0 with usage", rc == 0 and "usage:" in out, out + err)
