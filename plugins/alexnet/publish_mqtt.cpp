@@ -14,7 +14,18 @@ namespace alexnet_publish {
 
 namespace {
 
-constexpr size_t kWindow = 100;  // messages handed to libmosquitto at once, at most
+constexpr size_t kWindow = 100;            // messages handed to libmosquitto at once, at most
+constexpr size_t kMaxPayload = 268435455;  // MQTT's largest message (its remaining length)
+
+// A topic one may publish to: valid UTF-8, no + or #, 1..65535 bytes. Throws naming `what`.
+void check_topic(const std::string& topic, const std::string& what) {
+  if (topic.empty()) throw std::runtime_error(what + ": an MQTT topic may not be empty");
+  if (mosquitto_validate_utf8(topic.c_str(), static_cast<int>(topic.size())) != MOSQ_ERR_SUCCESS)
+    throw std::runtime_error(what + ": not valid UTF-8 (set source= to name the stream)");
+  if (mosquitto_pub_topic_check2(topic.c_str(), topic.size()) != MOSQ_ERR_SUCCESS)
+    throw std::runtime_error(what +
+                             ": not an MQTT topic to publish to (no + or #, at most 65535 bytes)");
+}
 
 struct LibInit {
   LibInit() { mosquitto_lib_init(); }
@@ -86,6 +97,14 @@ void MqttOutput::open() {
   const std::string where = "MQTT broker " + host_ + ":" + std::to_string(port_);
   if (cfg_.qos < 0 || cfg_.qos > 2) throw std::runtime_error("qos must be 0, 1 or 2");
   if (cfg_.max_queued < 1) throw std::runtime_error("max-queued must be at least 1");
+  {  // the template with sample values: + # and empty levels are caught here, at start
+    std::string sample = cfg_.topic;
+    for (const auto& [key, value] :
+         {std::pair<std::string, std::string>{"{source}", "s"}, {"{type}", "frame"}})
+      for (size_t at; (at = sample.find(key)) != std::string::npos;)
+        sample.replace(at, key.size(), value);
+    check_topic(sample, "topic \"" + cfg_.topic + "\"");
+  }
   for (const std::string* f : {&cfg_.tls_ca_file, &cfg_.tls_cert_file, &cfg_.tls_key_file})
     if (!f->empty() && ::access(f->c_str(), R_OK) != 0)
       throw std::runtime_error("cannot read \"" + *f + "\": " + std::strerror(errno));
@@ -138,6 +157,10 @@ void MqttOutput::open() {
 }
 
 void MqttOutput::publish(const std::string& topic, std::string payload) {
+  check_topic(topic, "topic \"" + topic + "\"");
+  if (payload.size() > kMaxPayload)
+    throw std::runtime_error("a message of " + std::to_string(payload.size()) +
+                             " bytes is over MQTT's limit of " + std::to_string(kMaxPayload));
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_ || closing_) throw std::runtime_error("MQTT output is closed");
   if (queue_.size() >= cfg_.max_queued) {
@@ -207,9 +230,23 @@ void MqttOutput::hand_over(std::unique_lock<std::mutex>& lock) {
     const int rc = mosquitto_publish(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
                                      payload.data(), cfg_.qos, false);
     lock.lock();
-    if (rc != MOSQ_ERR_SUCCESS) {  // not connected after all: it waits again
+    if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST) {  // it waits for the reconnect
       --handed_;
       return;
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {  // refused by libmosquitto (publish() checked what it can):
+      queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));  // kept, it would block
+      --handed_;                                                      // the queue for ever
+      ++dropped_;
+      cv_.notify_all();
+      if (warn_) {
+        const std::string text = "MQTT message on \"" + topic + "\" refused by libmosquitto (" +
+                                 mosq_error(rc) + "): dropped, counted in dropped";
+        lock.unlock();
+        warn_(text);
+        lock.lock();
+      }
+      continue;
     }
     if (cfg_.qos == 0) {  // nothing will acknowledge it: written is delivered
       queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));

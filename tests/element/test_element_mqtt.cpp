@@ -303,6 +303,13 @@ TEST(Mqtt, StartErrorsNameTheProblem) {
                    "fakesink")
           .find("address \"host:99999\": port must be 1-65535"),
       std::string::npos);
+  // A topic one cannot publish to would otherwise sit in the queue for ever.
+  for (const std::string topic : {"cams/#", "cams/+/{type}", ""})
+    EXPECT_NE(run_pipeline("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt topic=\"" +
+                           topic + "\" ! fakesink")
+                  .find("topic \"" + topic + "\""),
+              std::string::npos)
+        << topic;
   EXPECT_NE(run_pipeline("videotestsrc num-buffers=1 ! alexnetpublish method=mqtt "
                          "tls-ca-file=/nonexistent/ca.pem ! fakesink")
                 .find("cannot read \"/nonexistent/ca.pem\""),

@@ -167,6 +167,10 @@ TEST(Publish, AnUnwritableLocationIsAnErrorNamingIt) {
   EXPECT_NE(run_pipeline("videotestsrc num-buffers=1 ! alexnetpublish location=\"\" ! fakesink")
                 .find("location is empty"),
             std::string::npos);
+  // An unknown method is refused when the description is parsed, naming the property.
+  EXPECT_NE(run_pipeline("videotestsrc num-buffers=1 ! alexnetpublish method=kafka ! fakesink")
+                .find("\"method\""),
+            std::string::npos);
 }
 
 // add-stats: each "alexnet-stats" that alexnetclassify posts also reaches alexnetpublish (as a
