@@ -43,7 +43,7 @@ void gst_alexnet_classify_discard(GstAlexNetClassifyImpl* impl) {
   set_deadline(b, Clock::time_point::max());
   b.queue.clear();
   impl->stream.objects.clear(); /* its slots may belong to frames just dropped */
-  gst_event_replace(&impl->stream.stats_event, nullptr);
+  gst_alexnet_classify_drop_held_events(impl->stream);
 }
 
 void gst_alexnet_classify_stop_pusher(GstAlexNetClassifyImpl* impl) {

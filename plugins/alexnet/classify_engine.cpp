@@ -45,8 +45,11 @@ struct DeviceSetupError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/* Loads the model of `s`; throws alexnet::Error (or std::exception) on failure. */
-static std::shared_ptr<Engine> make_engine(const Settings& s) {
+/* Loads the model of `s`; throws alexnet::Error (or std::exception) on failure. A swap passes
+ * the devices the stream runs on (`keep_devices`): device=auto resolving to others now (a GPU
+ * lost, or one that appeared) is refused rather than silently moving the stream. */
+static std::shared_ptr<Engine> make_engine(const Settings& s,
+                                           const std::string& keep_devices = "") {
   alexnet::Model model = alexnet::load_model(s.model, s.labels_file);
   alexnet::ClassifierOptions options;
   options.devices = s.device;
@@ -68,6 +71,12 @@ static std::shared_ptr<Engine> make_engine(const Settings& s) {
         (options.parallel == alexnet::Parallel::Model ? " (parallel=model)" : "") + ": " +
         e.what());
   }
+  const std::string now = alexnet::join_devices(engine->classifier->devices());
+  if (!keep_devices.empty() && now != keep_devices)
+    throw DeviceSetupError("device \"" + s.device + "\" now resolves to " + now +
+                           ", but the stream runs on " + keep_devices +
+                           ": a model swap never moves a stream to another device (set device "
+                           "explicitly, or restart the pipeline)");
   engine->model_name = basename_of(s.model);
   return engine;
 }
@@ -108,8 +117,10 @@ gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
     GST_ELEMENT_INFO(self, RESOURCE, SETTINGS, (NULL),
                      ("device %s", engine->classifier->describe().c_str()));
     const bool shared = slot.shared != nullptr;
+    const std::string devices = alexnet::join_devices(engine->classifier->devices());
     slot.current = std::move(engine);
     std::lock_guard<std::mutex> guard(slot.lock);
+    slot.devices = devices;
     if (!shared) slot.pending.reset(); /* shared: a swap may have left one since add_sharer */
     slot.loaded = true;
   } catch (const alexnet::gst::SharedSettingsMismatch& e) {
@@ -138,17 +149,19 @@ void gst_alexnet_classify_reload_async(GstAlexNetClassify* self) {
   std::lock_guard<std::mutex> guard(slot.loader_lock);
   if (slot.loader.joinable()) slot.loader.join();
   std::shared_ptr<alexnet::gst::SharedInstance> shared;
+  std::string devices;
   {
     /* READY->NULL may have come between the caller's check and here */
     std::lock_guard<std::mutex> g(slot.lock);
     if (!slot.loaded) return;
     shared = slot.shared;
+    devices = slot.devices;
   }
   const Settings s = gst_alexnet_classify_settings(self);
-  slot.loader = std::thread([self, s, shared] {
+  slot.loader = std::thread([self, s, shared, devices] {
     ModelSlot& sl = self->impl->model;
     try {
-      auto engine = make_engine(s);
+      auto engine = make_engine(s, devices);
       GST_INFO_OBJECT(self, "loaded %s on %s; swapping it in", s.model.c_str(),
                       engine->classifier->describe().c_str());
       if (shared) {
@@ -469,18 +482,38 @@ void gst_alexnet_classify_post_stats(GstAlexNetClassify* self) {
    * custom event, for an alexnetpublish add-stats=true (elements do not see the bus). It is
    * held until the frame that closed the window has left; elements that do not know it
    * forward it. */
-  gst_alexnet_classify_push_stats_event(self);
-  impl->stream.stats_event =
-      gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_copy(s));
+  /* An older one of ours: its frames have all left (a frame may be leaving now, counted but not
+   * yet pushed, so the upstream ones wait for the next push_stats_event). */
+  if (impl->stream.stats_event) {
+    GstEvent* older = impl->stream.stats_event;
+    impl->stream.stats_event = nullptr;
+    gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(self), older);
+  }
+  GstStructure* copy = gst_structure_copy(s);
+  /* which classifier, for a chain of several (the bus message has its source) */
+  gst_structure_set(copy, "element", G_TYPE_STRING, GST_OBJECT_NAME(self), nullptr);
+  impl->stream.stats_event = gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM, copy);
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
 void gst_alexnet_classify_push_stats_event(GstAlexNetClassify* self) {
-  GstEvent* event = self->impl->stream.stats_event;
+  alexnet::gst::StreamState& st = self->impl->stream;
+  GstPad* src = GST_BASE_TRANSFORM_SRC_PAD(self);
+  while (!st.upstream_stats.empty() && st.upstream_stats.front().after <= st.window.frames_total) {
+    GstEvent* held = st.upstream_stats.front().event;
+    st.upstream_stats.pop_front();
+    gst_pad_push_event(src, held);
+  }
+  GstEvent* event = st.stats_event;
   if (!event) return;
-  self->impl->stream.stats_event = nullptr;
-  gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(self), event); /* unlinked: dropped, as a
-                                                                * message nobody reads */
+  st.stats_event = nullptr;
+  gst_pad_push_event(src, event); /* unlinked: dropped, as a message nobody reads */
+}
+
+void gst_alexnet_classify_drop_held_events(alexnet::gst::StreamState& st) {
+  gst_event_replace(&st.stats_event, nullptr);
+  for (auto& held : st.upstream_stats) gst_event_unref(held.event);
+  st.upstream_stats.clear();
 }
 
 GstClockTime running_time_of(GstBaseTransform* trans, GstClockTime pts) {

@@ -134,6 +134,7 @@ struct ModelSlot {
   std::mutex lock;                 /* pending, loaded */
   std::shared_ptr<Engine> pending; /* loaded in the background, not yet swapped in */
   bool loaded = false;             /* READY or above with a model */
+  std::string devices;             /* what `device` resolved to at NULL->READY ("gpu:0") */
 
   std::mutex loader_lock; /* serialises loader threads */
   std::thread loader;
@@ -173,6 +174,14 @@ struct StreamState {
   /* The latest "alexnet-stats" as a downstream event, held until the frame that closed its
    * window has been pushed (owned; null when none). */
   GstEvent* stats_event = nullptr;
+  /* An upstream classifier's "alexnet-stats" events that came while frames were held here
+   * (concurrent path): each leaves once window.frames_total reaches its `after` (the frames
+   * ahead of it have left), so that passing them costs no drain of a partial batch. */
+  struct HeldEvent {
+    guint64 after;
+    GstEvent* event; /* owned */
+  };
+  std::deque<HeldEvent> upstream_stats;
 };
 
 /* Counters since the last start; atomics, read by properties and queries on any thread. */
@@ -272,6 +281,8 @@ void gst_alexnet_classify_post_stats(GstAlexNetClassify* self);
 /* Pushes the held "alexnet-stats" event, if any (stream lock): before the next frame leaves,
  * before any serialized event, so that it follows the frames it counts. */
 void gst_alexnet_classify_push_stats_event(GstAlexNetClassify* self);
+/* Frees the held stats events (flush, stop). */
+void gst_alexnet_classify_drop_held_events(alexnet::gst::StreamState& st);
 /* Metadata, tensor, overlay and message of one frame with the stream's latest result. */
 void gst_alexnet_classify_annotate(GstAlexNetClassify* self, GstVideoFrame* frame,
                                    alexnet::PixelFormat format, alexnet::ColorRange range,

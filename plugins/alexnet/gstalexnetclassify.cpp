@@ -288,6 +288,12 @@ static gboolean gst_alexnet_classify_sink_event(GstBaseTransform* trans, GstEven
     GST_OBJECT_LOCK(trans);
     impl->qos.earliest_time = GST_CLOCK_TIME_NONE;
     GST_OBJECT_UNLOCK(trans);
+  } else if (GST_EVENT_TYPE(event) == GST_EVENT_CUSTOM_DOWNSTREAM &&
+             gst_event_has_name(event, "alexnet-stats") && !impl->batcher.queue.empty()) {
+    /* an upstream classifier's stats: they follow the frames held here, without a drain */
+    impl->stream.upstream_stats.push_back(
+        {impl->stream.window.frames_total + impl->batcher.queue.size(), event});
+    return TRUE;
   } else if ((static_cast<int>(GST_EVENT_TYPE(event)) &
               static_cast<int>(GST_EVENT_TYPE_SERIALIZED)) &&
              !impl->batcher.queue.empty()) {

@@ -682,6 +682,7 @@ static gboolean gst_alexnet_publish_sink_event(GstBaseTransform* trans, GstEvent
   GST_OBJECT_LOCK(self);
   const bool add_stats = self->add_stats;
   GST_OBJECT_UNLOCK(self);
+  bool written = true;
   if (add_stats && GST_EVENT_TYPE(event) == GST_EVENT_CUSTOM_DOWNSTREAM &&
       gst_event_has_name(event, "alexnet-stats")) {
     try {
@@ -699,10 +700,11 @@ static gboolean gst_alexnet_publish_sink_event(GstBaseTransform* trans, GstEvent
 #endif
       emit(self, alexnet_publish::stats_json(gst_event_get_structure(event), f), "stats");
     } catch (const std::exception& e) {
-      gst_event_unref(event);
       GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("%s", e.what()), (nullptr));
-      return FALSE;
+      written = false;
     }
   }
-  return GST_BASE_TRANSFORM_CLASS(gst_alexnet_publish_parent_class)->sink_event(trans, event);
+  const gboolean forwarded =
+      GST_BASE_TRANSFORM_CLASS(gst_alexnet_publish_parent_class)->sink_event(trans, event);
+  return written && forwarded;
 }

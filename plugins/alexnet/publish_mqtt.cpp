@@ -158,9 +158,12 @@ void MqttOutput::open() {
 
 void MqttOutput::publish(const std::string& topic, std::string payload) {
   check_topic(topic, "topic \"" + topic + "\"");
-  if (payload.size() > kMaxPayload)
+  // MQTT's remaining length holds the topic (and its 2-byte length) and the packet id too
+  const size_t limit = kMaxPayload - 4 - topic.size();
+  if (payload.size() > limit)
     throw std::runtime_error("a message of " + std::to_string(payload.size()) +
-                             " bytes is over MQTT's limit of " + std::to_string(kMaxPayload));
+                             " bytes is over MQTT's limit of " + std::to_string(limit) +
+                             " on this topic");
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_ || closing_) throw std::runtime_error("MQTT output is closed");
   if (queue_.size() >= cfg_.max_queued) {
@@ -230,13 +233,25 @@ void MqttOutput::hand_over(std::unique_lock<std::mutex>& lock) {
     const int rc = mosquitto_publish(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
                                      payload.data(), cfg_.qos, false);
     lock.lock();
-    if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST) {  // it waits for the reconnect
-      --handed_;
+    // libmosquitto 2.0 (lib/actions.c) checks the message first and refuses it with one of
+    // these, holding nothing; after the checks a qos 1/2 message is in its own queue whatever
+    // the socket does (a failed write: ERRNO, CONN_LOST, NO_CONN), and it resends it after
+    // the reconnect, so it stays handed over, awaiting its acknowledgement.
+    const bool refused = rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_MALFORMED_UTF8 ||
+                         rc == MOSQ_ERR_PAYLOAD_SIZE || rc == MOSQ_ERR_QOS_NOT_SUPPORTED ||
+                         rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_NOT_SUPPORTED ||
+                         rc == MOSQ_ERR_NOMEM;
+    if (rc != MOSQ_ERR_SUCCESS && !refused) {
+      if (cfg_.qos > 0) {
+        queue_[i].mid = mid;
+      } else {  // qos 0 is not kept by libmosquitto: it waits here for the reconnect
+        --handed_;
+      }
       return;
     }
-    if (rc != MOSQ_ERR_SUCCESS) {  // refused by libmosquitto (publish() checked what it can):
-      queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));  // kept, it would block
-      --handed_;                                                      // the queue for ever
+    if (refused) {  // kept, it would block the queue for ever: dropped, counted, said
+      queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+      --handed_;
       ++dropped_;
       cv_.notify_all();
       if (warn_) {

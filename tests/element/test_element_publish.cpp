@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -186,7 +187,7 @@ TEST_P(PublishStats, EqualTheBusMessagesAndFollowTheFramesTheyCount) {
   const std::string err = run_pipeline(
       "videotestsrc num-buffers=" + std::to_string(n) +
           " pattern=ball ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! "
-          "alexnetclassify model=" +
+          "alexnetclassify name=cls model=" +
           files().a + " threads=1 stats-interval=1 " + GetParam() +
           " ! queue ! videoconvert ! alexnetpublish add-stats=true source=cam-s location=" + out +
           " ! fakesink",
@@ -224,7 +225,9 @@ TEST_P(PublishStats, EqualTheBusMessagesAndFollowTheFramesTheyCount) {
     EXPECT_EQ(j.at("publish").at("frames").get<uint64_t>(), frames_before);
     EXPECT_EQ(j.at("publish").at("dropped"), 0);
     EXPECT_FALSE(j.at("publish").contains("queued"));  // method=file
+    EXPECT_EQ(j.at("stats").at("element"), "cls");     // which classifier
     stats.push_back(j);
+    stats.back()["stats"].erase("element");  // not in the bus message, which has its source
   }
   EXPECT_EQ(frames_before, static_cast<uint64_t>(n));
   ASSERT_EQ(stats.size(), posted.size()) << "one stats object per bus message";
@@ -249,4 +252,37 @@ TEST(Publish, WithoutAddStatsOnlyFrames) {
   const std::vector<json> lines = read_lines(out);
   ASSERT_EQ(lines.size(), 5u);
   for (const json& j : lines) EXPECT_EQ(j.at("type"), "frame");
+}
+
+// Two classifiers in a row, the second batching: the first's stats wait in the second until the
+// frames they count have left it (no drain of its partial batch), so in the output every stats
+// object, whichever classifier sent it, follows exactly the frames it counts.
+TEST(Publish, StatsOfAChainOfClassifiersFollowTheirFrames) {
+  const std::string out = temp_path("publish-chain.jsonl");
+  const int n = 40;
+  ASSERT_EQ(
+      run_pipeline("videotestsrc num-buffers=" + std::to_string(n) +
+                   " ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! "
+                   "alexnetclassify name=first model=" +
+                   files().a +
+                   " threads=1 stats-interval=1 ! alexnetclassify name=second model=" + files().a +
+                   " threads=1 batch-size=4 batch-timeout=20 stats-interval=3 ! "
+                   "alexnetpublish add-stats=true location=" +
+                   out + " ! fakesink"),
+      "");
+  uint64_t frames_before = 0;
+  std::map<std::string, int> per_element;
+  for (const json& j : read_lines(out)) {
+    if (j.at("type") == "frame") {
+      ++frames_before;
+      continue;
+    }
+    const std::string element = j.at("stats").at("element");
+    ++per_element[element];
+    EXPECT_EQ(j.at("stats").at("frames").get<uint64_t>(), frames_before) << j.dump();
+  }
+  EXPECT_EQ(frames_before, static_cast<uint64_t>(n));
+  EXPECT_GE(per_element["first"], 2) << "several windows and the one at EOS";
+  EXPECT_GE(per_element["second"], 1);
+  EXPECT_EQ(per_element.size(), 2u);
 }

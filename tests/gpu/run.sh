@@ -81,11 +81,14 @@ faults() {
     echo "== ALEXNET_CUDA_FAULT=$f"
     ALEXNET_CUDA_FAULT=$f "$b/bin/test-cuda" \
       --gtest_filter=CudaFault.InjectedFailureNamesTheDeviceAndTheCall || rc=1
+    # the element: an element error naming the device, no move to the CPU, memory returned
+    ALEXNET_CUDA_FAULT=$f "$b/bin/test_element" \
+      --gtest_filter=Element.GpuInjectedFaultIsAnElementErrorAndReleasesTheDevice || rc=1
   done
   return $rc
 }
 export -f faults
-group faults 30 faults
+group faults 60 faults
 # 3. The element on the GPU (GstHarness): order, batches, replicas, fp16.
 group element 45 "$b/bin/test_element" --gtest_filter='Element.Gpu*:Element.NegotiatesEvery*'
 # 3b. The same with the opt-in fast paths on (GPU preprocessing, CUDA graphs): they become the

@@ -43,6 +43,9 @@ int gpu_count();
 // One line of facts about GPU `index`: name, compute capability, memory, driver, CUDA
 // runtime, cuDNN and cuBLAS versions (or why there is no GPU).
 std::string gpu_describe(int index);
+// Device memory in use on GPU `index`, bytes (cudaMemGetInfo: total - free, every process's);
+// -1 without that GPU. For tests and diagnostics: memory returned after a failure.
+int64_t gpu_memory_used(int index);
 
 class Backend;
 

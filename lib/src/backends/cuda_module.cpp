@@ -25,6 +25,8 @@ struct GpuProbe {
   using DescribeFn = int (*)(int device, char* out, int size);
   MakeFn make = nullptr;
   DescribeFn describe = nullptr;
+  using MemoryUsedFn = long long (*)(int device);
+  MemoryUsedFn memory_used = nullptr;  // optional
   // NCCL (optional: a module without them has no NCCL all-reduce).
   using NcclVersionFn = int (*)(char* out, int size);
   using AllreduceFn = int (*)(Backend* const* backends, int n, float* const* const* buffers,
@@ -68,6 +70,8 @@ GpuProbe probe_gpus() {
     probe.path = path;
     probe.make = reinterpret_cast<GpuProbe::MakeFn>(dlsym(handle, "alexnet_cuda_make_backend"));
     probe.describe = reinterpret_cast<GpuProbe::DescribeFn>(dlsym(handle, "alexnet_cuda_describe"));
+    probe.memory_used =
+        reinterpret_cast<GpuProbe::MemoryUsedFn>(dlsym(handle, "alexnet_cuda_memory_used"));
     probe.nccl_version =
         reinterpret_cast<GpuProbe::NcclVersionFn>(dlsym(handle, "alexnet_cuda_nccl_version"));
     probe.allreduce =
@@ -115,6 +119,12 @@ std::string gpu_describe(int index) {
   char text[512] = {0};
   probe.describe(index, text, sizeof text);
   return text;
+}
+
+int64_t gpu_memory_used(int index) {
+  const GpuProbe& probe = gpus();
+  if (probe.count <= 0 || !probe.memory_used || index < 0 || index >= probe.count) return -1;
+  return probe.memory_used(index);
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int index, Precision precision) {

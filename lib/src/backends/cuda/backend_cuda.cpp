@@ -366,6 +366,18 @@ ALEXNET_CUDA_EXPORT int alexnet_cuda_describe(int device, char* out, int size) {
   return 1;
 }
 
+// Device memory in use on `device` (total - free, as cudaMemGetInfo sees it, all processes),
+// bytes; -1 when it cannot be read.
+ALEXNET_CUDA_EXPORT long long alexnet_cuda_memory_used(int device) {
+  int previous = 0;
+  cudaGetDevice(&previous);
+  if (cudaSetDevice(device) != cudaSuccess) return -1;
+  size_t free_b = 0, total_b = 0;
+  const cudaError_t err = cudaMemGetInfo(&free_b, &total_b);
+  cudaSetDevice(previous);
+  return err == cudaSuccess ? static_cast<long long>(total_b - free_b) : -1;
+}
+
 // A new backend on `device` with precision 0 = fp32, 1 = fp16, 2 = bf16; null and the
 // reason in `error` on failure. The caller owns the backend.
 ALEXNET_CUDA_EXPORT alexnet::Backend* alexnet_cuda_make_backend(int device, int precision,
