@@ -89,6 +89,22 @@ faults() {
 }
 export -f faults
 group faults 60 faults
+# 2d. NCCL between processes, its id broadcast over MPI, as alexnet-train --distributed mpi does
+# it (issue 17), with the bundle's Open MPI (scripts/openmpi-bundle): one rank; two ranks need
+# two GPUs (NCCL refuses two ranks on one GPU: skipped, exit 77, saying so).
+mpi_nccl() {
+  [ -f "$b/openmpi/env.sh" ] || { echo "no Open MPI in the bundle (scripts/openmpi-bundle)"; return 1; }
+  . "$b/openmpi/env.sh"
+  local flags=(--allow-run-as-root --oversubscribe --bind-to none)
+  echo "== mpirun -np 1"
+  mpirun "${flags[@]}" -np 1 "$b/bin/nccl-mpi-check" || return 1
+  echo "== mpirun -np 2"
+  mpirun "${flags[@]}" -np 2 "$b/bin/nccl-mpi-check"
+  local rc=$?
+  [ $rc -eq 0 ] || [ $rc -eq 77 ]
+}
+export -f mpi_nccl
+group mpi-nccl 60 mpi_nccl
 # 3. The element on the GPU (GstHarness): order, batches, replicas, fp16.
 group element 45 "$b/bin/test_element" --gtest_filter='Element.Gpu*:Element.NegotiatesEvery*'
 # 3b. The same with the opt-in fast paths on (GPU preprocessing, CUDA graphs): they become the

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Checks scripts/openmpi-bundle's tree the way a GPU host without Debian's packages would use
+# it: in a private mount namespace (unshare -m; root) where the system's Open MPI and PMIx are
+# hidden (their folders and libraries covered by empty ones), a 2-rank job of PROGRAM runs from
+# the bundle, and no process of the job looks at the system's Open MPI or PMIx paths (strace).
+#
+#   tests/gpu/openmpi_bundle_check.sh OPENMPI_BUNDLE_SCRIPT PROGRAM [ARGS...]
+#
+# "@TMP@" in an argument becomes this check's temporary folder (removed at the end).
+#
+# Exit status: PROGRAM's (77 = skipped passes through), 1 when a system path was looked at,
+# 77 when this machine cannot make a mount namespace or has no Open MPI.
+set -euo pipefail
+bundle_script=$1
+shift
+[ -x /usr/bin/orterun ] || { echo "SKIP: no Open MPI here (openmpi-bin)"; exit 77; }
+command -v strace > /dev/null || { echo "SKIP: no strace"; exit 77; }
+unshare -m true 2> /dev/null || { echo "SKIP: cannot make a mount namespace (needs root)"; exit 77; }
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+"$bundle_script" "$dir" > /dev/null
+args=()
+for a in "$@"; do args+=("${a//@TMP@/$dir}"); done
+
+cat > "$dir/hidden.sh" <<'EOF'
+set -euo pipefail
+dir=$1
+shift
+empty=$(mktemp -d)
+for d in /usr/lib/x86_64-linux-gnu/openmpi /usr/lib/x86_64-linux-gnu/pmix2 /usr/share/openmpi \
+  /etc/openmpi; do
+  if [ -d "$d" ]; then mount --bind "$empty" "$d"; fi
+done
+for f in /usr/lib/x86_64-linux-gnu/lib{mpi,open-rte,open-pal}.so.40 \
+  /usr/lib/x86_64-linux-gnu/libpmix.so.2 /usr/bin/orterun /usr/bin/orted; do
+  if [ -e "$f" ]; then mount --bind /dev/null "$(readlink -f "$f")"; fi
+done
+. "$dir/openmpi/env.sh"
+rc=0
+strace -f -qq -e trace=openat,open,stat,access -o "$dir/trace" \
+  mpirun --oversubscribe --allow-run-as-root -np 2 "$@" || rc=$?
+# The system's Open MPI / PMIx paths looked at, found or not: a path that still points at /usr.
+# (The program's own RUNPATH may name Open MPI's lib folder; its search there for the C++
+# runtime is the dynamic loader's, not Open MPI's.)
+system='"/(usr|etc|lib)[^"]*(openmpi|pmix|libmpi|libopen-(rte|pal))'
+runtime='/(libstdc\+\+|libgcc_s|libc|libm)\.so'
+if grep -E "$system" "$dir/trace" | grep -v -E "$runtime" | grep -q .; then
+  echo "FAIL: the system's Open MPI / PMIx was looked at:"
+  grep -E "$system" "$dir/trace" | grep -v -E "$runtime" | head
+  exit 1
+fi
+echo "openmpi bundle: $(grep -c "$dir/openmpi" "$dir/trace") lookups in the bundle, none in the system's Open MPI"
+exit $rc
+EOF
+unshare -m bash "$dir/hidden.sh" "$dir" "${args[@]}"
