@@ -40,13 +40,16 @@ rc=0
 strace -f -qq -e trace=openat,open,stat,access -o "$dir/trace" \
   mpirun --oversubscribe --allow-run-as-root -np 2 "$@" || rc=$?
 # The system's Open MPI / PMIx paths looked at, found or not: a path that still points at /usr.
-# (The program's own RUNPATH may name Open MPI's lib folder; its search there for the C++
-# runtime is the dynamic loader's, not Open MPI's.)
+# (The program's own RUNPATH may name Open MPI's lib folder: the dynamic loader's search there
+# for other libraries, libstdc++ or OpenCV, is not Open MPI's.)
 system='"/(usr|etc|lib)[^"]*(openmpi|pmix|libmpi|libopen-(rte|pal))'
-runtime='/(libstdc\+\+|libgcc_s|libc|libm)\.so'
-if grep -E "$system" "$dir/trace" | grep -v -E "$runtime" | grep -q .; then
+others='/lib[^/"]*\.so[^/"]*"'
+ours='/(libmpi|libopen-rte|libopen-pal|libpmix|libmca_|libompi|liboshmem)[^/"]*"'
+bad=$(grep -E "$system" "$dir/trace" | grep -E -v "$others" || true)
+bad+=$(grep -E "$system" "$dir/trace" | grep -E "$ours" || true)
+if [ -n "$bad" ]; then
   echo "FAIL: the system's Open MPI / PMIx was looked at:"
-  grep -E "$system" "$dir/trace" | grep -v -E "$runtime" | head
+  printf '%s\n' "$bad" | head -20
   exit 1
 fi
 echo "openmpi bundle: $(grep -c "$dir/openmpi" "$dir/trace") lookups in the bundle, none in the system's Open MPI"
