@@ -45,11 +45,11 @@ struct DeviceSetupError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/* Loads the model of `s`; throws alexnet::Error (or std::exception) on failure. A swap passes
- * the devices the stream runs on (`keep_devices`): device=auto resolving to others now (a GPU
- * lost, or one that appeared) is refused rather than silently moving the stream. */
-static std::shared_ptr<Engine> make_engine(const Settings& s,
-                                           const std::string& keep_devices = "") {
+/* Loads the model of `s`; throws alexnet::Error (or std::exception) on failure. A swap while
+ * running resolves `device` as the first load did: the property is READY-only, and "auto"
+ * reads the GPU count the CUDA module probed once per process, so a stream never moves to
+ * another device. */
+static std::shared_ptr<Engine> make_engine(const Settings& s) {
   alexnet::Model model = alexnet::load_model(s.model, s.labels_file);
   alexnet::ClassifierOptions options;
   options.devices = s.device;
@@ -71,12 +71,6 @@ static std::shared_ptr<Engine> make_engine(const Settings& s,
         (options.parallel == alexnet::Parallel::Model ? " (parallel=model)" : "") + ": " +
         e.what());
   }
-  const std::string now = alexnet::join_devices(engine->classifier->devices());
-  if (!keep_devices.empty() && now != keep_devices)
-    throw DeviceSetupError("device \"" + s.device + "\" now resolves to " + now +
-                           ", but the stream runs on " + keep_devices +
-                           ": a model swap never moves a stream to another device (set device "
-                           "explicitly, or restart the pipeline)");
   engine->model_name = basename_of(s.model);
   return engine;
 }
@@ -117,10 +111,8 @@ gboolean gst_alexnet_classify_load(GstAlexNetClassify* self) {
     GST_ELEMENT_INFO(self, RESOURCE, SETTINGS, (NULL),
                      ("device %s", engine->classifier->describe().c_str()));
     const bool shared = slot.shared != nullptr;
-    const std::string devices = alexnet::join_devices(engine->classifier->devices());
     slot.current = std::move(engine);
     std::lock_guard<std::mutex> guard(slot.lock);
-    slot.devices = devices;
     if (!shared) slot.pending.reset(); /* shared: a swap may have left one since add_sharer */
     slot.loaded = true;
   } catch (const alexnet::gst::SharedSettingsMismatch& e) {
@@ -149,19 +141,17 @@ void gst_alexnet_classify_reload_async(GstAlexNetClassify* self) {
   std::lock_guard<std::mutex> guard(slot.loader_lock);
   if (slot.loader.joinable()) slot.loader.join();
   std::shared_ptr<alexnet::gst::SharedInstance> shared;
-  std::string devices;
   {
     /* READY->NULL may have come between the caller's check and here */
     std::lock_guard<std::mutex> g(slot.lock);
     if (!slot.loaded) return;
     shared = slot.shared;
-    devices = slot.devices;
   }
   const Settings s = gst_alexnet_classify_settings(self);
-  slot.loader = std::thread([self, s, shared, devices] {
+  slot.loader = std::thread([self, s, shared] {
     ModelSlot& sl = self->impl->model;
     try {
-      auto engine = make_engine(s, devices);
+      auto engine = make_engine(s);
       GST_INFO_OBJECT(self, "loaded %s on %s; swapping it in", s.model.c_str(),
                       engine->classifier->describe().c_str());
       if (shared) {

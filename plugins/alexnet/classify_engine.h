@@ -134,7 +134,6 @@ struct ModelSlot {
   std::mutex lock;                 /* pending, loaded */
   std::shared_ptr<Engine> pending; /* loaded in the background, not yet swapped in */
   bool loaded = false;             /* READY or above with a model */
-  std::string devices;             /* what `device` resolved to at NULL->READY ("gpu:0") */
 
   std::mutex loader_lock; /* serialises loader threads */
   std::thread loader;

@@ -65,17 +65,25 @@ Context::Context(int dev, Precision prec) : device(dev), precision(prec) {
   const char* tf32_env = std::getenv("ALEXNET_CUDA_TF32");
   tf32 = tf32_env != nullptr && std::string(tf32_env) == "1";
   DeviceScope scope(device);
-  ALEXNET_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  ALEXNET_CUDNN(cudnnCreate(&cudnn));
-  ALEXNET_CUDNN(cudnnSetStream(cudnn, stream));
-  ALEXNET_CUBLAS(cublasCreate(&cublas));
-  ALEXNET_CUBLAS(cublasSetStream(cublas, stream));
-  for (cudaEvent_t& e : staging_done_)
-    ALEXNET_CUDA(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  try {
+    ALEXNET_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    ALEXNET_CUDNN(cudnnCreate(&cudnn));
+    ALEXNET_CUDNN(cudnnSetStream(cudnn, stream));
+    ALEXNET_CUBLAS(cublasCreate(&cublas));
+    ALEXNET_CUBLAS(cublasSetStream(cublas, stream));
+    for (cudaEvent_t& e : staging_done_)
+      ALEXNET_CUDA(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  } catch (...) {
+    release();  // no destructor runs for a constructor that throws
+    throw;
+  }
 }
 
 Context::~Context() {
-  // Destructors never throw: errors here (a GPU that already failed) are ignored.
+  release();
+}
+
+void Context::release() noexcept {
   int previous = -1;
   cudaGetDevice(&previous);
   cudaSetDevice(device);

@@ -84,8 +84,11 @@ class DeviceScope {
 // each with its own stream, so the two replicas run concurrently.
 struct Context {
   explicit Context(int device, Precision precision);
-  ~Context();
+  ~Context();  // release()
   Context(const Context&) = delete;
+  // Frees what exists (the constructor's partial work when one of its calls failed, too);
+  // never throws: errors here (a GPU that already failed) are ignored.
+  void release() noexcept;
   Context& operator=(const Context&) = delete;
 
   int device = 0;
