@@ -15,6 +15,7 @@ bundle_script=$1
 shift
 [ -x /usr/bin/orterun ] || { echo "SKIP: no Open MPI here (openmpi-bin)"; exit 77; }
 command -v strace > /dev/null || { echo "SKIP: no strace"; exit 77; }
+strace -f -qq -o /dev/null true 2> /dev/null || { echo "SKIP: strace cannot trace here (ptrace refused)"; exit 77; }
 unshare -m true 2> /dev/null || { echo "SKIP: cannot make a mount namespace (needs root)"; exit 77; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
