@@ -39,6 +39,7 @@
 #include "cluster.h"
 #include "dataset.h"
 #include "evaluation.h"
+#include "gradient_exchange.h"
 #include "interrupt.h"
 #include "loader.h"
 #include "metrics.h"
@@ -310,13 +311,10 @@ class Training {
   int64_t saved_step_ = -1;  // the step of the checkpoint on disk (-1: none yet)
   uint64_t attempts_ = 0;    // batches tried by this process (--debug-nan-at-step counts these)
   Clock::time_point last_checkpoint_ = Clock::now();
-  double exchange_weight_ = 1;  // this rank's rows / the step's global batch (n_r / N)
-  std::vector<float> flat_;     // the gradients in one buffer for the all-reduce
-  Tensor blank_;                // (1, C, S, S) zeros: a step's input on a rank with no rows
-  bool use_nccl_ = false;       // GPU ranks sum gradients with NCCL (else MPI, on the host)
+  Tensor blank_;  // (1, C, S, S) zeros: a step's input on a rank with no rows
   static constexpr double kSlowWait = 20;  // the watchdog's allowance after slow work
   bool slow_next_ = false;                 // the next step's first wait gets it
-  std::map<alexnet::Backend*, alexnet::NcclGroup*> nccl_groups_;
+  GradientExchange exchange_{cl_};         // the ranks' gradient sum (the runner's hook)
 
   Learner& learner() { return *runner_; }
   // --init auto: the paper's for its own config; Kaiming for the small ones, which the
@@ -424,8 +422,9 @@ class Training {
     runner_ = alexnet::make_runner(cfg_, devices, o_.parallel, o_.threads);
     learner().set_seed(mix_seed(o_.seed, 0xD809));
     if (cl_.distributed()) {
-      learner().set_gradient_exchange(
-          [this](alexnet::Backend* b, std::span<Tensor* const> g) { exchange_gradients(b, g); });
+      learner().set_gradient_exchange([this](alexnet::Backend* b, std::span<Tensor* const> g) {
+        exchange_.exchange(b, g, "the gradient all-reduce of " + step_text());
+      });
       blank_ = Tensor({1, cfg_.in_channels, cfg_.input_size, cfg_.input_size});
     }
     log_.line(
@@ -537,19 +536,20 @@ class Training {
     plan.checkpoint_due = all[2] != 0;
     if (sig) throw Interrupted(static_cast<int>(sig), "between steps");  // on every rank alike
     learner().set_batch_offset(offset);
-    exchange_weight_ = plan.total > 0 ? double(plan.rows) / double(plan.total) : 0;
+    exchange_.set_weight(plan.total > 0 ? double(plan.rows) / double(plan.total) : 0);
     return plan;
   }
 
   // x: (N, C, S, S) → logits (N, K); one SGD step unless the loss or a gradient is not
   // finite (then the step is refused, counted, and after --max-bad-steps the run stops).
   // Returns the images of the step (all ranks'); 0 when no step was taken. In a job, the
-  // gradients are summed over the ranks inside forward_backward (exchange_gradients), and
-  // the loss, the correct count and the refusal are summed here, so every rank decides alike.
+  // gradients are summed over the ranks inside forward_backward (exchange_, the runner's
+  // hook), and the loss, the correct count and the refusal are summed here, so every rank
+  // decides alike.
   uint64_t train_step(const Batch& b, const StepPlan& plan) {
     if (plan.total == 0) return 0;
     // A rank none of whose rows loaded still takes part in the all-reduce: one blank row,
-    // weighted 0 (exchange_weight_).
+    // weighted 0 (exchange_.set_weight).
     const bool blank = plan.rows == 0;
     const int one_label = 0;
     Tensor logits;
@@ -784,19 +784,7 @@ class Training {
   }
 
   // --device with gpu:local: the GPU of this rank's place on its machine.
-  std::string rank_devices() const {
-    std::string out;
-    size_t start = 0;
-    while (start <= o_.device.size()) {
-      size_t end = o_.device.find(',', start);
-      if (end == std::string::npos) end = o_.device.size();
-      std::string item = o_.device.substr(start, end - start);
-      if (item == "gpu:local") item = "gpu:" + std::to_string(cl_.local_rank());
-      out += (out.empty() ? "" : ",") + item;
-      start = end + 1;
-    }
-    return out;
-  }
+  std::string rank_devices() const { return resolve_local_devices(o_.device, cl_.local_rank()); }
 
   // The other ranks' skipped images, to rank 0's list (skipped.txt and the metrics' count
   // cover the whole job): each rank's new lines in turn, by broadcast.
@@ -846,27 +834,8 @@ class Training {
     if (root != mine)
       throw Error(cl_.me() + ": its data, statistics or options differ from rank 0's: " + mine +
                   " (rank 0: " + root + "); every machine needs the same data set and options");
-    // NCCL between the ranks when every rank's devices are all GPUs and every rank has NCCL
-    // ($ALEXNET_REDUCE=host forces MPI through host memory).
-    const char* reduce = std::getenv("ALEXNET_REDUCE");
-    bool gpus = true;
-    for (const alexnet::Device& d : alexnet::parse_devices(rank_devices()))
-      gpus = gpus && d.kind == alexnet::DeviceKind::Gpu;
-    std::string why;
-    if (!gpus)
-      why = "not every device is a GPU";
-    else if (reduce && std::string(reduce) == "host")
-      why = "ALEXNET_REDUCE=host";
-    else if (!alexnet::nccl_unavailable_reason().empty())
-      why = alexnet::nccl_unavailable_reason();
-    double ok = why.empty() ? 1 : 0;
-    cl_.allreduce_sum(&ok, 1, "the choice of the gradient reduction");
-    use_nccl_ = ok == cl_.size();
-    if (gpus)
-      log_.line(use_nccl_
-                    ? std::string("gradients between ranks: NCCL (its id broadcast over MPI)")
-                    : "gradients between ranks: MPI_Allreduce through host memory (" +
-                          (why.empty() ? std::string("another rank cannot use NCCL") : why) + ")");
+    // NCCL between GPU ranks, else MPI through host memory (gradient_exchange.h)
+    if (const std::string line = exchange_.choose(rank_devices()); !line.empty()) log_.line(line);
     std::string ranks;
     for (int r = 0; r < cl_.size(); ++r) ranks += (r ? ", " : "") + cl_.who(r);
     log_.line("distributed: " + std::to_string(cl_.size()) + " MPI ranks, batch " +
@@ -876,15 +845,8 @@ class Training {
   // A checksum of the weights and momenta, compared between the ranks: they must be equal bit
   // for bit after every step. A rank that differs stops the job, named.
   void check_ranks_agree(const std::string& when) {
-    uint64_t h = 1469598103934665603ull;  // FNV-1a over the bytes
-    auto add = [&](const std::vector<NamedTensor>& ts) {
-      for (const NamedTensor& t : ts) {
-        const auto* p = reinterpret_cast<const unsigned char*>(t.value.data());
-        for (size_t i = 0; i < t.value.nbytes(); ++i) h = (h ^ p[i]) * 1099511628211ull;
-      }
-    };
-    add(learner().get_params());
-    if (learner().step() > 0) add(learner().get_momentum());
+    uint64_t h = checksum(learner().get_params(), kChecksumStart);
+    if (learner().step() > 0) h = checksum(learner().get_momentum(), h);
     const int64_t mine = static_cast<int64_t>(h);
     const std::vector<int64_t> all = cl_.allgather(&mine, 1, "the weight checksum at " + when);
     std::string differ;
@@ -903,49 +865,6 @@ class Training {
     std::vector<NamedTensor> w = learner().get_params();
     w.front().value.data()[0] += 1e-3f;
     learner().set_params(w);
-  }
-
-  // The runner's gradient hook: this rank's gradients (the mean over its rows) times n_r / N,
-  // summed over the ranks with one all-reduce, so every rank holds the global batch's mean.
-  void exchange_gradients(alexnet::Backend* backend, std::span<Tensor* const> grads) {
-    if (backend && use_nccl_) {  // on the GPUs: one NCCL group per replica index
-      alexnet::NcclGroup*& group = nccl_groups_[backend];
-      if (!group) {
-        std::string id = cl_.root() ? alexnet::nccl_unique_id() : std::string();
-        cl_.broadcast(id, "the NCCL unique id");
-        group = alexnet::nccl_join(id, cl_.size(), cl_.rank(), *backend);
-      }
-      alexnet::nccl_group_allreduce(group, *backend, grads, static_cast<float>(exchange_weight_));
-      return;
-    }
-    size_t total = 0;
-    for (const Tensor* g : grads) total += static_cast<size_t>(g->numel());
-    flat_.resize(total);
-    const float w = static_cast<float>(exchange_weight_);
-    auto on_host = [&](const Tensor* g) {
-      return !backend || (g->device() == alexnet::DeviceKind::Cpu && g->is_plain());
-    };
-    size_t at = 0;
-    for (Tensor* g : grads) {
-      const Tensor h = on_host(g) ? *g : backend->to_host(*g);
-      for (int64_t i = 0; i < h.numel(); ++i) flat_[at + static_cast<size_t>(i)] = w * h.data()[i];
-      at += static_cast<size_t>(h.numel());
-    }
-    cl_.allreduce_sum(flat_.data(), total, "the gradient all-reduce of " + step_text());
-    at = 0;
-    for (Tensor* g : grads) {
-      const size_t n = static_cast<size_t>(g->numel());
-      if (on_host(g)) {
-        std::copy(flat_.begin() + static_cast<std::ptrdiff_t>(at),
-                  flat_.begin() + static_cast<std::ptrdiff_t>(at + n), g->data());
-      } else {
-        Tensor h(g->shape());
-        std::copy(flat_.begin() + static_cast<std::ptrdiff_t>(at),
-                  flat_.begin() + static_cast<std::ptrdiff_t>(at + n), h.data());
-        backend->upload(h, *g);
-      }
-      at += n;
-    }
   }
 };
 
