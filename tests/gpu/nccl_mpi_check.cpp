@@ -9,8 +9,9 @@
 //   mpirun -np 2 nccl-mpi-check     two ranks: needs two GPUs (NCCL refuses two ranks on one
 //                                   GPU), else skipped, saying so
 //
-// Exit status: 0 every rank's sums are exact; 77 skipped (no GPU, no NCCL, too few GPUs, or no
-// MPI in this build), with the reason; 1 a failure, named.
+// Exit status: 0 every rank's sums are right (exact for 1, 2 or 4 ranks); 77 skipped (no GPU, no
+// NCCL, too few GPUs, or no MPI in this build), with the reason; 1 a failure, named.
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -24,7 +25,8 @@
 
 namespace {
 
-// Small integers times 0.5 or 1: every product and sum below is exact in fp32.
+// Small integers: with 1, 2 or 4 ranks (scales 1, 1/2, 1/4) every product and sum below is
+// exact in fp32; other rank counts round the scale, so they get a relative 1e-6.
 float value(int64_t i) {
   return static_cast<float>(i % 61) - 30.0f;
 }
@@ -79,18 +81,19 @@ int main() {
     int64_t wrong = 0;
     for (const alexnet::Tensor* t : {&da, &db}) {
       const alexnet::Tensor h = backend->to_host(*t);
-      for (int64_t i = 0; i < h.numel(); ++i)
-        if (h.data()[i] != factor * value(i)) {
-          if (wrong++ < 3)
-            std::fprintf(stderr, "%s: element %lld is %g, expected %g\n", cl->me().c_str(),
-                         static_cast<long long>(i), static_cast<double>(h.data()[i]),
-                         static_cast<double>(factor * value(i)));
-        }
+      for (int64_t i = 0; i < h.numel(); ++i) {
+        const float want = factor * value(i);
+        const float tol = (size & (size - 1)) == 0 ? 0.0f : 1e-6f * std::fabs(want);
+        if (std::fabs(h.data()[i] - want) > tol && wrong++ < 3)
+          std::fprintf(stderr, "%s: element %lld is %g, expected %g\n", cl->me().c_str(),
+                       static_cast<long long>(i), static_cast<double>(h.data()[i]),
+                       static_cast<double>(want));
+      }
     }
     if (wrong) failed = 1;
     std::printf("%s: %s, %s the sum over %d rank(s) with NCCL %s (id over MPI)\n",
                 cl->me().empty() ? "rank 0" : cl->me().c_str(), device.c_str(),
-                wrong ? "WRONG" : "exact", size, alexnet::nccl_version().c_str());
+                wrong ? "WRONG" : "right", size, alexnet::nccl_version().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "nccl-mpi-check: %s: %s\n", cl->me().c_str(), e.what());
     cl->abort(cl->me() + ": " + e.what(), 1);  // the other ranks may wait in NCCL
