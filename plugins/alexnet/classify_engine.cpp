@@ -469,11 +469,11 @@ void gst_alexnet_classify_post_stats(GstAlexNetClassify* self) {
   w.latency_sum_us = 0;
   w.latencies_us.clear();
   /* The same structure also travels downstream in order with the frames, as a serialized
-   * custom event, for an alexnetpublish add-stats=true (elements do not see the bus). It is
-   * held until the frame that closed the window has left; elements that do not know it
-   * forward it. */
-  /* An older one of ours: its frames have all left (a frame may be leaving now, counted but not
-   * yet pushed, so the upstream ones wait for the next push_stats_event). */
+   * custom event, for an alexnetpublish add-stats=true (elements do not see the bus); elements
+   * that do not know it forward it. It is held until the frame that closed the window has left
+   * (push_stats_event). An older one of ours still held goes now: its frames have all left.
+   * (Not the upstream ones held here: the frame closing this window may be counted but not yet
+   * pushed.) */
   if (impl->stream.stats_event) {
     GstEvent* older = impl->stream.stats_event;
     impl->stream.stats_event = nullptr;
