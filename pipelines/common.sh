@@ -53,6 +53,24 @@ model_and_video_args() {
   check_input "$input"
 }
 
+# several_streams_args ARGS...: a readable model and at least one readable video, for the
+# scripts that run several streams through one shared model; checks the plugin and
+# BATCH_TIMEOUT (ms, default 50), and makes BATCH_SIZE default to the number of streams. Sets
+# model, videos (an array) and n.
+several_streams_args() {
+  (( $# >= 2 )) || usage_error "expected a model and at least one video, got $# arguments"
+  model=$1
+  shift
+  videos=("$@")
+  check_model "$model"
+  for v in "${videos[@]}"; do check_input "$v"; done
+  check_alexnet_plugin
+  n=${#videos[@]}
+  : "${BATCH_TIMEOUT:=50}"
+  check_int BATCH_TIMEOUT "$BATCH_TIMEOUT" 0
+  [[ ${BATCH_SIZE:-1} != 1 ]] || BATCH_SIZE=$n
+}
+
 : "${GST_LAUNCH:=gst-launch-1.0}"
 : "${DEVICE:=auto}"
 : "${PARALLEL:=data}"

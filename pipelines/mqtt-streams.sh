@@ -18,16 +18,7 @@ USAGE="usage: $(basename "$0") MODEL.safetensors VIDEO_FILE [VIDEO_FILE ...]"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 exit_if_help "Classifies several videos through one shared model into an MQTT broker." "$@"
-(( $# >= 2 )) || usage_error "expected a model and at least one video, got $# arguments"
-model=$1
-shift
-check_model "$model"
-for v in "$@"; do check_input "$v"; done
-check_alexnet_plugin
-n=$#
-: "${BATCH_TIMEOUT:=50}"
-check_int BATCH_TIMEOUT "$BATCH_TIMEOUT" 0
-[[ ${BATCH_SIZE:-1} != 1 ]] || BATCH_SIZE=$n
+several_streams_args "$@"
 : "${MQTT_ADDRESS:=127.0.0.1:1883}" "${MQTT_TOPIC:=alexnet/{source\}/{type\}}" "${MQTT_QOS:=1}"
 [[ $MQTT_QOS =~ ^[012]$ ]] || die "MQTT_QOS must be 0, 1 or 2, not '$MQTT_QOS'"
 # (not "gst-inspect | grep -q": grep quitting at the match would fail the pipe under pipefail)
@@ -40,7 +31,7 @@ read -r -a publish_opts <<<"${PUBLISH_OPTS:-}"
 
 args=()
 k=0
-for v in "$@"; do
+for v in "${videos[@]}"; do
   file_source "$v"
   args+=("${SOURCE[@]}" ! "${ELEMENT[@]}" "name=stream$k"
     ! alexnetpublish method=mqtt "address=$MQTT_ADDRESS" "topic=$MQTT_TOPIC" "qos=$MQTT_QOS"

@@ -19,16 +19,7 @@ USAGE="usage: $(basename "$0") MODEL.safetensors VIDEO_FILE [VIDEO_FILE ...]"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 exit_if_help "Classifies several videos through one shared model; one line per frame (stdout)." "$@"
-(( $# >= 2 )) || usage_error "expected a model and at least one video, got $# arguments"
-model=$1
-shift
-check_model "$model"
-for v in "$@"; do check_input "$v"; done
-check_alexnet_plugin
-n=$#
-: "${BATCH_TIMEOUT:=50}"
-check_int BATCH_TIMEOUT "$BATCH_TIMEOUT" 0
-[[ ${BATCH_SIZE:-1} != 1 ]] || BATCH_SIZE=$n
+several_streams_args "$@"
 : "${VIEW:=0}"
 [[ $VIEW == 0 || $VIEW == 1 ]] || die "VIEW must be 0 or 1, not '$VIEW'"
 element_args "$model"
@@ -45,7 +36,7 @@ if [[ $VIEW == 1 ]]; then
   args+=(! videoconvert ! "${sink[@]}")
 fi
 k=0
-for v in "$@"; do
+for v in "${videos[@]}"; do
   file_source "$v"
   args+=("${SOURCE[@]}" ! "${ELEMENT[@]}" "name=stream$k")
   if [[ $VIEW == 1 ]]; then
