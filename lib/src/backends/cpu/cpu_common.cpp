@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "cpu_debug.h"
+#include "signal_guard.h"
 
 namespace alexnet::cpu {
 
@@ -157,7 +158,11 @@ void execute(const Context& ctx, const dnnl::primitive& prim,
   const dnnl_memory_desc_t* scratch = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
   if (const size_t bytes = scratch ? dnnl_memory_desc_get_size(scratch) : 0)
     c_args[n++] = {DNNL_ARG_SCRATCHPAD, scratchpad_memory(ctx, bytes)};
-  dnnl_status_t st = dnnl_primitive_execute(prim.get(), ctx.strm.get(), n, c_args);
+  dnnl_status_t st;
+  {
+    SignalGuard guard(ctx.threads);  // no signal frame on oneDNN's heap workspace (signal_guard.h)
+    st = dnnl_primitive_execute(prim.get(), ctx.strm.get(), n, c_args);
+  }
   if (st != dnnl_success) {
     const char* impl = "?";
     dnnl_primitive_desc_query(prim.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
