@@ -160,7 +160,9 @@ void execute(const Context& ctx, const dnnl::primitive& prim,
     c_args[n++] = {DNNL_ARG_SCRATCHPAD, scratchpad_memory(ctx, bytes)};
   dnnl_status_t st;
   {
-    SignalGuard guard(ctx.threads);  // no signal frame on oneDNN's heap workspace (signal_guard.h)
+    const char* impl = nullptr;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    SignalGuard guard(impl, ctx.threads);  // no signal frame on a heap workspace (signal_guard.h)
     st = dnnl_primitive_execute(prim.get(), ctx.strm.get(), n, c_args);
   }
   if (st != dnnl_success) {

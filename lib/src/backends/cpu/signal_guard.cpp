@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <pthread.h>
 
+#include <cstring>
 #include <initializer_list>
 
 #include <dnnl.h>
@@ -11,12 +12,12 @@
 namespace alexnet::cpu {
 namespace {
 
-// Every signal but the synchronous faults and SIGABRT (glibc refuses to block its own
-// internal ones, and the kernel SIGKILL and SIGSTOP).
+// Every signal but the synchronous faults (glibc keeps its internal ones out itself, and
+// SIGKILL and SIGSTOP cannot be blocked).
 sigset_t make_async_set() {
   sigset_t s;
   sigfillset(&s);
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) sigdelset(&s, sig);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS}) sigdelset(&s, sig);
   return s;
 }
 
@@ -24,12 +25,6 @@ const sigset_t& async_set() {
   static const sigset_t s = make_async_set();
   return s;
 }
-
-// How many of this thread's OpenMP team members block them already. libgomp keeps one pool of
-// workers per calling thread and reuses it for every parallel region of that thread; a worker
-// it adds later is created by a region, inheriting the creator's mask (blocked inside a
-// primitive; as found outside one: hence the explicit region below).
-thread_local int t_workers_blocked = 1;
 
 }  // namespace
 
@@ -42,14 +37,19 @@ bool SignalGuard::needed() {
   return need;
 }
 
-SignalGuard::SignalGuard(int threads) {
-  if (!needed()) return;
+bool SignalGuard::runs_gemm(const char* impl) {
+  // "x64:gemm:jit", "gemm:jit", "gemm:ref"; not brgemm ("brgemm:avx512_core"), whose kernels
+  // keep rsp on the stack, nor the int8 GEMM ("x64:gemm_s8u8s32:jit").
+  return impl && std::strstr(impl, "gemm:") && std::strncmp(impl, "brg", 3) != 0;
+}
+
+SignalGuard::SignalGuard(const char* impl, int threads) {
+  if (!runs_gemm(impl) || !needed()) return;
   active_ = pthread_sigmask(SIG_BLOCK, &async_set(), &saved_) == 0;
   // (Inside a caller's parallel region oneDNN gets a team of one: no workers to block.)
-  if (active_ && threads > t_workers_blocked && !omp_in_parallel()) {
+  if (active_ && threads > 1 && !omp_in_parallel()) {
 #pragma omp parallel num_threads(threads)
     pthread_sigmask(SIG_BLOCK, &async_set(), nullptr);
-    t_workers_blocked = threads;
   }
 }
 
