@@ -145,13 +145,14 @@ void execute(const Context& ctx, const dnnl::primitive& prim,
     c_args[n++] = {arg, mem->get()};
   }
   const_dnnl_primitive_desc_t pd = prim.get_primitive_desc();
+  const char* impl = nullptr;  // e.g. "x64:gemm:jit": for the signal guard and the errors
+  if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+    impl = "?";
   const_dnnl_primitive_attr_t attr = nullptr;
   dnnl_scratchpad_mode_t mode = dnnl_scratchpad_mode_library;
   if (dnnl_primitive_desc_get_attr(pd, &attr) != dnnl_success ||
       dnnl_primitive_attr_get_scratchpad_mode(attr, &mode) != dnnl_success ||
       mode != dnnl_scratchpad_mode_user) {
-    const char* impl = "?";
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
     throw Error(std::string("cpu backend: ") + impl +
                 " was created without user_scratchpad() (cpu_common.h says why it needs one)");
   }
@@ -160,14 +161,10 @@ void execute(const Context& ctx, const dnnl::primitive& prim,
     c_args[n++] = {DNNL_ARG_SCRATCHPAD, scratchpad_memory(ctx, bytes)};
   dnnl_status_t st;
   {
-    const char* impl = nullptr;
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
     SignalGuard guard(impl, ctx.threads);  // no signal frame on a heap workspace (signal_guard.h)
     st = dnnl_primitive_execute(prim.get(), ctx.strm.get(), n, c_args);
   }
   if (st != dnnl_success) {
-    const char* impl = "?";
-    dnnl_primitive_desc_query(prim.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
     throw Error("oneDNN error (status " + std::to_string(static_cast<int>(st)) +
                 ") in dnnl_primitive_execute of " + impl + " at " + __FILE__ + ":" +
                 std::to_string(__LINE__));
